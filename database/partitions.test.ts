@@ -1,0 +1,64 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createTestDatabase, type TestDatabase } from '../tests/helpers/db.js';
+
+let db: TestDatabase;
+before(async () => {
+  db = await createTestDatabase();
+});
+after(async () => db.drop());
+
+function addMonths(date: Date, months: number): string {
+  const d = new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + months, Math.min(date.getUTCDate(), 28)));
+  return d.toISOString().slice(0, 10);
+}
+
+test('a row for any date from 14 months back to 12 months ahead lands through the partition routine', async () => {
+  const now = new Date();
+  const { rows: orgs } = await db.pool.query<{ id: number }>(
+    `INSERT INTO organizations (name, aws_account_id) VALUES ('partitions', '111122223333') RETURNING id`,
+  );
+  const org = orgs[0]!.id;
+  for (let m = -14; m <= 12; m++) {
+    const day = addMonths(now, m);
+    await db.pool.query(`SELECT ensure_monthly_partitions('cost_data', $1::date, $1::date)`, [day]);
+    await db.pool.query(
+      `INSERT INTO cost_data (organization_id, cost_date, grouping, service, linked_account, unblended_cost, amortized_cost, net_unblended_cost, usage_quantity)
+       VALUES ($1, $2, 'account_service', 'Amazon S3', '111122223333', '1.2345678901', 1, 1, 0)`,
+      [org, day],
+    );
+  }
+  const { rows } = await db.pool.query<{ n: number; parts: number }>(
+    `SELECT count(*)::int AS n, count(DISTINCT tableoid)::int AS parts FROM cost_data WHERE organization_id = $1`,
+    [org],
+  );
+  assert.equal(rows[0]?.n, 27);
+  assert.equal(rows[0]?.parts, 27);
+  const amount = await db.pool.query<{ unblended_cost: string }>('SELECT unblended_cost FROM cost_data LIMIT 1');
+  assert.equal(amount.rows[0]?.unblended_cost, '1.2345678901', 'numeric keeps every digit');
+});
+
+test('a month without a partition is an error, not a silent default', async () => {
+  await assert.rejects(
+    db.pool.query(
+      `INSERT INTO cost_data (organization_id, cost_date, grouping, service, unblended_cost, amortized_cost, net_unblended_cost, usage_quantity)
+       VALUES (1, '1999-01-01', 'account_service', 'x', 0, 0, 0, 0)`,
+    ),
+    /no partition/,
+  );
+});
+
+test('ensure_monthly_partitions is idempotent and safe to run concurrently', async () => {
+  const results = await Promise.all(
+    Array.from({ length: 6 }, () => db.pool.query<{ n: number }>(`SELECT ensure_monthly_partitions('cost_data', '2031-01-15', '2031-06-02') AS n`)),
+  );
+  assert.equal(results.reduce((s, r) => s + (r.rows[0]?.n ?? 0), 0), 6, 'six months created once in total');
+  await assert.rejects(db.pool.query(`SELECT ensure_monthly_partitions('users', '2031-01-01', '2031-02-01')`), /unknown table/);
+});
+
+test('the natural key rejects a duplicate', async () => {
+  const insert = `INSERT INTO cost_data (organization_id, cost_date, grouping, service, linked_account, region, unblended_cost, amortized_cost, net_unblended_cost, usage_quantity)
+                  VALUES (42, current_date, 'region_service', 'AWS Lambda', '', 'us-east-1', 1, 1, 1, 1)`;
+  await db.pool.query(insert);
+  await assert.rejects(db.pool.query(insert), /cost_data_natural_key|duplicate key/);
+});
