@@ -1,0 +1,103 @@
+/**
+ * Enqueue functions: what gets fetched, for which window, under which dedupe id. Used by the
+ * scheduler tick, `costwatch backfill`, the API's refresh action and the fetch workers (rollups).
+ */
+import type { JobsOptions } from 'bullmq';
+import {
+  fetchDedupeId,
+  fetchJobSchema,
+  JOB_NAMES,
+  rollupDedupeId,
+  rollupJobSchema,
+  type FetchJobData,
+  type RollupJobData,
+  type Trigger,
+} from '../lib/jobs.js';
+import { addDays, addMonths, startOfMonth, splitWindows, type DateWindow, type IsoDate } from '../lib/dates.js';
+import type { Queues } from './queues.js';
+
+export type FetchSource = 'costs' | 'metrics';
+
+export interface RefreshSettings {
+  RESTATEMENT_DAYS: number;
+  REFETCH_CURRENT_MONTH: boolean;
+  BILL_CLOSE_DAY: number;
+}
+
+/**
+ * The cost window that can still change on `today`: the restatement days, the earliest day AWS
+ * still flagged Estimated, the current month (when configured), and the previous month until its
+ * bill closes. Everything before is final and never fetched again. End is exclusive (tomorrow).
+ */
+export function costRefreshWindow(today: IsoDate, settings: RefreshSettings, estimatedFrom?: IsoDate | null): DateWindow {
+  const candidates = [addDays(today, -settings.RESTATEMENT_DAYS)];
+  if (settings.REFETCH_CURRENT_MONTH) candidates.push(startOfMonth(today));
+  if (Number(today.slice(8, 10)) <= settings.BILL_CLOSE_DAY) candidates.push(addMonths(today, -1));
+  // An Estimated day older than a year is AWS data we can no longer refresh; ignore it.
+  if (estimatedFrom && estimatedFrom >= addDays(today, -365)) candidates.push(estimatedFrom);
+  const from = candidates.reduce((a, b) => (a < b ? a : b));
+  return { from, to: addDays(today, 1) };
+}
+
+/** CloudWatch datapoints older than the restatement days are final. */
+export function metricsRefreshWindow(today: IsoDate, settings: Pick<RefreshSettings, 'RESTATEMENT_DAYS'>): DateWindow {
+  return { from: addDays(today, -settings.RESTATEMENT_DAYS), to: addDays(today, 1) };
+}
+
+function fetchJob(source: FetchSource, data: FetchJobData): { name: string; data: FetchJobData; opts: JobsOptions } {
+  const parsed = fetchJobSchema.parse(data);
+  return {
+    name: source === 'costs' ? JOB_NAMES.fetchCosts : JOB_NAMES.fetchMetrics,
+    data: parsed,
+    // While one is waiting, the same window is not queued again; if one is running, the newest
+    // request runs once after it, so a refresh asked mid-fetch is never lost.
+    opts: { deduplication: { id: fetchDedupeId(source, parsed), keepLastIfActive: true } },
+  };
+}
+
+/** Enqueues fetches (deduplicated) and returns how many were handed to BullMQ. */
+export async function enqueueFetches(queues: Queues, source: FetchSource, jobs: FetchJobData[]): Promise<number> {
+  const queue = source === 'costs' ? queues.fetchCosts : queues.fetchMetrics;
+  for (let i = 0; i < jobs.length; i += 1000) {
+    await queue.addBulk(jobs.slice(i, i + 1000).map((job) => fetchJob(source, job)));
+  }
+  return jobs.length;
+}
+
+/** Enqueues a cost and a metrics fetch of one organization's refresh windows. */
+export async function enqueueOrgRefresh(
+  queues: Queues,
+  org: { id: number; estimatedFrom?: IsoDate | null },
+  today: IsoDate,
+  settings: RefreshSettings,
+  trigger: Trigger,
+): Promise<{ costs: DateWindow; metrics: DateWindow }> {
+  const costs = costRefreshWindow(today, settings, org.estimatedFrom);
+  const metrics = metricsRefreshWindow(today, settings);
+  await enqueueFetches(queues, 'costs', [{ orgId: org.id, ...costs, trigger }]);
+  await enqueueFetches(queues, 'metrics', [{ orgId: org.id, ...metrics, trigger }]);
+  return { costs, metrics };
+}
+
+/** Splits a backfill range (to exclusive) into per-org windows and enqueues both sources. */
+export async function enqueueBackfill(
+  queues: Queues,
+  orgIds: number[],
+  range: DateWindow,
+  windowDays: number,
+  backfillId: string,
+): Promise<{ windows: number }> {
+  const windows = splitWindows(range.from, range.to, windowDays);
+  const jobs = orgIds.flatMap((orgId) => windows.map((w) => ({ orgId, ...w, trigger: 'backfill' as const, backfillId })));
+  await enqueueFetches(queues, 'costs', jobs);
+  await enqueueFetches(queues, 'metrics', jobs);
+  return { windows: jobs.length };
+}
+
+/** Enqueues the rollup of the days a load touched (deduplicated per org and range). */
+export async function enqueueRollup(queues: Queues, data: RollupJobData): Promise<void> {
+  const parsed = rollupJobSchema.parse(data);
+  await queues.rollups.add(JOB_NAMES.rollup, parsed, {
+    deduplication: { id: rollupDedupeId(parsed), keepLastIfActive: true },
+  });
+}
