@@ -1,0 +1,401 @@
+/**
+ * Deterministic bill generator. A payer account's bill is generated at the finest grain the
+ * simulator serves — day x linked account x service x region x usage type x record type —
+ * and every Cost Explorer answer is an exact BigInt aggregation of these lines. Each value is
+ * a pure function of (data seed, account id, day), so two simulators agree to the last digit
+ * and tests can compute the truth without HTTP.
+ */
+import {
+  EC2_COMPUTE_SERVICE,
+  LINKED_ACCOUNT_NAMES,
+  REGIONS,
+  SAVINGS_PLANS_SERVICE,
+  SERVICES,
+  SUPPORT_SERVICE,
+  TAX_SERVICE,
+  WEEKLY_PM,
+  type ServiceSpec,
+} from './catalog.js';
+import { dayOfMonth, dayOfWeek, parseDay } from './calendar.js';
+import { formatFixed, scale, units } from './money.js';
+import { accountIdFrom, hashInt } from './prng.js';
+
+/** Cost Explorer metrics, as named in `Metrics` of GetCostAndUsage. */
+export const COST_METRICS = [
+  'AmortizedCost',
+  'BlendedCost',
+  'NetAmortizedCost',
+  'NetUnblendedCost',
+  'NormalizedUsageAmount',
+  'UnblendedCost',
+  'UsageQuantity',
+] as const;
+export type CostMetric = (typeof COST_METRICS)[number];
+
+/** Dimensions the generator models (GroupBy, Filter and GetDimensionValues). */
+export const COST_DIMENSIONS = ['SERVICE', 'LINKED_ACCOUNT', 'REGION', 'USAGE_TYPE', 'RECORD_TYPE', 'OPERATION'] as const;
+export type CostDimension = (typeof COST_DIMENSIONS)[number];
+
+/** One line of the simulated bill. Amounts are fixed point (1e-10 units). */
+export interface CostLine {
+  readonly linkedAccount: string;
+  readonly service: string;
+  readonly region: string;
+  readonly usageType: string;
+  readonly recordType: string;
+  readonly operation: string;
+  /** Unit of UsageQuantity for this line. */
+  readonly unit: string;
+  readonly values: Readonly<Record<CostMetric, bigint>>;
+}
+
+/** Options shared by the public data functions. */
+export interface DataOptions {
+  /** Seed mixed into every generated value; default `costwatch`. */
+  dataSeed?: string;
+}
+
+export const DEFAULT_DATA_SEED = 'costwatch';
+
+/** A linked (member) account of a payer, with its display name. */
+export interface LinkedAccount {
+  readonly id: string;
+  readonly name: string;
+}
+
+interface ServiceUse {
+  readonly spec: ServiceSpec;
+  readonly regions: ReadonlyArray<{ readonly code: string; readonly prefix: string; readonly sharePm: number }>;
+  readonly blendPm: number;
+  readonly startDay: number;
+}
+
+interface LinkedProfile extends LinkedAccount {
+  readonly weightPm: number;
+  readonly services: readonly ServiceUse[];
+}
+
+interface OrgProfile {
+  readonly linked: readonly LinkedProfile[];
+  readonly scalePm: number;
+  readonly growthPpmPerYear: number;
+  readonly edpPm: number;
+  readonly taxPm: number;
+  /** Daily Savings Plan commitment in fixed point; 0n when the org has none. */
+  readonly savingsPlanDaily: bigint;
+}
+
+/** 2025-01-01: growth is measured from here so history before it is smaller. */
+const GROWTH_ANCHOR_DAY = 20089;
+const CORE_SERVICES = new Set([
+  EC2_COMPUTE_SERVICE,
+  'EC2 - Other',
+  'Amazon Simple Storage Service',
+  'AmazonCloudWatch',
+  'AWS Key Management Service',
+  'AWS Data Transfer',
+  'AWS CloudTrail',
+]);
+
+const profiles = new Map<string, OrgProfile>();
+
+function orgProfile(accountId: string, seed: string): OrgProfile {
+  const key = `${seed}|${accountId}`;
+  const cached = profiles.get(key);
+  if (cached) return cached;
+  const memberCount = hashInt(2, 4, seed, accountId, 'members');
+  const primary = hashInt(0, 2, seed, accountId, 'primary-region') === 2 ? 2 : 0;
+  const linked: LinkedProfile[] = [];
+  for (let i = 0; i <= memberCount; i++) {
+    // The payer itself carries little usage; its members carry the bill.
+    const id = i === 0 ? accountId : accountIdFrom(seed, accountId, 'member', i);
+    const name = i === 0 ? 'Management' : (LINKED_ACCOUNT_NAMES[i - 1] ?? `Member ${i}`);
+    const weightPm = i === 0 ? 40 : hashInt(150, 900, seed, id, 'weight');
+    const services: ServiceUse[] = [];
+    for (const spec of SERVICES) {
+      const wanted =
+        CORE_SERVICES.has(spec.name) ||
+        (spec.name === 'AWS Cost Explorer' ? i === 0 : hashInt(0, 99, seed, id, spec.name, 'uses') < 55);
+      if (!wanted) continue;
+      services.push({
+        spec,
+        regions: regionsFor(spec, seed, id, primary),
+        blendPm: hashInt(985, 1015, seed, id, spec.name, 'blend'),
+        // One service in five is adopted during the history window, so new services appear.
+        startDay:
+          hashInt(0, 99, seed, id, spec.name, 'new') < 20
+            ? GROWTH_ANCHOR_DAY + hashInt(-330, 60, seed, id, spec.name, 'start')
+            : Number.MIN_SAFE_INTEGER,
+      });
+    }
+    linked.push({ id, name, weightPm, services });
+  }
+  const profile: OrgProfile = {
+    linked,
+    scalePm: hashInt(300, 2500, seed, accountId, 'scale'),
+    growthPpmPerYear: hashInt(80_000, 350_000, seed, accountId, 'growth'),
+    edpPm: [0, 20, 30, 50][hashInt(0, 3, seed, accountId, 'edp')] ?? 0,
+    taxPm: [0, 70, 80, 200][hashInt(0, 3, seed, accountId, 'tax')] ?? 0,
+    savingsPlanDaily: hashInt(0, 9, seed, accountId, 'sp') < 6 ? units(hashInt(40, 160, seed, accountId, 'sp-amount')) : 0n,
+  };
+  profiles.set(key, profile);
+  return profile;
+}
+
+function regionsFor(spec: ServiceSpec, seed: string, linkedId: string, primary: number): ServiceUse['regions'] {
+  if (spec.placement !== 'regional') return [{ code: spec.placement, prefix: '', sharePm: 1000 }];
+  const count = hashInt(1, 3, seed, linkedId, spec.name, 'region-count');
+  const picked: number[] = [primary];
+  for (let n = 0; picked.length < count && n < 10; n++) {
+    const candidate = hashInt(0, REGIONS.length - 1, seed, linkedId, spec.name, 'region', n);
+    if (!picked.includes(candidate)) picked.push(candidate);
+  }
+  // The primary region gets most of the spend; the rest share what remains.
+  const secondaryShare = picked.length > 1 ? Math.floor(350 / (picked.length - 1)) : 0;
+  return picked.map((index, position) => {
+    const region = REGIONS[index] ?? { code: 'us-east-1', prefix: '' };
+    const sharePm = position === 0 ? 1000 - secondaryShare * (picked.length - 1) : secondaryShare;
+    return { code: region.code, prefix: region.prefix, sharePm };
+  });
+}
+
+/** Linked accounts of a payer, payer first. */
+export function linkedAccounts(accountId: string, opts: DataOptions = {}): LinkedAccount[] {
+  return orgProfile(accountId, opts.dataSeed ?? DEFAULT_DATA_SEED).linked.map(({ id, name }) => ({ id, name }));
+}
+
+type Values = Record<CostMetric, bigint>;
+
+function costValues(cost: bigint, amortized: bigint, edpPm: number, blendPm: number, quantity: bigint, normalized: bigint): Values {
+  const edp = BigInt(edpPm);
+  return {
+    UnblendedCost: cost,
+    BlendedCost: scale(cost, BigInt(blendPm), 1000n),
+    AmortizedCost: amortized,
+    NetUnblendedCost: cost - scale(cost, edp, 1000n),
+    NetAmortizedCost: amortized - scale(amortized, edp, 1000n),
+    UsageQuantity: quantity,
+    NormalizedUsageAmount: normalized,
+  };
+}
+
+/** Same signed amount on every cost metric, no usage: credits, refunds, tax, support. */
+function flatValues(amount: bigint): Values {
+  return {
+    UnblendedCost: amount,
+    BlendedCost: amount,
+    AmortizedCost: amount,
+    NetUnblendedCost: amount,
+    NetAmortizedCost: amount,
+    UsageQuantity: 0n,
+    NormalizedUsageAmount: 0n,
+  };
+}
+
+function growthPpm(profile: OrgProfile, day: number): bigint {
+  const ppm = 1_000_000 + Math.trunc((profile.growthPpmPerYear * (day - GROWTH_ANCHOR_DAY)) / 365);
+  return BigInt(Math.max(300_000, ppm));
+}
+
+/**
+ * Generates the final (restated, closed) bill lines of one day. `expected` drops noise,
+ * spikes, credits and refunds: the smooth model the forecast extrapolates.
+ */
+function generateDay(accountId: string, day: number, seed: string, expected: boolean): CostLine[] {
+  const profile = orgProfile(accountId, seed);
+  const lines: CostLine[] = [];
+  const weekday = dayOfWeek(day);
+  const growth = growthPpm(profile, day);
+  const firstOfMonth = dayOfMonth(day) === 1;
+  let orgUsage = 0n;
+  for (const member of profile.linked) {
+    let memberUsage = 0n;
+    let ec2Usage = 0n;
+    let ec2Line: { region: string; usageType: string } | undefined;
+    for (const use of member.services) {
+      if (day < use.startDay) continue;
+      const spike =
+        !expected && hashInt(0, 999, seed, member.id, use.spec.name, day, 'spike') < 12
+          ? BigInt(hashInt(2, 4, seed, member.id, use.spec.name, day, 'spike-size'))
+          : 1n;
+      const weeklyPm = BigInt(WEEKLY_PM[use.spec.pattern][weekday] ?? 1000);
+      for (const region of use.regions) {
+        for (const usage of use.spec.usageTypes) {
+          const noisePm = expected ? 1000n : BigInt(hashInt(930, 1070, seed, member.id, use.spec.name, region.code, usage.name, day));
+          let cost = units(use.spec.dailyDollars);
+          cost = scale(cost, BigInt(member.weightPm) * BigInt(profile.scalePm), 1_000_000n);
+          cost = scale(cost, BigInt(region.sharePm) * BigInt(usage.sharePm), 1_000_000n);
+          cost = scale(cost, weeklyPm * noisePm * spike, 1_000_000n);
+          cost = scale(cost, growth, 1_000_000n);
+          const quantity = cost * BigInt(usage.unitsPerDollar);
+          const usageType = `${region.prefix}${usage.name}`;
+          lines.push({
+            linkedAccount: member.id,
+            service: use.spec.name,
+            region: region.code,
+            usageType,
+            recordType: 'Usage',
+            operation: usage.operation,
+            unit: usage.unit,
+            values: costValues(cost, cost, profile.edpPm, use.blendPm, quantity, quantity * BigInt(usage.normalizationFactor)),
+          });
+          memberUsage += cost;
+          if (use.spec.name === EC2_COMPUTE_SERVICE) {
+            ec2Usage += cost;
+            ec2Line ??= { region: region.code, usageType };
+            if (profile.savingsPlanDaily > 0n && usage.name.startsWith('BoxUsage')) {
+              // Savings Plans negate part of the covered on-demand cost; amortized keeps the SP rate.
+              const covered = scale(cost, 700n, 1000n);
+              lines.push({
+                linkedAccount: member.id,
+                service: use.spec.name,
+                region: region.code,
+                usageType,
+                recordType: 'SavingsPlanNegation',
+                operation: usage.operation,
+                unit: usage.unit,
+                values: costValues(-covered, -scale(covered, 280n, 1000n), profile.edpPm, 1000, 0n, 0n),
+              });
+            }
+          }
+        }
+      }
+    }
+    if (!expected && ec2Line && hashInt(0, 99, seed, member.id, day, 'credit') < 4) {
+      const credit = -scale(ec2Usage, BigInt(hashInt(100, 600, seed, member.id, day, 'credit-size')), 1000n);
+      lines.push({
+        linkedAccount: member.id,
+        service: EC2_COMPUTE_SERVICE,
+        region: ec2Line.region,
+        usageType: ec2Line.usageType,
+        recordType: 'Credit',
+        operation: 'None',
+        unit: 'N/A',
+        values: flatValues(credit),
+      });
+    }
+    if (firstOfMonth && profile.taxPm > 0) {
+      // Tax posts on the first of the month for the month before, roughly 30 days of usage.
+      lines.push(fee(member.id, TAX_SERVICE, 'NoRegion', 'Tax', 'Tax', scale(memberUsage * 30n, BigInt(profile.taxPm), 1000n)));
+    }
+    orgUsage += memberUsage;
+  }
+  const payer = accountId;
+  if (firstOfMonth) {
+    const support = scale(orgUsage * 30n, 100n, 1000n);
+    lines.push(fee(payer, SUPPORT_SERVICE, 'NoRegion', 'Dollar', 'Support', support > units(100) ? support : units(100)));
+  }
+  if (profile.savingsPlanDaily > 0n) {
+    lines.push({
+      linkedAccount: payer,
+      service: SAVINGS_PLANS_SERVICE,
+      region: 'global',
+      usageType: 'ComputeSP:1yrNoUpfront',
+      recordType: 'SavingsPlanRecurringFee',
+      operation: 'None',
+      unit: 'Hrs',
+      values: { ...costValues(profile.savingsPlanDaily, 0n, profile.edpPm, 1000, units(24), 0n) },
+    });
+  }
+  if (!expected && hashInt(0, 99, seed, accountId, day, 'refund') < 2) {
+    const refund = -units(hashInt(5, 80, seed, accountId, day, 'refund-size'));
+    lines.push(fee(payer, 'Amazon Simple Storage Service', 'us-east-1', 'TimedStorage-ByteHrs', 'Refund', refund));
+  }
+  return lines;
+}
+
+function fee(linkedAccount: string, service: string, region: string, usageType: string, recordType: string, amount: bigint): CostLine {
+  return { linkedAccount, service, region, usageType, recordType, operation: 'None', unit: 'N/A', values: flatValues(amount) };
+}
+
+const MAX_CACHED_DAYS = 6000;
+const dayCache = new Map<string, readonly CostLine[]>();
+
+/** Final bill lines of one day (cached; treat as immutable). */
+export function finalCostLines(accountId: string, day: number, opts: DataOptions = {}): readonly CostLine[] {
+  const seed = opts.dataSeed ?? DEFAULT_DATA_SEED;
+  const key = `${seed}|${accountId}|${day}`;
+  const cached = dayCache.get(key);
+  if (cached) return cached;
+  const lines = generateDay(accountId, day, seed, false);
+  if (dayCache.size >= MAX_CACHED_DAYS) {
+    const oldest = dayCache.keys().next();
+    if (!oldest.done) dayCache.delete(oldest.value);
+  }
+  dayCache.set(key, lines);
+  return lines;
+}
+
+/** Options for lines as Cost Explorer reports them on a given "today". */
+export interface ReportedLinesOptions extends DataOptions {
+  /** Day index the simulator considers today. */
+  today: number;
+  /** Changes the estimates of not-yet-final days; same revision gives the same estimate. */
+  revision: number;
+}
+
+/** How many days before today are still `Estimated` (today itself is estimated too). */
+export const ESTIMATED_DAYS = 2;
+
+/** Whether Cost Explorer would flag the day as Estimated. */
+export function isEstimatedDay(day: number, today: number): boolean {
+  return day >= today - ESTIMATED_DAYS;
+}
+
+/**
+ * Bill lines as reported on `today`: nothing after today; the last days before today (and
+ * today) are estimates a few percent below the final value and move with `revision`.
+ */
+export function reportedCostLines(accountId: string, day: number, opts: ReportedLinesOptions): readonly CostLine[] {
+  if (day > opts.today) return [];
+  const lines = finalCostLines(accountId, day, opts);
+  if (!isEstimatedDay(day, opts.today)) return lines;
+  const seed = opts.dataSeed ?? DEFAULT_DATA_SEED;
+  return lines.map((line, index) => {
+    const factor = BigInt(1_000_000 - hashInt(1, 40_000, seed, accountId, day, index, opts.revision, 'estimate'));
+    const values = {} as Values;
+    for (const metric of COST_METRICS) values[metric] = scale(line.values[metric], factor, 1_000_000n);
+    return { ...line, values };
+  });
+}
+
+/** Smooth bill lines of a day (no noise, spikes, credits or refunds): the model GetCostForecast extrapolates. */
+export function expectedCostLines(accountId: string, day: number, opts: DataOptions = {}): readonly CostLine[] {
+  return generateDay(accountId, day, opts.dataSeed ?? DEFAULT_DATA_SEED, true);
+}
+
+/**
+ * Exact decimal string of the FINAL ungrouped daily total of `metric` (default
+ * UnblendedCost) for a payer account: what GetCostAndUsage returns for that day once it is
+ * no longer estimated. Throws on a malformed day.
+ */
+export function expectedDailyTotal(accountId: string, day: string, metric: string = 'UnblendedCost', opts: DataOptions = {}): string {
+  const index = parseDay(day);
+  if (index === undefined) throw new Error(`expectedDailyTotal: not a YYYY-MM-DD date: ${day}`);
+  if (!isCostMetric(metric)) throw new Error(`expectedDailyTotal: unknown metric ${metric}`);
+  let total = 0n;
+  for (const line of finalCostLines(accountId, index, opts)) total += line.values[metric];
+  return formatFixed(total);
+}
+
+export function isCostMetric(name: string): name is CostMetric {
+  return (COST_METRICS as readonly string[]).includes(name);
+}
+
+/** The value a line has for a dimension. */
+export function dimensionValue(line: CostLine, dimension: CostDimension): string {
+  switch (dimension) {
+    case 'SERVICE':
+      return line.service;
+    case 'LINKED_ACCOUNT':
+      return line.linkedAccount;
+    case 'REGION':
+      return line.region;
+    case 'USAGE_TYPE':
+      return line.usageType;
+    case 'RECORD_TYPE':
+      return line.recordType;
+    case 'OPERATION':
+      return line.operation;
+  }
+}

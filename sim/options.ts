@@ -1,0 +1,125 @@
+/**
+ * Simulator settings. Every knob can be given at start (`startSimulator`, `costwatch sim`
+ * flags) and changed while running (control API), so tests and benchmarks can shape the
+ * behaviour of "AWS" without restarting it.
+ */
+import { parseDay } from './calendar.js';
+
+export interface SimOptions {
+  /** TCP port; 0 picks a free one. */
+  port: number;
+  host: string;
+  /** Seed of the generated bill and fleet. Same seed, account and day give the same data. */
+  dataSeed: string;
+  /** Seed of injected faults and latency jitter. */
+  seed: string;
+  /** The simulator's today (`YYYY-MM-DD`); null follows the real UTC date. */
+  today: string | null;
+  /** Account for access keys that carry no 12-digit account id. */
+  defaultAccountId: string;
+  /** Added to every AWS response, in ms. */
+  latencyMs: number;
+  /** Uniform extra latency 0..jitter ms, drawn from the seeded PRNG. */
+  latencyJitterMs: number;
+  /** Requests per second allowed per account per service; 0 means unlimited. */
+  rateLimit: number;
+  /** Fraction 0..1 of AWS requests answered with the service's throttling error. */
+  throttleRate: number;
+  /** Fraction 0..1 of AWS requests answered with 500 or 503. */
+  errorRate: number;
+  /** Fraction 0..1 of successful responses cut short (invalid JSON/XML). */
+  malformedRate: number;
+  /** Accounts whose AssumeRole, Cost Explorer and CloudWatch calls are denied. */
+  accessDeniedAccounts: string[];
+  /** Accounts whose Cost Explorer calls fail with DataUnavailableException. */
+  dataUnavailableAccounts: string[];
+  /** External id required by AssumeRole, per role account. */
+  externalIds: Record<string, string>;
+  /** Cost Explorer GetCostAndUsage groups per page. */
+  pageSize: number;
+  /** Cost Explorer GetDimensionValues values per page. */
+  dimensionPageSize: number;
+  /** CloudWatch ListMetrics metrics per page (AWS: 500). */
+  listMetricsPageSize: number;
+  /** GetMetricData datapoints per call when the request gives no MaxDatapoints (AWS: 100,800). */
+  maxDatapoints: number;
+  /** Months of Cost Explorer history before the current month (AWS: 13). */
+  historyMonths: number;
+  /** AssumeRole session length when DurationSeconds is absent. */
+  sessionDurationSeconds: number;
+  /** The role's MaxSessionDuration; longer DurationSeconds is rejected. */
+  maxSessionDurationSeconds: number;
+}
+
+export const DEFAULT_OPTIONS: Readonly<SimOptions> = {
+  port: 4566,
+  host: '127.0.0.1',
+  dataSeed: 'costwatch',
+  seed: 'costwatch',
+  today: null,
+  defaultAccountId: '123456789012',
+  latencyMs: 0,
+  latencyJitterMs: 0,
+  rateLimit: 0,
+  throttleRate: 0,
+  errorRate: 0,
+  malformedRate: 0,
+  accessDeniedAccounts: [],
+  dataUnavailableAccounts: [],
+  externalIds: {},
+  pageSize: 500,
+  dimensionPageSize: 1000,
+  listMetricsPageSize: 500,
+  maxDatapoints: 100_800,
+  historyMonths: 13,
+  sessionDurationSeconds: 3600,
+  maxSessionDurationSeconds: 43_200,
+};
+
+const RATE_KEYS = ['throttleRate', 'errorRate', 'malformedRate'] as const;
+const COUNT_KEYS = ['latencyMs', 'latencyJitterMs', 'rateLimit'] as const;
+const PAGE_KEYS = ['pageSize', 'dimensionPageSize', 'listMetricsPageSize', 'maxDatapoints', 'historyMonths', 'sessionDurationSeconds', 'maxSessionDurationSeconds'] as const;
+
+/**
+ * Merges a partial update into options, validating it. Returns the list of problems instead
+ * of throwing so the control API can answer 400 with all of them.
+ */
+export function mergeOptions(base: Readonly<SimOptions>, update: Record<string, unknown>): { options: SimOptions; problems: string[] } {
+  const options: SimOptions = { ...base, externalIds: { ...base.externalIds } };
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(update)) {
+    if (value === undefined) continue;
+    if ((RATE_KEYS as readonly string[]).includes(key)) {
+      if (typeof value !== 'number' || !(value >= 0 && value <= 1)) problems.push(`${key}: must be a number between 0 and 1`);
+      else options[key as (typeof RATE_KEYS)[number]] = value;
+    } else if ((COUNT_KEYS as readonly string[]).includes(key)) {
+      if (typeof value !== 'number' || !(value >= 0)) problems.push(`${key}: must be a number >= 0`);
+      else options[key as (typeof COUNT_KEYS)[number]] = value;
+    } else if ((PAGE_KEYS as readonly string[]).includes(key)) {
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) problems.push(`${key}: must be an integer >= 1`);
+      else options[key as (typeof PAGE_KEYS)[number]] = value;
+    } else if (key === 'port') {
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) problems.push('port: must be 0..65535');
+      else options.port = value;
+    } else if (key === 'host' || key === 'seed' || key === 'dataSeed') {
+      if (typeof value !== 'string' || value === '') problems.push(`${key}: must be a non-empty string`);
+      else options[key] = value;
+    } else if (key === 'today') {
+      if (value !== null && (typeof value !== 'string' || parseDay(value) === undefined)) problems.push('today: must be YYYY-MM-DD or null');
+      else options.today = value;
+    } else if (key === 'defaultAccountId') {
+      if (typeof value !== 'string' || !/^\d{12}$/.test(value)) problems.push('defaultAccountId: must be a 12-digit account id');
+      else options.defaultAccountId = value;
+    } else if (key === 'accessDeniedAccounts' || key === 'dataUnavailableAccounts') {
+      if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && /^\d{12}$/.test(v))) problems.push(`${key}: must be a list of 12-digit account ids`);
+      else options[key] = [...(value as string[])];
+    } else if (key === 'externalIds') {
+      if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.values(value).every((v) => typeof v === 'string')) {
+        problems.push('externalIds: must map account id to external id');
+      } else options.externalIds = { ...(value as Record<string, string>) };
+    } else {
+      problems.push(`${key}: unknown option`);
+    }
+  }
+  return { options, problems };
+}

@@ -1,0 +1,55 @@
+/**
+ * Seeded hashing and pseudo-random numbers. The data generator draws every value from
+ * `hash32(seed, ...coordinates)` so a value depends only on where it is, never on the order
+ * requests arrive in; fault injection uses the same idea keyed by request sequence number.
+ */
+
+/** 32-bit FNV-1a over the parts, finished with murmur3's fmix32 for avalanche. */
+export function hash32(...parts: ReadonlyArray<string | number>): number {
+  let h = 0x811c9dc5;
+  for (const part of parts) {
+    const text = String(part);
+    for (let i = 0; i < text.length; i++) {
+      h ^= text.charCodeAt(i);
+      h = Math.imul(h, 0x01000193);
+    }
+    // Separator so ('ab','c') and ('a','bc') differ.
+    h ^= 0x1f;
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** Integer in [min, max] (inclusive) derived from the hash of the parts. */
+export function hashInt(min: number, max: number, ...parts: ReadonlyArray<string | number>): number {
+  return min + (hash32(...parts) % (max - min + 1));
+}
+
+/** Uniform number in [0, 1) derived from the hash of the parts. */
+export function hashUnit(...parts: ReadonlyArray<string | number>): number {
+  return hash32(...parts) / 0x100000000;
+}
+
+/** Deterministic sequence generator (mulberry32) for places that need a stream. */
+export function createPrng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 0x100000000;
+  };
+}
+
+/** A stable pseudo-random 12-digit AWS account id for the parts. */
+export function accountIdFrom(...parts: ReadonlyArray<string | number>): string {
+  const high = hashInt(100000, 999999, ...parts, 'high');
+  const low = hashInt(0, 999999, ...parts, 'low');
+  return `${high}${String(low).padStart(6, '0')}`;
+}
