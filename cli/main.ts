@@ -5,6 +5,9 @@
 import { Command, CommanderError } from 'commander';
 import { registerMigrateCommand } from './migrate.command.js';
 import { registerStackCommand } from './stack.command.js';
+import { registerOrgCommand } from './org.command.js';
+import { registerBackfillCommand } from './backfill.command.js';
+import { registerRoleCommands } from './roles.command.js';
 
 const program = new Command('costwatch')
   .description('CostWatch: multi-tenant AWS cost monitoring (api, scheduler, worker, sim and operator commands)')
@@ -13,6 +16,9 @@ const program = new Command('costwatch')
 
 registerStackCommand(program);
 registerMigrateCommand(program);
+registerRoleCommands(program);
+registerOrgCommand(program);
+registerBackfillCommand(program);
 
 try {
   await program.parseAsync(process.argv);

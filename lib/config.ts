@@ -108,6 +108,8 @@ export const envSchema = z.object({
   METRICS_CONCURRENCY: int(1, 64).default(4),
   /** CloudWatch statistics period in seconds for utilisation metrics. */
   METRICS_PERIOD_SECONDS: int(60, 86400).default(3600),
+  /** Job lock duration: a job whose worker died (kill -9, node lost) is handed to another after this. */
+  JOB_LOCK_SECONDS: int(5, 600).default(30),
   /** Seconds a worker waits for its running jobs on SIGTERM before handing them back. */
   SHUTDOWN_GRACE_SECONDS: int(1, 3600).default(25),
 

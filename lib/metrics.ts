@@ -38,11 +38,24 @@ export const jobDuration = new client.Histogram({
   registers: [registry],
 });
 
+let sampleQueueDepth: (() => Promise<Array<{ queue: string; state: string; count: number }>>) | null = null;
+
+/** Registers how this process reads queue depth; sampled on each scrape, not on a timer. */
+export function setQueueDepthSampler(sampler: () => Promise<Array<{ queue: string; state: string; count: number }>>): void {
+  sampleQueueDepth = sampler;
+}
+
 export const queueJobs = new client.Gauge({
   name: 'costwatch_queue_jobs',
   help: 'Jobs in each queue by state (sampled at scrape time)',
   labelNames: ['queue', 'state'] as const,
   registers: [registry],
+  async collect() {
+    if (!sampleQueueDepth) return;
+    // A failed Redis call keeps the previous values rather than failing the scrape.
+    const samples = await sampleQueueDepth().catch(() => null);
+    for (const s of samples ?? []) this.set({ queue: s.queue, state: s.state }, s.count);
+  },
 });
 
 export const awsRequests = new client.Counter({

@@ -79,7 +79,7 @@ export async function enqueueOrgRefresh(
   return { costs, metrics };
 }
 
-/** Splits a backfill range (to exclusive) into per-org windows and enqueues both sources. */
+/** Splits a backfill range (to exclusive) into per-org windows and enqueues both sources; returns the windows per source. */
 export async function enqueueBackfill(
   queues: Queues,
   orgIds: number[],

@@ -69,7 +69,9 @@ CREATE TABLE metric_daily (
   PRIMARY KEY (organization_id, day, namespace, resource_id, metric_name)
 );
 
--- Cost Explorer forecasts, one row per organization and forecast month (replaced on refresh).
+-- Cost Explorer forecasts, one row per organization and month (replaced on each refresh).
+-- amount / bounds: the projected total of the whole month = month-to-date unblended cost at
+-- fetched_at + GetCostForecast's mean (and prediction interval) for the rest of the month.
 CREATE TABLE cost_forecasts (
   organization_id bigint NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
   month           date NOT NULL CHECK (extract(day FROM month) = 1),

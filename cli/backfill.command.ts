@@ -1,0 +1,115 @@
+/**
+ * `costwatch backfill --org ID|--all --from --to [--wait]`: enqueue the windows of a date range
+ * (both sources) and, with --wait, follow them with a progress bar (cli-progress) until each is
+ * loaded and rolled up. The exit code is 0 only if every window succeeded.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { loadConfig, required } from '../lib/config.js';
+import { createPool, type Pool } from '../lib/db.js';
+import { createRedis } from '../lib/redis.js';
+import { addDays, addMonths, isIsoDate, todayUtc } from '../lib/dates.js';
+import { ALL_QUEUES } from '../lib/jobs.js';
+import { createQueues, type Queues } from '../producers/queues.js';
+import { enqueueBackfill } from '../producers/enqueue.js';
+import { listOrganizations } from '../database/repositories/organizations.repository.js';
+import { backfillProgress } from '../database/repositories/fetch-runs.repository.js';
+
+export interface BackfillRange {
+  from: string;
+  /** Exclusive. */
+  to: string;
+}
+
+/** Validates --from/--to (inclusive) against what Cost Explorer serves; returns [from, to+1). */
+export function backfillRange(from: string, to: string, today: string, historyMonths: number): BackfillRange {
+  if (!isIsoDate(from)) throw new Error(`--from: must be a date YYYY-MM-DD, got ${JSON.stringify(from)}`);
+  if (!isIsoDate(to)) throw new Error(`--to: must be a date YYYY-MM-DD, got ${JSON.stringify(to)}`);
+  if (from > to) throw new Error(`--from ${from} is after --to ${to}`);
+  if (to > today) throw new Error(`--to: ${to} is in the future (today is ${today} UTC)`);
+  const earliest = addMonths(today, -historyMonths);
+  if (from < earliest) {
+    throw new Error(`--from: Cost Explorer serves ${historyMonths} months of history; the earliest date is ${earliest} (got ${from})`);
+  }
+  return { from, to: addDays(to, 1) };
+}
+
+async function queuesIdle(queues: Queues): Promise<boolean> {
+  const counts = await Promise.all(ALL_QUEUES.filter((q) => q !== 'scheduler').map((q) => queues.byName(q).getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children')));
+  return counts.every((c) => Object.values(c).every((n) => n === 0));
+}
+
+async function follow(pool: Pool, queues: Queues, backfillId: string, total: number, timeoutMs: number): Promise<boolean> {
+  const tty = process.stderr.isTTY;
+  const bar = new cliProgress.SingleBar(
+    { format: 'backfill [{bar}] {value}/{total} windows | {rows} rows | {failed} failed | {duration_formatted}', stream: process.stderr, noTTYOutput: !tty, notTTYSchedule: 5000 },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0, { rows: 0, failed: 0 });
+  const deadline = Date.now() + timeoutMs;
+  let idleTicks = 0;
+  let last = { rolledUp: 0, failed: 0, rows: 0, succeeded: 0 };
+  try {
+    for (;;) {
+      last = await backfillProgress(pool, backfillId);
+      bar.update(last.rolledUp + last.failed, { rows: last.rows, failed: last.failed });
+      if (last.rolledUp + last.failed >= total) break;
+      // Windows can be skipped (organization disabled) or merged into an identical queued fetch:
+      // once the queues stay empty, nothing more will arrive.
+      idleTicks = (await queuesIdle(queues)) ? idleTicks + 1 : 0;
+      if (idleTicks >= 5 || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  } finally {
+    bar.stop();
+  }
+  const missing = total - last.rolledUp - last.failed;
+  process.stderr.write(
+    `backfill ${backfillId}: ${last.rolledUp}/${total} windows loaded and rolled up, ${last.rows} rows, ${last.failed} failed` +
+      (missing > 0 ? `, ${missing} not completed (see \`costwatch org list\` and /api/v1/ingestion/runs)` : '') +
+      '\n',
+  );
+  return last.failed === 0 && missing === 0;
+}
+
+export function registerBackfillCommand(program: Command): void {
+  program
+    .command('backfill')
+    .description('fetch a date range for one or every active organization')
+    .option('--org <id>', 'organization id')
+    .option('--all', 'every active organization')
+    .requiredOption('--from <date>', 'first day, YYYY-MM-DD')
+    .requiredOption('--to <date>', 'last day, YYYY-MM-DD (inclusive)')
+    .option('--wait', 'show progress until every window is loaded and rolled up; exit 1 if any failed')
+    .option('--timeout <minutes>', 'with --wait, give up after this many minutes', '60')
+    .action(async (options: { org?: string; all?: boolean; from: string; to: string; wait?: boolean; timeout: string }) => {
+      if (Boolean(options.org) === Boolean(options.all)) throw new Error('give exactly one of --org ID or --all');
+      if (options.org !== undefined && !/^\d+$/.test(options.org)) throw new Error(`--org: must be an organization id, got ${JSON.stringify(options.org)}`);
+      const timeout = Number(options.timeout);
+      if (!Number.isFinite(timeout) || timeout <= 0) throw new Error(`--timeout: must be a positive number of minutes`);
+      const config = loadConfig('cli-queue');
+      const range = backfillRange(options.from, options.to, todayUtc(), config.COST_HISTORY_MONTHS);
+      const pool = createPool({ connectionString: required(config, 'DATABASE_URL'), max: 2, applicationName: 'costwatch-backfill' });
+      const redis = createRedis(required(config, 'REDIS_URL'), 'producer');
+      const queues = createQueues(redis, { prefix: config.QUEUE_PREFIX, attempts: config.FETCH_ATTEMPTS, backoffMs: config.RETRY_BACKOFF_MS });
+      try {
+        const orgs = (await listOrganizations(pool)).filter((o) => (options.all ? o.status === 'active' : o.id === Number(options.org)));
+        if (orgs.length === 0) throw new Error(options.all ? 'no active organizations' : `--org: no organization ${options.org}`);
+        const inactive = orgs.find((o) => o.status !== 'active');
+        if (inactive) throw new Error(`--org: organization ${inactive.id} is ${inactive.status}; run \`costwatch org enable --id ${inactive.id}\` first`);
+        const backfillId = `bf-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+        const { windows: perSource } = await enqueueBackfill(queues, orgs.map((o) => o.id), range, config.BACKFILL_WINDOW_DAYS, backfillId);
+        process.stdout.write(`${backfillId}\n`);
+        process.stderr.write(`enqueued ${perSource} cost and ${perSource} metrics windows for ${orgs.length} organization(s), ${range.from}..${addDays(range.to, -1)}\n`);
+        if (options.wait) {
+          const ok = await follow(pool, queues, backfillId, perSource * 2, timeout * 60_000);
+          process.exitCode = ok ? 0 : 1;
+        }
+      } finally {
+        await queues.close();
+        redis.disconnect();
+        await pool.end();
+      }
+    });
+}

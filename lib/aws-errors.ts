@@ -1,0 +1,91 @@
+/**
+ * How CostWatch reacts to an AWS error: throttling slows the organization down, permission errors
+ * stop it with a remedy, validation errors fail the job, anything else is retried.
+ */
+export type AwsErrorKind = 'throttled' | 'access_denied' | 'invalid' | 'transient';
+
+const THROTTLING = new Set([
+  'LimitExceededException',
+  'ThrottlingException',
+  'Throttling',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'ThrottledException',
+  'RequestThrottledException',
+  'SlowDown',
+]);
+
+const ACCESS = new Set([
+  'AccessDeniedException',
+  'AccessDenied',
+  'UnauthorizedOperation',
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'NotAuthorized',
+  'OptInRequired',
+]);
+
+const INVALID = new Set([
+  'ValidationException',
+  'InvalidParameterValueException',
+  'InvalidParameterCombinationException',
+  'InvalidParameterValue',
+  'MissingParameter',
+  'BillExpirationException',
+  'DataUnavailableException',
+  'InvalidNextTokenException',
+  'RequestChangedException',
+  'UnresolvableUsageUnitException',
+]);
+
+interface AwsLikeError {
+  name?: string;
+  $metadata?: { httpStatusCode?: number };
+  $retryable?: { throttling?: boolean };
+}
+
+export function awsErrorCode(error: unknown): string {
+  if (error && typeof error === 'object' && 'name' in error && typeof (error as AwsLikeError).name === 'string') {
+    return (error as AwsLikeError).name ?? 'Error';
+  }
+  return 'Error';
+}
+
+export function classifyAwsError(error: unknown): AwsErrorKind {
+  const e = (error ?? {}) as AwsLikeError;
+  const name = awsErrorCode(error);
+  const status = e.$metadata?.httpStatusCode;
+  if (THROTTLING.has(name) || status === 429 || e.$retryable?.throttling) return 'throttled';
+  if (ACCESS.has(name) || status === 403) return 'access_denied';
+  if (INVALID.has(name)) return 'invalid';
+  return 'transient';
+}
+
+/** The IAM action behind an API operation, for remedies. */
+export const IAM_ACTIONS: Record<string, string> = {
+  GetCostAndUsage: 'ce:GetCostAndUsage',
+  GetCostForecast: 'ce:GetCostForecast',
+  GetDimensionValues: 'ce:GetDimensionValues',
+  ListMetrics: 'cloudwatch:ListMetrics',
+  GetMetricData: 'cloudwatch:GetMetricData',
+  GetMetricStatistics: 'cloudwatch:GetMetricStatistics',
+  AssumeRole: 'sts:AssumeRole',
+};
+
+/** A message an operator can act on for a permission error of `operation`. */
+export function accessRemedy(operation: string, org: { id: number; roleArn: string | null; externalId: string | null }): string {
+  if (operation === 'AssumeRole') {
+    return (
+      `CostWatch could not assume ${org.roleArn ?? 'the role'}: check that the role exists, that its trust policy lets ` +
+      `CostWatch's principal call sts:AssumeRole${org.externalId ? ' with the external id set on this organization' : ''}, ` +
+      `then run \`costwatch org enable --id ${org.id}\`.`
+    );
+  }
+  const action = IAM_ACTIONS[operation] ?? `the IAM action for ${operation}`;
+  return (
+    `Allow ${action} to ${org.roleArn ?? "CostWatch's own role (IRSA / default credentials)"} ` +
+    `(see the policy in docs/SECURITY.md), then run \`costwatch org enable --id ${org.id}\`.`
+  );
+}

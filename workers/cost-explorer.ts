@@ -1,0 +1,118 @@
+/**
+ * Cost Explorer reads of a fetch: GetCostAndUsage DAILY for both groupings CostWatch stores
+ * (SERVICE x LINKED_ACCOUNT and SERVICE x REGION: AWS allows two GroupBy keys per query), every
+ * page, turned into CostRow batches as they arrive (the next page is requested while the current
+ * one is being written). Amounts stay the decimal strings AWS sent.
+ */
+import {
+  GetCostAndUsageCommand,
+  GetCostForecastCommand,
+  type CostExplorerClient,
+  type GetCostAndUsageCommandInput,
+  type GetCostAndUsageCommandOutput,
+} from '@aws-sdk/client-cost-explorer';
+import { MalformedDataError, type CostGrouping, type CostRow } from '../database/repositories/cost-data.repository.js';
+
+export const COST_METRICS = ['UnblendedCost', 'AmortizedCost', 'NetUnblendedCost', 'UsageQuantity'] as const;
+
+const GROUPINGS: Record<CostGrouping, [string, string]> = {
+  account_service: ['SERVICE', 'LINKED_ACCOUNT'],
+  region_service: ['SERVICE', 'REGION'],
+};
+
+function rowsOfPage(page: GetCostAndUsageCommandOutput, grouping: CostGrouping): CostRow[] {
+  if (!Array.isArray(page.ResultsByTime)) throw new MalformedDataError('GetCostAndUsage response has no ResultsByTime');
+  const rows: CostRow[] = [];
+  for (const result of page.ResultsByTime) {
+    const day = result.TimePeriod?.Start;
+    if (!day || !/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new MalformedDataError(`GetCostAndUsage result without a valid TimePeriod.Start: ${JSON.stringify(day)}`);
+    for (const group of result.Groups ?? []) {
+      const [service, second] = group.Keys ?? [];
+      if (typeof service !== 'string' || typeof second !== 'string' || group.Keys?.length !== 2) {
+        throw new MalformedDataError(`GetCostAndUsage group on ${day} has keys ${JSON.stringify(group.Keys)}, expected 2`);
+      }
+      const m = group.Metrics ?? {};
+      const value = (name: (typeof COST_METRICS)[number]): string => {
+        const amount = m[name]?.Amount;
+        if (typeof amount !== 'string') throw new MalformedDataError(`GetCostAndUsage group ${service} on ${day} lacks ${name}.Amount`);
+        return amount;
+      };
+      rows.push({
+        costDate: day,
+        grouping,
+        service,
+        linkedAccount: grouping === 'account_service' ? second : '',
+        region: grouping === 'region_service' ? second : '',
+        unblendedCost: value('UnblendedCost'),
+        amortizedCost: value('AmortizedCost'),
+        netUnblendedCost: value('NetUnblendedCost'),
+        usageQuantity: value('UsageQuantity'),
+        unit: m.UnblendedCost?.Unit ?? 'USD',
+        estimated: result.Estimated === true,
+      });
+    }
+  }
+  return rows;
+}
+
+async function* pagesOf(ce: CostExplorerClient, input: GetCostAndUsageCommandInput): AsyncGenerator<GetCostAndUsageCommandOutput> {
+  let pending: Promise<GetCostAndUsageCommandOutput> | null = ce.send(new GetCostAndUsageCommand(input));
+  const seen = new Set<string>();
+  while (pending) {
+    const page: GetCostAndUsageCommandOutput = await pending;
+    const token = page.NextPageToken;
+    if (token && seen.has(token)) throw new MalformedDataError('GetCostAndUsage returned the same NextPageToken twice');
+    if (token) seen.add(token);
+    pending = token ? ce.send(new GetCostAndUsageCommand({ ...input, NextPageToken: token })) : null;
+    // If the consumer stops (an error while loading), the prefetch must not become an unhandled rejection.
+    pending?.catch(() => undefined);
+    yield page;
+  }
+}
+
+/** Every CostRow of [from, to), both groupings, as batches (one per page). */
+export async function* costRowBatches(ce: CostExplorerClient, window: { from: string; to: string }): AsyncGenerator<CostRow[]> {
+  for (const [grouping, keys] of Object.entries(GROUPINGS) as Array<[CostGrouping, [string, string]]>) {
+    const input: GetCostAndUsageCommandInput = {
+      TimePeriod: { Start: window.from, End: window.to },
+      Granularity: 'DAILY',
+      Metrics: [...COST_METRICS],
+      GroupBy: keys.map((Key) => ({ Type: 'DIMENSION', Key })),
+    };
+    for await (const page of pagesOf(ce, input)) yield rowsOfPage(page, grouping);
+  }
+}
+
+export interface Forecast {
+  mean: string;
+  lower: string | null;
+  upper: string | null;
+  unit: string;
+}
+
+/** Cost Explorer's forecast of unblended cost for [from, to), or null when AWS has too little history. */
+export async function fetchForecast(ce: CostExplorerClient, window: { from: string; to: string }): Promise<Forecast | null> {
+  try {
+    const response = await ce.send(
+      new GetCostForecastCommand({
+        TimePeriod: { Start: window.from, End: window.to },
+        Metric: 'UNBLENDED_COST',
+        Granularity: 'MONTHLY',
+        PredictionIntervalLevel: 80,
+      }),
+    );
+    const mean = response.Total?.Amount;
+    if (typeof mean !== 'string') throw new MalformedDataError('GetCostForecast response has no Total.Amount');
+    const interval = response.ForecastResultsByTime?.[0];
+    return {
+      mean,
+      lower: interval?.PredictionIntervalLowerBound ?? null,
+      upper: interval?.PredictionIntervalUpperBound ?? null,
+      unit: response.Total?.Unit ?? 'USD',
+    };
+  } catch (error) {
+    // A new account has no history to forecast from: not a failure of the fetch.
+    if (error instanceof Error && error.name === 'DataUnavailableException') return null;
+    throw error;
+  }
+}

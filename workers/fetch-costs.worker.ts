@@ -1,0 +1,31 @@
+/** Cost fetch: GetCostAndUsage for the window -> COPY into cost_data -> rollup enqueued. */
+import type { Job } from 'bullmq';
+import type { AwsGateway } from '../lib/aws.js';
+import { addMonths, todayUtc } from '../lib/dates.js';
+import { replaceCostWindow } from '../database/repositories/cost-data.repository.js';
+import { recordOrganizationSuccess } from '../database/repositories/organizations.repository.js';
+import { upsertForecastWithActuals } from '../database/repositories/forecasts.repository.js';
+import { costRowBatches, fetchForecast } from './cost-explorer.js';
+import { runFetchJob, type FetchJobDeps, type FetchResult } from './fetch-job.js';
+
+export interface FetchCostsDeps extends FetchJobDeps {
+  aws: AwsGateway;
+  now?: () => Date;
+}
+
+export function createFetchCostsProcessor(deps: FetchCostsDeps) {
+  return (job: Job, token?: string): Promise<FetchResult> =>
+    runFetchJob(job, token, deps, 'costs', async (org, data) => {
+      const ce = deps.aws.costExplorer(org);
+      const load = await replaceCostWindow(deps.db, org.id, data, costRowBatches(ce, data));
+      await recordOrganizationSuccess(deps.db, org.id, load.estimatedFrom);
+      const today = todayUtc(deps.now?.());
+      // A refresh that reaches today also refreshes the month's forecast (one more request).
+      if (data.trigger !== 'backfill' && data.to > today) {
+        const monthEnd = addMonths(today, 1);
+        const forecast = await fetchForecast(ce, { from: today, to: monthEnd });
+        if (forecast) await upsertForecastWithActuals(deps.db, org.id, today, forecast);
+      }
+      return { rows: load.rows, window: { from: data.from, to: data.to } };
+    });
+}

@@ -1,0 +1,135 @@
+/**
+ * What every fetch job shares: the organization check, the fetch_runs ledger row, AWS request
+ * counting, and error steering — throttling delays this organization's job with backoff,
+ * permission errors stop the organization with a remedy (UnrecoverableError), invalid requests
+ * fail the job for good, anything else is retried by BullMQ with exponential backoff and jitter.
+ */
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Pool } from '../lib/db.js';
+import type { Logger } from '../lib/logger.js';
+import { fetchJobSchema, type FetchJobData } from '../lib/jobs.js';
+import { RequestTracker, operationOfError, withRequestTracker } from '../lib/aws.js';
+import { accessRemedy, classifyAwsError, awsErrorCode } from '../lib/aws-errors.js';
+import { RateLimitWaitError } from '../lib/aws-rate-limit.js';
+import { jobsTotal, rowsLoaded } from '../lib/metrics.js';
+import { getOrganization, recordOrganizationFailure, type Organization } from '../database/repositories/organizations.repository.js';
+import { finishFetchRun, startFetchRun } from '../database/repositories/fetch-runs.repository.js';
+import { enqueueRollup } from '../producers/enqueue.js';
+import type { Queues } from '../producers/queues.js';
+
+export interface FetchJobDeps {
+  db: Pool;
+  redis: Redis;
+  log: Logger;
+  /** Redis key prefix (QUEUE_PREFIX) for the per-organization throttle backoff. */
+  prefix: string;
+  throttleBackoffMs: number;
+  queues: Queues;
+}
+
+export interface FetchOutcome {
+  rows: number;
+  /** Days whose data changed, for the rollup. */
+  window: { from: string; to: string };
+}
+
+export type FetchResult = (FetchOutcome & { runId: number; awsRequests: number }) | { skipped: string };
+
+/** Parses job data; malformed data can never succeed, so it fails the job without retries. */
+export function parseFetchJob(job: Job): FetchJobData {
+  const parsed = fetchJobSchema.safeParse(job.data);
+  if (!parsed.success) {
+    throw new UnrecoverableError(`invalid ${job.name} job data: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  return parsed.data;
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? `${error.name === 'Error' ? '' : `${error.name}: `}${error.message}` : String(error);
+}
+
+async function throttleDelayMs(deps: FetchJobDeps, orgId: number): Promise<number> {
+  const key = `${deps.prefix}:throttle:${orgId}`;
+  const strikes = await deps.redis.incr(key);
+  await deps.redis.expire(key, 900);
+  const base = Math.min(deps.throttleBackoffMs * 2 ** Math.min(strikes - 1, 10), 600_000);
+  return Math.round(base * (0.75 + Math.random() * 0.5));
+}
+
+/**
+ * Runs one fetch job: `work` loads the data (inside a request tracker) and returns rows and the
+ * touched window; this records the run, steers errors, and returns the result.
+ */
+export async function runFetchJob(
+  job: Job,
+  token: string | undefined,
+  deps: FetchJobDeps,
+  source: 'costs' | 'metrics',
+  work: (org: Organization, data: FetchJobData) => Promise<FetchOutcome>,
+): Promise<FetchResult> {
+  const data = parseFetchJob(job);
+  const org = await getOrganization(deps.db, data.orgId);
+  if (!org) throw new UnrecoverableError(`organization ${data.orgId} does not exist`);
+  if (org.status !== 'active') {
+    deps.log.debug({ jobId: job.id, orgId: org.id, status: org.status }, 'organization not active; fetch skipped');
+    return { skipped: `organization ${org.id} is ${org.status}` };
+  }
+  const attempt = job.attemptsMade + 1;
+  const finalAttempt = attempt >= (job.opts.attempts ?? 1);
+  const runId = await startFetchRun(deps.db, {
+    orgId: org.id,
+    source,
+    from: data.from,
+    to: data.to,
+    trigger: data.trigger,
+    jobId: job.id ?? null,
+    attempt,
+    backfillId: data.backfillId ?? null,
+  });
+  const tracker = new RequestTracker();
+  try {
+    const outcome = await withRequestTracker(tracker, () => work(org, data));
+    await finishFetchRun(deps.db, runId, { status: 'succeeded', rows: outcome.rows, awsRequests: tracker.byOperation });
+    rowsLoaded.inc({ source }, outcome.rows);
+    // After the run is recorded, so the rollup can mark it published.
+    await enqueueRollup(deps.queues, { orgId: org.id, source, ...outcome.window });
+    await deps.redis.del(`${deps.prefix}:throttle:${org.id}`);
+    return { ...outcome, runId, awsRequests: tracker.total };
+  } catch (error) {
+    const kind = error instanceof RateLimitWaitError ? 'throttled' : classifyAwsError(error);
+    const operation = operationOfError(error) ?? 'unknown';
+    const logContext = { jobId: job.id, orgId: org.id, source, from: data.from, to: data.to, attempt, code: awsErrorCode(error), operation };
+    if (kind === 'throttled' && token) {
+      const delay = await throttleDelayMs(deps, org.id);
+      await finishFetchRun(deps.db, runId, { status: 'throttled', rows: 0, awsRequests: tracker.byOperation, error: `${message(error)}; retrying in ${delay} ms` });
+      deps.log.info({ ...logContext, delayMs: delay }, 'AWS throttled this organization; job delayed');
+      await job.moveToDelayed(Date.now() + delay, token);
+      jobsTotal.inc({ queue: job.queueName, outcome: 'delayed' });
+      throw new DelayedError();
+    }
+    if (kind === 'access_denied') {
+      const remedy = accessRemedy(operation, org);
+      const text = `AWS denied ${operation} for organization ${org.id}: ${message(error)}`;
+      await recordOrganizationFailure(deps.db, org.id, 'access_denied', text, remedy);
+      await finishFetchRun(deps.db, runId, { status: 'failed', rows: 0, awsRequests: tracker.byOperation, error: `${text}. ${remedy}` });
+      deps.log.error({ ...logContext, remedy }, text);
+      throw new UnrecoverableError(`${text}. ${remedy}`);
+    }
+    if (kind === 'invalid') {
+      const text = `AWS rejected ${operation} for ${data.from}..${data.to}: ${message(error)}`;
+      await finishFetchRun(deps.db, runId, { status: 'failed', rows: 0, awsRequests: tracker.byOperation, error: text });
+      deps.log.error(logContext, text);
+      throw new UnrecoverableError(text);
+    }
+    await finishFetchRun(deps.db, runId, {
+      status: finalAttempt ? 'failed' : 'retrying',
+      rows: 0,
+      awsRequests: tracker.byOperation,
+      error: message(error),
+    }).catch((e: unknown) => deps.log.warn({ err: e, runId }, 'could not record the failed run'));
+    if (finalAttempt) deps.log.error({ ...logContext, err: error }, `${source} fetch failed after ${attempt} attempts`);
+    else deps.log.debug({ ...logContext, err: error }, `${source} fetch attempt failed; will retry`);
+    throw error;
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Worker role: `costwatch worker [--queues a,b]`. Builds the pool, Redis connections, AWS gateway
+ * and processors, runs one BullMQ Worker per queue, serves /health /ready /metrics on
+ * METRICS_PORT, and on SIGTERM stops taking jobs, lets running ones finish within
+ * SHUTDOWN_GRACE_SECONDS (or hands them back), closes connections and exits 0.
+ */
+import { Worker, type Job, type Processor } from 'bullmq';
+import type { ServiceConfig } from '../lib/config.js';
+import { createPool } from '../lib/db.js';
+import { createRedis } from '../lib/redis.js';
+import { createLogger, type Logger } from '../lib/logger.js';
+import { AwsGateway } from '../lib/aws.js';
+import { AwsRateLimiter } from '../lib/aws-rate-limit.js';
+import { jobDuration, jobsTotal } from '../lib/metrics.js';
+import { dependencyReadiness, startHealthServer } from '../lib/health-server.js';
+import { QUEUES, type QueueName } from '../lib/jobs.js';
+import { createQueues } from '../producers/queues.js';
+import { observeQueueDepth } from '../producers/queue-depth.js';
+import { createFetchCostsProcessor } from './fetch-costs.worker.js';
+import { createFetchMetricsProcessor } from './fetch-metrics.worker.js';
+import { createRollupProcessor } from './rollup.worker.js';
+
+/** The queues a worker serves by default (the scheduler queue belongs to `costwatch scheduler`). */
+export const WORKER_QUEUES = [QUEUES.fetchCosts, QUEUES.fetchMetrics, QUEUES.rollups] as const;
+export type WorkerQueue = (typeof WORKER_QUEUES)[number];
+
+export interface RunningWorkers {
+  metricsPort: number;
+  /** Stops taking jobs, waits up to the grace period, closes everything. */
+  stop(): Promise<void>;
+}
+
+export async function startWorkers(
+  config: ServiceConfig,
+  options: { queues?: WorkerQueue[]; log?: Logger } = {},
+): Promise<RunningWorkers> {
+  const log = options.log ?? createLogger({ level: config.LOG_LEVEL, name: 'worker' });
+  const db = createPool({ connectionString: config.DATABASE_URL, max: config.DB_POOL_SIZE, applicationName: 'costwatch-worker', log });
+  const redis = createRedis(config.REDIS_URL, 'worker', log);
+  const queues = createQueues(redis, { prefix: config.QUEUE_PREFIX, attempts: config.FETCH_ATTEMPTS, backoffMs: config.RETRY_BACKOFF_MS });
+  const limiter = new AwsRateLimiter(redis, config.QUEUE_PREFIX, {
+    ce: config.CE_RATE_PER_ORG,
+    cloudwatch: config.CW_RATE_PER_ORG,
+    global: config.AWS_RATE_GLOBAL,
+  });
+  const aws = new AwsGateway({ region: config.AWS_REGION, endpoint: config.AWS_ENDPOINT_URL, limiter });
+  const fetchDeps = { db, redis, log, prefix: config.QUEUE_PREFIX, throttleBackoffMs: config.THROTTLE_BACKOFF_MS, queues };
+
+  // A typed map: a queue without a processor is a compile error.
+  const processors: Record<WorkerQueue, Processor> = {
+    'fetch-costs': createFetchCostsProcessor({ ...fetchDeps, aws }),
+    'fetch-metrics': createFetchMetricsProcessor({
+      ...fetchDeps,
+      aws,
+      periodSeconds: config.METRICS_PERIOD_SECONDS,
+      concurrency: config.METRICS_CONCURRENCY,
+    }),
+    rollups: createRollupProcessor({ db, redis, prefix: config.QUEUE_PREFIX }),
+  };
+
+  const served = options.queues ?? [...WORKER_QUEUES];
+  let accepting = true;
+  const workers = served.map((name) => {
+    const worker = new Worker(name, processors[name], {
+      connection: redis,
+      prefix: config.QUEUE_PREFIX,
+      concurrency: config.WORKER_CONCURRENCY,
+      lockDuration: config.JOB_LOCK_SECONDS * 1000,
+      stalledInterval: Math.max(1000, Math.floor((config.JOB_LOCK_SECONDS * 1000) / 2)),
+      // Several kill -9s in a row may stall a job more than once; it must still complete.
+      maxStalledCount: 5,
+    });
+    const observe = (job: Job | undefined) => {
+      if (job?.processedOn && job.finishedOn) jobDuration.observe({ queue: name }, (job.finishedOn - job.processedOn) / 1000);
+    };
+    worker.on('completed', (job) => {
+      jobsTotal.inc({ queue: name, outcome: 'completed' });
+      observe(job);
+    });
+    worker.on('failed', (job) => {
+      const final = !job || job.attemptsMade >= (job.opts.attempts ?? 1) || job.finishedOn !== undefined;
+      jobsTotal.inc({ queue: name, outcome: final ? 'failed' : 'retried' });
+      observe(job);
+    });
+    worker.on('error', (error) => log.warn({ err: error, queue: name }, 'worker error'));
+    return worker;
+  });
+  observeQueueDepth(queues.all);
+
+  const health = await startHealthServer({
+    host: config.HOST,
+    port: config.METRICS_PORT,
+    readiness: async () =>
+      accepting ? dependencyReadiness({ postgres: () => db.query('SELECT 1'), redis: () => redis.ping() }) : 'shutting down',
+  });
+  log.info({ queues: served, concurrency: config.WORKER_CONCURRENCY, metricsPort: health.port }, 'worker started');
+
+  return {
+    metricsPort: health.port,
+    async stop() {
+      accepting = false;
+      const graceful = Promise.all(workers.map((w) => w.close()));
+      const timedOut = await Promise.race([
+        graceful.then(() => false),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(true), config.SHUTDOWN_GRACE_SECONDS * 1000).unref()),
+      ]);
+      if (timedOut) {
+        // Running jobs keep their lock until it expires, then another worker takes them over.
+        log.warn({ graceSeconds: config.SHUTDOWN_GRACE_SECONDS }, 'jobs still running after the grace period; handing them back');
+        await Promise.all(workers.map((w) => w.close(true)));
+      }
+      await queues.close();
+      aws.destroy();
+      await Promise.all([db.end(), health.close()]);
+      redis.disconnect();
+    },
+  };
+}

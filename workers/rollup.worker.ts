@@ -1,0 +1,25 @@
+/** Rollup: recompute the rollups of exactly the (org, days) a load touched; then drop the org's API cache. */
+import { UnrecoverableError, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Pool } from '../lib/db.js';
+import { rollupJobSchema } from '../lib/jobs.js';
+import { invalidateOrgCache } from '../lib/cache.js';
+import { rebuildCostRollups, rebuildMetricRollups } from '../database/repositories/rollups.repository.js';
+
+export interface RollupDeps {
+  db: Pool;
+  redis: Redis;
+  prefix: string;
+}
+
+export function createRollupProcessor(deps: RollupDeps) {
+  return async (job: Job): Promise<{ rows: number; runs: number }> => {
+    const parsed = rollupJobSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`invalid rollup job data: ${parsed.error.message}`);
+    const { orgId, source, from, to } = parsed.data;
+    const result =
+      source === 'costs' ? await rebuildCostRollups(deps.db, orgId, from, to) : await rebuildMetricRollups(deps.db, orgId, from, to);
+    await invalidateOrgCache(deps.redis, deps.prefix, orgId);
+    return result;
+  };
+}
