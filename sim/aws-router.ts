@@ -17,7 +17,12 @@ import type { SimulatorState } from './state.js';
 import { assumeRole, getCallerIdentity, roleAccount } from './sts-handlers.js';
 import { decodeRequest, writeError, writeResult, type AwsRequest } from './wire.js';
 
-type Handler = (ctx: CallContext, input: Input, request: AwsRequest, state: SimulatorState) => Record<string, unknown>;
+type Handler = (
+  ctx: CallContext,
+  input: Input,
+  request: AwsRequest,
+  state: SimulatorState,
+) => Record<string, unknown>;
 
 /** Operations by IAM-style name. */
 const HANDLERS: Record<string, Handler> = {
@@ -27,7 +32,8 @@ const HANDLERS: Record<string, Handler> = {
   'cloudwatch:ListMetrics': (ctx, input) => listMetrics(ctx, input),
   'cloudwatch:GetMetricData': (ctx, input) => getMetricData(ctx, input),
   'cloudwatch:GetMetricStatistics': (ctx, input) => getMetricStatistics(ctx, input),
-  'sts:AssumeRole': (ctx, input, _request, state) => assumeRole(ctx, input, { nowMs: Date.now(), serial: state.nextSerial() }),
+  'sts:AssumeRole': (ctx, input, _request, state) =>
+    assumeRole(ctx, input, { nowMs: Date.now(), serial: state.nextSerial() }),
   'sts:GetCallerIdentity': (ctx, _input, request) => getCallerIdentity(ctx, request.accessKeyId ?? ''),
 };
 
@@ -39,7 +45,13 @@ function deniedMessage(service: ServiceName, accountId: string, action: string):
 }
 
 /** Runs the front-door checks; returns the error to answer with, if any. */
-function frontDoor(state: SimulatorState, request: AwsRequest, account: string, action: string, sequence: number): SimError | undefined {
+function frontDoor(
+  state: SimulatorState,
+  request: AwsRequest,
+  account: string,
+  action: string,
+  sequence: number,
+): SimError | undefined {
   const options = state.current;
   if (request.accessKeyId === undefined) {
     return new SimError('MissingAuthenticationToken', 'Request is missing Authentication Token');
@@ -48,12 +60,18 @@ function frontDoor(state: SimulatorState, request: AwsRequest, account: string, 
   if (expiry !== undefined && expiry <= Date.now()) {
     return new SimError('ExpiredToken', 'The security token included in the request is expired');
   }
-  if (options.errorRate > 0 && hashUnit(options.seed, 'error', account, action, sequence) < options.errorRate) {
+  if (
+    options.errorRate > 0 &&
+    hashUnit(options.seed, 'error', account, action, sequence) < options.errorRate
+  ) {
     return hashUnit(options.seed, 'error-kind', account, action, sequence) < 0.5
       ? new SimError('InternalFailure', 'We encountered an internal error. Please try again.')
       : new SimError('ServiceUnavailable', 'Service is unavailable. Please try again later.');
   }
-  if (options.throttleRate > 0 && hashUnit(options.seed, 'throttle', account, action, sequence) < options.throttleRate) {
+  if (
+    options.throttleRate > 0 &&
+    hashUnit(options.seed, 'throttle', account, action, sequence) < options.throttleRate
+  ) {
     return new SimError('Throttling', 'Rate exceeded');
   }
   if (!state.limiter.tryTake(`${account}|${request.service}`, options.rateLimit, Date.now())) {
@@ -71,7 +89,12 @@ function frontDoor(state: SimulatorState, request: AwsRequest, account: string, 
   return undefined;
 }
 
-export async function handleAws(state: SimulatorState, req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+export async function handleAws(
+  state: SimulatorState,
+  req: IncomingMessage,
+  res: ServerResponse,
+  body: Buffer,
+): Promise<void> {
   const decoded = decodeRequest(req, body);
   if (!decoded.request) {
     const failure = decoded.error;
@@ -83,15 +106,22 @@ export async function handleAws(state: SimulatorState, req: IncomingMessage, res
   const action = `${request.service}:${request.operation}`;
   const caller = accountForAccessKey(request.accessKeyId ?? '', options.defaultAccountId);
   // AssumeRole is attributed to the organization whose role is assumed, not to the caller.
-  const account = (action === 'sts:AssumeRole' ? roleAccount(typeof request.input.RoleArn === 'string' ? request.input.RoleArn : undefined) : undefined) ?? caller;
+  const account =
+    (action === 'sts:AssumeRole'
+      ? roleAccount(typeof request.input.RoleArn === 'string' ? request.input.RoleArn : undefined)
+      : undefined) ?? caller;
   state.log.arrived(account, action, Date.now());
   const sequence = state.nextSequence(account, action);
 
-  const delay = options.latencyMs + options.latencyJitterMs * hashUnit(options.seed, 'latency', account, action, sequence);
+  const delay =
+    options.latencyMs +
+    options.latencyJitterMs * hashUnit(options.seed, 'latency', account, action, sequence);
   if (delay > 0) await sleep(delay);
 
   const handler = HANDLERS[action];
-  let error = handler ? frontDoor(state, request, account, action, sequence) : new SimError('UnknownOperation', `Operation ${request.operation} is not supported by the simulator`);
+  let error = handler
+    ? frontDoor(state, request, account, action, sequence)
+    : new SimError('UnknownOperation', `Operation ${request.operation} is not supported by the simulator`);
   if (!error && handler) {
     const ctx: CallContext = {
       accountId: caller,
@@ -102,14 +132,18 @@ export async function handleAws(state: SimulatorState, req: IncomingMessage, res
     };
     try {
       const result = handler(ctx, request.input, request, state);
-      const malformed = options.malformedRate > 0 && hashUnit(options.seed, 'malformed', account, action, sequence) < options.malformedRate;
+      const malformed =
+        options.malformedRate > 0 &&
+        hashUnit(options.seed, 'malformed', account, action, sequence) < options.malformedRate;
       writeResult(res, request, result, malformed);
       state.log.finished(account, action, 'ok');
       return;
     } catch (thrown) {
       if (thrown instanceof SimError) error = thrown;
       else {
-        process.stderr.write(`costwatch sim: ${action} failed: ${thrown instanceof Error ? (thrown.stack ?? thrown.message) : String(thrown)}\n`);
+        process.stderr.write(
+          `costwatch sim: ${action} failed: ${thrown instanceof Error ? (thrown.stack ?? thrown.message) : String(thrown)}\n`,
+        );
         error = new SimError('InternalFailure', 'We encountered an internal error. Please try again.');
       }
     }

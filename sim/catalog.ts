@@ -117,14 +117,20 @@ export const SERVICES: readonly ServiceSpec[] = [
     placement: 'global',
     dailyDollars: 6,
     pattern: 'storage',
-    usageTypes: [ut('HostedZone', 'HostedZone', 'HostedZone', 500, 2), ut('DNS-Queries', 'Queries', 'Query', 500, 2500000)],
+    usageTypes: [
+      ut('HostedZone', 'HostedZone', 'HostedZone', 500, 2),
+      ut('DNS-Queries', 'Queries', 'Query', 500, 2500000),
+    ],
   },
   {
     name: 'AmazonCloudWatch',
     placement: 'regional',
     dailyDollars: 27,
     pattern: 'storage',
-    usageTypes: [ut('CW:MetricMonitorUsage', 'Metrics', 'MetricStorage', 700, 3), ut('CW:Requests', 'Requests', 'GetMetricData', 300, 100000)],
+    usageTypes: [
+      ut('CW:MetricMonitorUsage', 'Metrics', 'MetricStorage', 700, 3),
+      ut('CW:Requests', 'Requests', 'GetMetricData', 300, 100000),
+    ],
   },
   {
     name: 'Amazon Virtual Private Cloud',
@@ -138,7 +144,10 @@ export const SERVICES: readonly ServiceSpec[] = [
     placement: 'regional',
     dailyDollars: 34,
     pattern: 'compute',
-    usageTypes: [ut('LoadBalancerUsage', 'Hrs', 'LoadBalancing:Application', 600, 44), ut('LCUUsage', 'LCU-Hrs', 'LoadBalancing:Application', 400, 125)],
+    usageTypes: [
+      ut('LoadBalancerUsage', 'Hrs', 'LoadBalancing:Application', 600, 44),
+      ut('LCUUsage', 'LCU-Hrs', 'LoadBalancing:Application', 400, 125),
+    ],
   },
   {
     name: 'Amazon ElastiCache',
@@ -152,7 +161,10 @@ export const SERVICES: readonly ServiceSpec[] = [
     placement: 'regional',
     dailyDollars: 61,
     pattern: 'compute',
-    usageTypes: [ut('Fargate-vCPU-Hours:perCPU', 'hours', 'FargateTask', 700, 25), ut('Fargate-GB-Hours', 'hours', 'FargateTask', 300, 225)],
+    usageTypes: [
+      ut('Fargate-vCPU-Hours:perCPU', 'hours', 'FargateTask', 700, 25),
+      ut('Fargate-GB-Hours', 'hours', 'FargateTask', 300, 225),
+    ],
   },
   {
     name: 'Amazon Elastic Container Service for Kubernetes',
@@ -187,7 +199,10 @@ export const SERVICES: readonly ServiceSpec[] = [
     placement: 'regional',
     dailyDollars: 5,
     pattern: 'storage',
-    usageTypes: [ut('KMS-Keys', 'Keys', 'CreateKey', 600, 30), ut('KMS-Requests', 'Requests', 'Decrypt', 400, 330000)],
+    usageTypes: [
+      ut('KMS-Keys', 'Keys', 'CreateKey', 600, 30),
+      ut('KMS-Requests', 'Requests', 'Decrypt', 400, 330000),
+    ],
   },
   {
     name: 'AWS Secrets Manager',
@@ -319,7 +334,14 @@ export const REGIONS: ReadonlyArray<{ readonly code: string; readonly prefix: st
 ];
 
 /** Names given to linked (member) accounts, in order. */
-export const LINKED_ACCOUNT_NAMES = ['Production', 'Staging', 'Development', 'Data Platform', 'Security', 'Sandbox'];
+export const LINKED_ACCOUNT_NAMES = [
+  'Production',
+  'Staging',
+  'Development',
+  'Data Platform',
+  'Security',
+  'Sandbox',
+];
 
 /** Weekly multipliers in per-mille, Sunday first. */
 export const WEEKLY_PM: Readonly<Record<SpendPattern, readonly number[]>> = {

@@ -31,14 +31,20 @@ export function compileFilter(expression: unknown): LinePredicate {
 
 function compile(expression: unknown, path: string): LinePredicate {
   if (!isRecord(expression)) throw new SimError('Validation', `Expression at ${path} must be a structure`);
-  const present = ['And', 'Or', 'Not', 'Dimensions', 'Tags', 'CostCategories'].filter((k) => expression[k] !== undefined && expression[k] !== null);
+  const present = ['And', 'Or', 'Not', 'Dimensions', 'Tags', 'CostCategories'].filter(
+    (k) => expression[k] !== undefined && expression[k] !== null,
+  );
   if (present.length !== 1) {
-    throw new SimError('Validation', `Expression at ${path} must specify exactly one of And, Or, Not, Dimensions, Tags, CostCategories (got ${present.join(', ') || 'none'})`);
+    throw new SimError(
+      'Validation',
+      `Expression at ${path} must specify exactly one of And, Or, Not, Dimensions, Tags, CostCategories (got ${present.join(', ') || 'none'})`,
+    );
   }
   const key = present[0];
   if (key === 'And' || key === 'Or') {
     const items = expression[key];
-    if (!Array.isArray(items) || items.length < 2) throw new SimError('Validation', `${key} at ${path} requires at least two expressions`);
+    if (!Array.isArray(items) || items.length < 2)
+      throw new SimError('Validation', `${key} at ${path} requires at least two expressions`);
     const parts = items.map((item, i) => compile(item, `${path}.${key}[${i}]`));
     return key === 'And' ? (line) => parts.every((p) => p(line)) : (line) => parts.some((p) => p(line));
   }
@@ -47,18 +53,30 @@ function compile(expression: unknown, path: string): LinePredicate {
     return (line) => !inner(line);
   }
   if (key === 'Dimensions') return compileDimension(expression.Dimensions, `${path}.Dimensions`);
-  throw new SimError('Validation', `${key} filters are not supported by the simulator (it has no tags or cost categories)`);
+  throw new SimError(
+    'Validation',
+    `${key} filters are not supported by the simulator (it has no tags or cost categories)`,
+  );
 }
 
 function compileDimension(spec: unknown, path: string): LinePredicate {
   if (!isRecord(spec)) throw new SimError('Validation', `${path} must be a structure`);
   const key = spec.Key;
   if (typeof key !== 'string' || !isCostDimension(key)) {
-    throw new SimError('Validation', `Dimension ${String(key)} at ${path} is not supported; valid: ${COST_DIMENSIONS.join(', ')}`);
+    throw new SimError(
+      'Validation',
+      `Dimension ${String(key)} at ${path} is not supported; valid: ${COST_DIMENSIONS.join(', ')}`,
+    );
   }
-  const values = Array.isArray(spec.Values) ? spec.Values.filter((v): v is string => typeof v === 'string') : [];
-  const options = Array.isArray(spec.MatchOptions) ? spec.MatchOptions.filter((v): v is string => typeof v === 'string') : [];
-  for (const option of options) if (!MATCH_OPTIONS.has(option)) throw new SimError('Validation', `MatchOption ${option} at ${path} is not valid`);
+  const values = Array.isArray(spec.Values)
+    ? spec.Values.filter((v): v is string => typeof v === 'string')
+    : [];
+  const options = Array.isArray(spec.MatchOptions)
+    ? spec.MatchOptions.filter((v): v is string => typeof v === 'string')
+    : [];
+  for (const option of options)
+    if (!MATCH_OPTIONS.has(option))
+      throw new SimError('Validation', `MatchOption ${option} at ${path} is not valid`);
   if (options.includes('ABSENT')) return (line) => dimensionValue(line, key) === '';
   if (values.length === 0) throw new SimError('Validation', `${path}.Values must not be empty`);
   const insensitive = options.includes('CASE_INSENSITIVE');

@@ -18,7 +18,14 @@ import {
   type CostMetric,
 } from './cost-data.js';
 import { SimError } from './errors.js';
-import { optionalList, optionalNumber, optionalRecord, optionalString, isRecord, type Input } from './input.js';
+import {
+  optionalList,
+  optionalNumber,
+  optionalRecord,
+  optionalString,
+  isRecord,
+  type Input,
+} from './input.js';
 import { formatFixed, scale } from './money.js';
 import { decodePageToken, encodePageToken, requestFingerprint } from './page-token.js';
 
@@ -47,14 +54,21 @@ const AWS_GROUP_BY_KEYS = new Set([
 
 function readTimePeriod(input: Input): Period {
   const tp = optionalRecord(input, 'TimePeriod');
-  if (!tp) throw new SimError('Validation', "1 validation error detected: Value null at 'timePeriod' failed to satisfy constraint: Member must not be null");
+  if (!tp)
+    throw new SimError(
+      'Validation',
+      "1 validation error detected: Value null at 'timePeriod' failed to satisfy constraint: Member must not be null",
+    );
   const startText = optionalString(tp, 'Start') ?? '';
   const endText = optionalString(tp, 'End') ?? '';
   const start = parseDay(startText);
   const end = parseDay(endText);
-  if (start === undefined) throw new SimError('Validation', `Start date '${startText}' is not a valid date: expected YYYY-MM-DD`);
-  if (end === undefined) throw new SimError('Validation', `End date '${endText}' is not a valid date: expected YYYY-MM-DD`);
-  if (end <= start) throw new SimError('Validation', 'Start date (and hour) should be before end date (and hour)');
+  if (start === undefined)
+    throw new SimError('Validation', `Start date '${startText}' is not a valid date: expected YYYY-MM-DD`);
+  if (end === undefined)
+    throw new SimError('Validation', `End date '${endText}' is not a valid date: expected YYYY-MM-DD`);
+  if (end <= start)
+    throw new SimError('Validation', 'Start date (and hour) should be before end date (and hour)');
   return { start, end };
 }
 
@@ -68,15 +82,25 @@ function checkHistoryWindow(period: Period, ctx: CallContext): void {
   }
   const latest = monthStart(ctx.todayIndex, 1);
   if (period.end > latest) {
-    throw new SimError('Validation', `End date ${formatDay(period.end)} is after the end of the current month (latest end ${formatDay(latest)})`);
+    throw new SimError(
+      'Validation',
+      `End date ${formatDay(period.end)} is after the end of the current month (latest end ${formatDay(latest)})`,
+    );
   }
 }
 
 function readGranularity(input: Input, allowed: readonly string[]): 'DAILY' | 'MONTHLY' {
   const value = optionalString(input, 'Granularity');
-  if (value === undefined) throw new SimError('Validation', "1 validation error detected: Value null at 'granularity' failed to satisfy constraint: Member must not be null");
+  if (value === undefined)
+    throw new SimError(
+      'Validation',
+      "1 validation error detected: Value null at 'granularity' failed to satisfy constraint: Member must not be null",
+    );
   if (value === 'HOURLY' && allowed.includes('HOURLY')) {
-    throw new SimError('Validation', 'Hourly granularity is not enabled for this account (the simulator serves DAILY and MONTHLY)');
+    throw new SimError(
+      'Validation',
+      'Hourly granularity is not enabled for this account (the simulator serves DAILY and MONTHLY)',
+    );
   }
   if (value !== 'DAILY' && value !== 'MONTHLY') {
     throw new SimError(
@@ -89,7 +113,7 @@ function readGranularity(input: Input, allowed: readonly string[]): 'DAILY' | 'M
 
 function splitPeriods(period: Period, granularity: 'DAILY' | 'MONTHLY'): Period[] {
   const out: Period[] = [];
-  for (let start = period.start; start < period.end; ) {
+  for (let start = period.start; start < period.end;) {
     const next = granularity === 'DAILY' ? start + 1 : Math.min(monthStart(start, 1), period.end);
     out.push({ start, end: next });
     start = next;
@@ -99,37 +123,71 @@ function splitPeriods(period: Period, granularity: 'DAILY' | 'MONTHLY'): Period[
 
 function readMetrics(input: Input): string[] {
   const metrics = optionalList(input, 'Metrics') ?? [];
-  if (metrics.length === 0) throw new SimError('Validation', "1 validation error detected: Value null at 'metrics' failed to satisfy constraint: Member must not be null");
+  if (metrics.length === 0)
+    throw new SimError(
+      'Validation',
+      "1 validation error detected: Value null at 'metrics' failed to satisfy constraint: Member must not be null",
+    );
   const names = metrics.map(String);
   const invalid = names.filter((m) => !isCostMetric(m));
-  if (invalid.length > 0) throw new SimError('Validation', `Metrics [${invalid.join(', ')}] are not valid. Valid metrics: ${COST_METRICS.join(', ')}`);
+  if (invalid.length > 0)
+    throw new SimError(
+      'Validation',
+      `Metrics [${invalid.join(', ')}] are not valid. Valid metrics: ${COST_METRICS.join(', ')}`,
+    );
   return [...new Set(names)];
 }
 
 function readGroupBy(input: Input): CostDimension[] {
   const groupBy = optionalList(input, 'GroupBy') ?? [];
-  if (groupBy.length > 2) throw new SimError('Validation', `GroupBy accepts at most 2 group definitions, got ${groupBy.length}`);
+  if (groupBy.length > 2)
+    throw new SimError('Validation', `GroupBy accepts at most 2 group definitions, got ${groupBy.length}`);
   const keys: CostDimension[] = [];
   for (const item of groupBy) {
-    if (!isRecord(item)) throw new SimError('Validation', 'GroupBy entries must be structures with Type and Key');
+    if (!isRecord(item))
+      throw new SimError('Validation', 'GroupBy entries must be structures with Type and Key');
     const type = item.Type;
     const key = typeof item.Key === 'string' ? item.Key : '';
-    if (type === 'TAG' || type === 'COST_CATEGORY') throw new SimError('Validation', `GroupBy type ${type} is not supported by the simulator (it has no tags or cost categories)`);
-    if (type !== 'DIMENSION') throw new SimError('Validation', `Group Definition type '${String(type)}' is invalid. Valid types: DIMENSION, TAG, COST_CATEGORY`);
-    if (!AWS_GROUP_BY_KEYS.has(key)) throw new SimError('Validation', `Group Definition dimension '${key}' is invalid. Valid values are ${[...AWS_GROUP_BY_KEYS].join(', ')}`);
-    if (!isCostDimension(key)) throw new SimError('Validation', `Group Definition dimension '${key}' is not modelled by the simulator`);
-    if (keys.includes(key)) throw new SimError('Validation', `Group Definition dimension '${key}' is given twice`);
+    if (type === 'TAG' || type === 'COST_CATEGORY')
+      throw new SimError(
+        'Validation',
+        `GroupBy type ${type} is not supported by the simulator (it has no tags or cost categories)`,
+      );
+    if (type !== 'DIMENSION')
+      throw new SimError(
+        'Validation',
+        `Group Definition type '${String(type)}' is invalid. Valid types: DIMENSION, TAG, COST_CATEGORY`,
+      );
+    if (!AWS_GROUP_BY_KEYS.has(key))
+      throw new SimError(
+        'Validation',
+        `Group Definition dimension '${key}' is invalid. Valid values are ${[...AWS_GROUP_BY_KEYS].join(', ')}`,
+      );
+    if (!isCostDimension(key))
+      throw new SimError(
+        'Validation',
+        `Group Definition dimension '${key}' is not modelled by the simulator`,
+      );
+    if (keys.includes(key))
+      throw new SimError('Validation', `Group Definition dimension '${key}' is given twice`);
     keys.push(key);
   }
   return keys;
 }
 
-function readToken(input: Input, scope: string): { fingerprint: number; offset: number; pin: number | undefined } {
+function readToken(
+  input: Input,
+  scope: string,
+): { fingerprint: number; offset: number; pin: number | undefined } {
   const fingerprint = requestFingerprint(scope, input, 'NextPageToken');
   const token = optionalString(input, 'NextPageToken');
   if (token === undefined || token === '') return { fingerprint, offset: 0, pin: undefined };
   const state = decodePageToken(token, fingerprint);
-  if (!state) throw new SimError('InvalidNextToken', 'Invalid NextPageToken: it is malformed or belongs to another request');
+  if (!state)
+    throw new SimError(
+      'InvalidNextToken',
+      'Invalid NextPageToken: it is malformed or belongs to another request',
+    );
   return { fingerprint, offset: state.offset, pin: state.pin };
 }
 
@@ -154,7 +212,11 @@ class MetricSums {
   toWire(names: readonly string[]): Record<string, { Amount: string; Unit: string }> {
     const out: Record<string, { Amount: string; Unit: string }> = {};
     this.metrics.forEach((metric, i) => {
-      const unit = metric.endsWith('Cost') ? 'USD' : metric === 'UsageQuantity' ? (this.units[i] ?? 'N/A') : 'N/A';
+      const unit = metric.endsWith('Cost')
+        ? 'USD'
+        : metric === 'UsageQuantity'
+          ? (this.units[i] ?? 'N/A')
+          : 'N/A';
       out[names[i] ?? metric] = { Amount: formatFixed(this.sums[i] ?? 0n), Unit: unit };
     });
     return out;
@@ -164,7 +226,11 @@ class MetricSums {
 function linesIn(ctx: CallContext, period: Period, revision: number, predicate: LinePredicate): CostLine[] {
   const out: CostLine[] = [];
   for (let day = period.start; day < period.end; day++) {
-    const lines = reportedCostLines(ctx.accountId, day, { today: ctx.todayIndex, revision, dataSeed: ctx.options.dataSeed });
+    const lines = reportedCostLines(ctx.accountId, day, {
+      today: ctx.todayIndex,
+      revision,
+      dataSeed: ctx.options.dataSeed,
+    });
     for (const line of lines) if (predicate(line)) out.push(line);
   }
   return out;
@@ -197,7 +263,12 @@ export function getCostAndUsage(ctx: CallContext, input: Input): Record<string, 
     const resultsByTime = periods.map((p) => {
       const sums = new MetricSums(metrics);
       for (const line of linesIn(ctx, p, revision, predicate)) sums.add(line);
-      return { TimePeriod: periodWire(p), Total: sums.toWire(metricNames), Groups: [], Estimated: periodEstimated(p, ctx) };
+      return {
+        TimePeriod: periodWire(p),
+        Total: sums.toWire(metricNames),
+        Groups: [],
+        Estimated: periodEstimated(p, ctx),
+      };
     });
     return { GroupDefinitions: groupDefinitions, ResultsByTime: resultsByTime, DimensionValueAttributes: [] };
   }
@@ -223,7 +294,10 @@ export function getCostAndUsage(ctx: CallContext, input: Input): Record<string, 
   });
 
   const pageItems = items.slice(token.offset, token.offset + ctx.options.pageSize);
-  const byPeriod = new Map<number, { TimePeriod: { Start: string; End: string }; Total: object; Groups: object[]; Estimated: boolean }>();
+  const byPeriod = new Map<
+    number,
+    { TimePeriod: { Start: string; End: string }; Total: object; Groups: object[]; Estimated: boolean }
+  >();
   const linkedSeen = new Set<string>();
   for (const item of pageItems) {
     const p = periods[item.period];
@@ -241,13 +315,20 @@ export function getCostAndUsage(ctx: CallContext, input: Input): Record<string, 
       });
     }
   }
-  const names = new Map(linkedAccounts(ctx.accountId, { dataSeed: ctx.options.dataSeed }).map((a) => [a.id, a.name]));
+  const names = new Map(
+    linkedAccounts(ctx.accountId, { dataSeed: ctx.options.dataSeed }).map((a) => [a.id, a.name]),
+  );
   const nextOffset = token.offset + ctx.options.pageSize;
   return {
     GroupDefinitions: groupDefinitions,
     ResultsByTime: [...byPeriod.values()],
-    DimensionValueAttributes: [...linkedSeen].sort().map((id) => ({ Value: id, Attributes: { description: names.get(id) ?? id } })),
-    NextPageToken: nextOffset < items.length ? encodePageToken(token.fingerprint, { offset: nextOffset, pin: revision }) : undefined,
+    DimensionValueAttributes: [...linkedSeen]
+      .sort()
+      .map((id) => ({ Value: id, Attributes: { description: names.get(id) ?? id } })),
+    NextPageToken:
+      nextOffset < items.length
+        ? encodePageToken(token.fingerprint, { offset: nextOffset, pin: revision })
+        : undefined,
   };
 }
 
@@ -255,13 +336,26 @@ export function getCostAndUsage(ctx: CallContext, input: Input): Record<string, 
 export function getDimensionValues(ctx: CallContext, input: Input): Record<string, unknown> {
   const period = readTimePeriod(input);
   const dimension = optionalString(input, 'Dimension');
-  if (dimension === undefined) throw new SimError('Validation', "1 validation error detected: Value null at 'dimension' failed to satisfy constraint: Member must not be null");
-  if (!isCostDimension(dimension)) throw new SimError('Validation', `Dimension '${dimension}' is not supported by the simulator; supported: SERVICE, LINKED_ACCOUNT, REGION, USAGE_TYPE, RECORD_TYPE, OPERATION`);
+  if (dimension === undefined)
+    throw new SimError(
+      'Validation',
+      "1 validation error detected: Value null at 'dimension' failed to satisfy constraint: Member must not be null",
+    );
+  if (!isCostDimension(dimension))
+    throw new SimError(
+      'Validation',
+      `Dimension '${dimension}' is not supported by the simulator; supported: SERVICE, LINKED_ACCOUNT, REGION, USAGE_TYPE, RECORD_TYPE, OPERATION`,
+    );
   const context = optionalString(input, 'Context') ?? 'COST_AND_USAGE';
-  if (context !== 'COST_AND_USAGE') throw new SimError('Validation', `Context '${context}' is not supported by the simulator; use COST_AND_USAGE`);
+  if (context !== 'COST_AND_USAGE')
+    throw new SimError(
+      'Validation',
+      `Context '${context}' is not supported by the simulator; use COST_AND_USAGE`,
+    );
   const search = optionalString(input, 'SearchString')?.toLowerCase();
   const maxResults = optionalNumber(input, 'MaxResults');
-  if (maxResults !== undefined && (!Number.isInteger(maxResults) || maxResults < 1)) throw new SimError('Validation', 'MaxResults must be a positive integer');
+  if (maxResults !== undefined && (!Number.isInteger(maxResults) || maxResults < 1))
+    throw new SimError('Validation', 'MaxResults must be a positive integer');
   const predicate = compileFilter(input.Filter);
   checkHistoryWindow(period, ctx);
   const token = readToken(input, 'ce:GetDimensionValues');
@@ -271,13 +365,21 @@ export function getDimensionValues(ctx: CallContext, input: Input): Record<strin
   const matching = [...values].filter((v) => search === undefined || v.toLowerCase().includes(search)).sort();
   const pageSize = maxResults ?? ctx.options.dimensionPageSize;
   const page = matching.slice(token.offset, token.offset + pageSize);
-  const names = new Map(linkedAccounts(ctx.accountId, { dataSeed: ctx.options.dataSeed }).map((a) => [a.id, a.name]));
+  const names = new Map(
+    linkedAccounts(ctx.accountId, { dataSeed: ctx.options.dataSeed }).map((a) => [a.id, a.name]),
+  );
   const nextOffset = token.offset + pageSize;
   return {
-    DimensionValues: page.map((Value) => ({ Value, Attributes: dimension === 'LINKED_ACCOUNT' ? { description: names.get(Value) ?? Value } : {} })),
+    DimensionValues: page.map((Value) => ({
+      Value,
+      Attributes: dimension === 'LINKED_ACCOUNT' ? { description: names.get(Value) ?? Value } : {},
+    })),
     ReturnSize: page.length,
     TotalSize: matching.length,
-    NextPageToken: nextOffset < matching.length ? encodePageToken(token.fingerprint, { offset: nextOffset, pin: revision }) : undefined,
+    NextPageToken:
+      nextOffset < matching.length
+        ? encodePageToken(token.fingerprint, { offset: nextOffset, pin: revision })
+        : undefined,
   };
 }
 
@@ -307,13 +409,20 @@ export function getCostForecast(ctx: CallContext, input: Input): Record<string, 
   }
   const granularity = readGranularity(input, ['DAILY', 'MONTHLY']);
   const level = optionalNumber(input, 'PredictionIntervalLevel') ?? 80;
-  if (!Number.isInteger(level) || level < 51 || level > 99) throw new SimError('Validation', 'PredictionIntervalLevel must be an integer between 51 and 99');
+  if (!Number.isInteger(level) || level < 51 || level > 99)
+    throw new SimError('Validation', 'PredictionIntervalLevel must be an integer between 51 and 99');
   if (period.start < ctx.todayIndex) {
-    throw new SimError('Validation', `Start date ${formatDay(period.start)} must be equal to or later than the current date ${formatDay(ctx.todayIndex)}`);
+    throw new SimError(
+      'Validation',
+      `Start date ${formatDay(period.start)} must be equal to or later than the current date ${formatDay(ctx.todayIndex)}`,
+    );
   }
   const horizonLimit = granularity === 'DAILY' ? ctx.todayIndex + 93 : monthStart(ctx.todayIndex, 13);
   if (period.end > horizonLimit) {
-    throw new SimError('Validation', `End date ${formatDay(period.end)} is too far in the future for ${granularity} forecasts (latest end ${formatDay(horizonLimit)})`);
+    throw new SimError(
+      'Validation',
+      `End date ${formatDay(period.end)} is too far in the future for ${granularity} forecasts (latest end ${formatDay(horizonLimit)})`,
+    );
   }
   const predicate = compileFilter(input.Filter);
   let total = 0n;
@@ -323,9 +432,12 @@ export function getCostForecast(ctx: CallContext, input: Input): Record<string, 
     let upper = 0n;
     for (let day = p.start; day < p.end; day++) {
       let dayMean = 0n;
-      for (const line of expectedCostLines(ctx.accountId, day, { dataSeed: ctx.options.dataSeed })) if (predicate(line)) dayMean += line.values[metric];
+      for (const line of expectedCostLines(ctx.accountId, day, { dataSeed: ctx.options.dataSeed }))
+        if (predicate(line)) dayMean += line.values[metric];
       // Interval half-width in per-mille: wider for higher confidence and further horizons.
-      const width = BigInt(Math.min(900, Math.trunc(((level - 50) * (60 + 2 * (day - ctx.todayIndex))) / 30)));
+      const width = BigInt(
+        Math.min(900, Math.trunc(((level - 50) * (60 + 2 * (day - ctx.todayIndex))) / 30)),
+      );
       const magnitude = dayMean < 0n ? -dayMean : dayMean;
       mean += dayMean;
       lower += dayMean - scale(magnitude, width, 1000n);

@@ -29,7 +29,9 @@ function parseJson(body: Buffer): Record<string, unknown> | undefined {
   if (body.length === 0) return {};
   try {
     const value: unknown = JSON.parse(body.toString('utf8'));
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }
@@ -40,7 +42,12 @@ function problemsOf(error: unknown): string[] {
   return message.split('\n').slice(1);
 }
 
-export function handleControl(state: SimulatorState, req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+export function handleControl(
+  state: SimulatorState,
+  req: IncomingMessage,
+  res: ServerResponse,
+  body: Buffer,
+): void {
   const url = new URL(req.url ?? '/', 'http://sim');
   const path = url.pathname.slice(CONTROL_PREFIX.length).replace(/\/+$/, '');
   const method = req.method ?? 'GET';
@@ -79,7 +86,10 @@ export function handleControl(state: SimulatorState, req: IncomingMessage, res: 
     if (method === 'POST' || method === 'PUT') {
       const { accountId, externalId } = json;
       if (typeof accountId !== 'string' || typeof externalId !== 'string') {
-        return send(res, 400, { error: 'invalid body', problems: ['accountId and externalId: strings required'] });
+        return send(res, 400, {
+          error: 'invalid body',
+          problems: ['accountId and externalId: strings required'],
+        });
       }
       return update({ externalIds: { ...state.current.externalIds, [accountId]: externalId } });
     }
@@ -117,7 +127,11 @@ export function handleControl(state: SimulatorState, req: IncomingMessage, res: 
   }
   if (path === 'truth/instances' && method === 'GET') {
     const account = url.searchParams.get('account') ?? state.current.defaultAccountId;
-    return send(res, 200, listInstances(account, { dataSeed: state.current.dataSeed, todayIndex: state.todayIndex() }));
+    return send(
+      res,
+      200,
+      listInstances(account, { dataSeed: state.current.dataSeed, todayIndex: state.todayIndex() }),
+    );
   }
   send(res, 404, { error: `no control endpoint ${method} /_sim/${path}` });
 }

@@ -33,7 +33,14 @@ export const COST_METRICS = [
 export type CostMetric = (typeof COST_METRICS)[number];
 
 /** Dimensions the generator models (GroupBy, Filter and GetDimensionValues). */
-export const COST_DIMENSIONS = ['SERVICE', 'LINKED_ACCOUNT', 'REGION', 'USAGE_TYPE', 'RECORD_TYPE', 'OPERATION'] as const;
+export const COST_DIMENSIONS = [
+  'SERVICE',
+  'LINKED_ACCOUNT',
+  'REGION',
+  'USAGE_TYPE',
+  'RECORD_TYPE',
+  'OPERATION',
+] as const;
 export type CostDimension = (typeof COST_DIMENSIONS)[number];
 
 /** One line of the simulated bill. Amounts are fixed point (1e-10 units). */
@@ -65,7 +72,11 @@ export interface LinkedAccount {
 
 interface ServiceUse {
   readonly spec: ServiceSpec;
-  readonly regions: ReadonlyArray<{ readonly code: string; readonly prefix: string; readonly sharePm: number }>;
+  readonly regions: ReadonlyArray<{
+    readonly code: string;
+    readonly prefix: string;
+    readonly sharePm: number;
+  }>;
   readonly blendPm: number;
   readonly startDay: number;
 }
@@ -136,13 +147,19 @@ function orgProfile(accountId: string, seed: string): OrgProfile {
     growthPpmPerYear: hashInt(80_000, 350_000, seed, accountId, 'growth'),
     edpPm: [0, 20, 30, 50][hashInt(0, 3, seed, accountId, 'edp')] ?? 0,
     taxPm: [0, 70, 80, 200][hashInt(0, 3, seed, accountId, 'tax')] ?? 0,
-    savingsPlanDaily: hashInt(0, 9, seed, accountId, 'sp') < 6 ? units(hashInt(40, 160, seed, accountId, 'sp-amount')) : 0n,
+    savingsPlanDaily:
+      hashInt(0, 9, seed, accountId, 'sp') < 6 ? units(hashInt(40, 160, seed, accountId, 'sp-amount')) : 0n,
   };
   profiles.set(key, profile);
   return profile;
 }
 
-function regionsFor(spec: ServiceSpec, seed: string, linkedId: string, primary: number): ServiceUse['regions'] {
+function regionsFor(
+  spec: ServiceSpec,
+  seed: string,
+  linkedId: string,
+  primary: number,
+): ServiceUse['regions'] {
   if (spec.placement !== 'regional') return [{ code: spec.placement, prefix: '', sharePm: 1000 }];
   const count = hashInt(1, 3, seed, linkedId, spec.name, 'region-count');
   const picked: number[] = [primary];
@@ -161,12 +178,22 @@ function regionsFor(spec: ServiceSpec, seed: string, linkedId: string, primary: 
 
 /** Linked accounts of a payer, payer first. */
 export function linkedAccounts(accountId: string, opts: DataOptions = {}): LinkedAccount[] {
-  return orgProfile(accountId, opts.dataSeed ?? DEFAULT_DATA_SEED).linked.map(({ id, name }) => ({ id, name }));
+  return orgProfile(accountId, opts.dataSeed ?? DEFAULT_DATA_SEED).linked.map(({ id, name }) => ({
+    id,
+    name,
+  }));
 }
 
 type Values = Record<CostMetric, bigint>;
 
-function costValues(cost: bigint, amortized: bigint, edpPm: number, blendPm: number, quantity: bigint, normalized: bigint): Values {
+function costValues(
+  cost: bigint,
+  amortized: bigint,
+  edpPm: number,
+  blendPm: number,
+  quantity: bigint,
+  normalized: bigint,
+): Values {
   const edp = BigInt(edpPm);
   return {
     UnblendedCost: cost,
@@ -221,7 +248,9 @@ function generateDay(accountId: string, day: number, seed: string, expected: boo
       const weeklyPm = BigInt(WEEKLY_PM[use.spec.pattern][weekday] ?? 1000);
       for (const region of use.regions) {
         for (const usage of use.spec.usageTypes) {
-          const noisePm = expected ? 1000n : BigInt(hashInt(930, 1070, seed, member.id, use.spec.name, region.code, usage.name, day));
+          const noisePm = expected
+            ? 1000n
+            : BigInt(hashInt(930, 1070, seed, member.id, use.spec.name, region.code, usage.name, day));
           let cost = units(use.spec.dailyDollars);
           cost = scale(cost, BigInt(member.weightPm) * BigInt(profile.scalePm), 1_000_000n);
           cost = scale(cost, BigInt(region.sharePm) * BigInt(usage.sharePm), 1_000_000n);
@@ -237,7 +266,14 @@ function generateDay(accountId: string, day: number, seed: string, expected: boo
             recordType: 'Usage',
             operation: usage.operation,
             unit: usage.unit,
-            values: costValues(cost, cost, profile.edpPm, use.blendPm, quantity, quantity * BigInt(usage.normalizationFactor)),
+            values: costValues(
+              cost,
+              cost,
+              profile.edpPm,
+              use.blendPm,
+              quantity,
+              quantity * BigInt(usage.normalizationFactor),
+            ),
           });
           memberUsage += cost;
           if (use.spec.name === EC2_COMPUTE_SERVICE) {
@@ -276,14 +312,32 @@ function generateDay(accountId: string, day: number, seed: string, expected: boo
     }
     if (firstOfMonth && profile.taxPm > 0) {
       // Tax posts on the first of the month for the month before, roughly 30 days of usage.
-      lines.push(fee(member.id, TAX_SERVICE, 'NoRegion', 'Tax', 'Tax', scale(memberUsage * 30n, BigInt(profile.taxPm), 1000n)));
+      lines.push(
+        fee(
+          member.id,
+          TAX_SERVICE,
+          'NoRegion',
+          'Tax',
+          'Tax',
+          scale(memberUsage * 30n, BigInt(profile.taxPm), 1000n),
+        ),
+      );
     }
     orgUsage += memberUsage;
   }
   const payer = accountId;
   if (firstOfMonth) {
     const support = scale(orgUsage * 30n, 100n, 1000n);
-    lines.push(fee(payer, SUPPORT_SERVICE, 'NoRegion', 'Dollar', 'Support', support > units(100) ? support : units(100)));
+    lines.push(
+      fee(
+        payer,
+        SUPPORT_SERVICE,
+        'NoRegion',
+        'Dollar',
+        'Support',
+        support > units(100) ? support : units(100),
+      ),
+    );
   }
   if (profile.savingsPlanDaily > 0n) {
     lines.push({
@@ -299,13 +353,31 @@ function generateDay(accountId: string, day: number, seed: string, expected: boo
   }
   if (!expected && hashInt(0, 99, seed, accountId, day, 'refund') < 2) {
     const refund = -units(hashInt(5, 80, seed, accountId, day, 'refund-size'));
-    lines.push(fee(payer, 'Amazon Simple Storage Service', 'us-east-1', 'TimedStorage-ByteHrs', 'Refund', refund));
+    lines.push(
+      fee(payer, 'Amazon Simple Storage Service', 'us-east-1', 'TimedStorage-ByteHrs', 'Refund', refund),
+    );
   }
   return lines;
 }
 
-function fee(linkedAccount: string, service: string, region: string, usageType: string, recordType: string, amount: bigint): CostLine {
-  return { linkedAccount, service, region, usageType, recordType, operation: 'None', unit: 'N/A', values: flatValues(amount) };
+function fee(
+  linkedAccount: string,
+  service: string,
+  region: string,
+  usageType: string,
+  recordType: string,
+  amount: bigint,
+): CostLine {
+  return {
+    linkedAccount,
+    service,
+    region,
+    usageType,
+    recordType,
+    operation: 'None',
+    unit: 'N/A',
+    values: flatValues(amount),
+  };
 }
 
 const MAX_CACHED_DAYS = 6000;
@@ -346,13 +418,19 @@ export function isEstimatedDay(day: number, today: number): boolean {
  * Bill lines as reported on `today`: nothing after today; the last days before today (and
  * today) are estimates a few percent below the final value and move with `revision`.
  */
-export function reportedCostLines(accountId: string, day: number, opts: ReportedLinesOptions): readonly CostLine[] {
+export function reportedCostLines(
+  accountId: string,
+  day: number,
+  opts: ReportedLinesOptions,
+): readonly CostLine[] {
   if (day > opts.today) return [];
   const lines = finalCostLines(accountId, day, opts);
   if (!isEstimatedDay(day, opts.today)) return lines;
   const seed = opts.dataSeed ?? DEFAULT_DATA_SEED;
   return lines.map((line, index) => {
-    const factor = BigInt(1_000_000 - hashInt(1, 40_000, seed, accountId, day, index, opts.revision, 'estimate'));
+    const factor = BigInt(
+      1_000_000 - hashInt(1, 40_000, seed, accountId, day, index, opts.revision, 'estimate'),
+    );
     const values = {} as Values;
     for (const metric of COST_METRICS) values[metric] = scale(line.values[metric], factor, 1_000_000n);
     return { ...line, values };
@@ -360,7 +438,11 @@ export function reportedCostLines(accountId: string, day: number, opts: Reported
 }
 
 /** Smooth bill lines of a day (no noise, spikes, credits or refunds): the model GetCostForecast extrapolates. */
-export function expectedCostLines(accountId: string, day: number, opts: DataOptions = {}): readonly CostLine[] {
+export function expectedCostLines(
+  accountId: string,
+  day: number,
+  opts: DataOptions = {},
+): readonly CostLine[] {
   return generateDay(accountId, day, opts.dataSeed ?? DEFAULT_DATA_SEED, true);
 }
 
@@ -369,7 +451,12 @@ export function expectedCostLines(accountId: string, day: number, opts: DataOpti
  * UnblendedCost) for a payer account: what GetCostAndUsage returns for that day once it is
  * no longer estimated. Throws on a malformed day.
  */
-export function expectedDailyTotal(accountId: string, day: string, metric: string = 'UnblendedCost', opts: DataOptions = {}): string {
+export function expectedDailyTotal(
+  accountId: string,
+  day: string,
+  metric: string = 'UnblendedCost',
+  opts: DataOptions = {},
+): string {
   const index = parseDay(day);
   if (index === undefined) throw new Error(`expectedDailyTotal: not a YYYY-MM-DD date: ${day}`);
   if (!isCostMetric(metric)) throw new Error(`expectedDailyTotal: unknown metric ${metric}`);

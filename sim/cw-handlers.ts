@@ -4,7 +4,16 @@
  */
 import type { CallContext } from './context.js';
 import { SimError } from './errors.js';
-import { isRecord, optionalList, optionalNumber, optionalRecord, optionalString, optionalTimestamp, requiredString, type Input } from './input.js';
+import {
+  isRecord,
+  optionalList,
+  optionalNumber,
+  optionalRecord,
+  optionalString,
+  optionalTimestamp,
+  requiredString,
+  type Input,
+} from './input.js';
 import { listInstances, rawSample, type InstanceInfo, type MetricSpec } from './metric-data.js';
 import { decodePageToken, encodePageToken, requestFingerprint } from './page-token.js';
 
@@ -27,17 +36,28 @@ function readDimensions(value: unknown, where: string): Array<{ Name: string; Va
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) throw new SimError('InvalidParameterValue', `${where} must be a list`);
   return value.map((d) => {
-    if (!isRecord(d) || typeof d.Name !== 'string') throw new SimError('InvalidParameterValue', `${where} entries need a Name`);
+    if (!isRecord(d) || typeof d.Name !== 'string')
+      throw new SimError('InvalidParameterValue', `${where} entries need a Name`);
     return typeof d.Value === 'string' ? { Name: d.Name, Value: d.Value } : { Name: d.Name };
   });
 }
 
 /** Finds the metric a (namespace, name, dimensions) triple names; dimensions must match exactly. */
-function resolveMetric(ctx: CallContext, namespace: string, name: string, dimensions: Array<{ Name: string; Value?: string }>): MetricRef | undefined {
+function resolveMetric(
+  ctx: CallContext,
+  namespace: string,
+  name: string,
+  dimensions: Array<{ Name: string; Value?: string }>,
+): MetricRef | undefined {
   if (dimensions.length !== 1) return undefined;
   const [dimension] = dimensions;
   for (const instance of fleet(ctx)) {
-    if (instance.namespace !== namespace || instance.dimensionName !== dimension?.Name || instance.id !== dimension.Value) continue;
+    if (
+      instance.namespace !== namespace ||
+      instance.dimensionName !== dimension?.Name ||
+      instance.id !== dimension.Value
+    )
+      continue;
     const metric = instance.metrics.find((m) => m.name === name);
     return metric ? { instance, metric } : undefined;
   }
@@ -53,7 +73,10 @@ function checkStat(stat: string, where: string): void {
 function checkPeriod(period: number | undefined, where: string): number {
   if (period === undefined) throw new SimError('MissingParameter', `The parameter ${where} is required.`);
   if (!Number.isInteger(period) || period < 1 || !([1, 5, 10, 30].includes(period) || period % 60 === 0)) {
-    throw new SimError('InvalidParameterValue', `The parameter ${where} must be 1, 5, 10, 30 or a multiple of 60.`);
+    throw new SimError(
+      'InvalidParameterValue',
+      `The parameter ${where} must be 1, 5, 10, 30 or a multiple of 60.`,
+    );
   }
   return period;
 }
@@ -61,7 +84,11 @@ function checkPeriod(period: number | undefined, where: string): number {
 function checkRange(start: number | undefined, end: number | undefined): { start: number; end: number } {
   if (start === undefined) throw new SimError('MissingParameter', 'The parameter StartTime is required.');
   if (end === undefined) throw new SimError('MissingParameter', 'The parameter EndTime is required.');
-  if (end <= start) throw new SimError('InvalidParameterValue', 'The parameter StartTime must be less than the parameter EndTime.');
+  if (end <= start)
+    throw new SimError(
+      'InvalidParameterValue',
+      'The parameter StartTime must be less than the parameter EndTime.',
+    );
   return { start, end };
 }
 
@@ -86,7 +113,13 @@ function statistic(values: number[], stat: string): number {
 }
 
 /** Raw samples of each period-aligned bucket in [start, end), ascending; empty buckets omitted. */
-function buckets(ref: MetricRef, start: number, end: number, period: number, ctx: CallContext): Array<{ t: number; samples: number[] }> {
+function buckets(
+  ref: MetricRef,
+  start: number,
+  end: number,
+  period: number,
+  ctx: CallContext,
+): Array<{ t: number; samples: number[] }> {
   const out: Array<{ t: number; samples: number[] }> = [];
   const res = ref.instance.resolution;
   const alive = Math.max(start, ref.instance.launchedAt);
@@ -111,21 +144,36 @@ export function listMetrics(ctx: CallContext, input: Input): Record<string, unkn
   const metricName = optionalString(input, 'MetricName', 'InvalidParameterValue');
   const filters = readDimensions(input.Dimensions, 'Dimensions');
   const recentlyActive = optionalString(input, 'RecentlyActive', 'InvalidParameterValue');
-  if (recentlyActive !== undefined && recentlyActive !== 'PT3H') throw new SimError('InvalidParameterValue', 'The parameter RecentlyActive must be PT3H.');
+  if (recentlyActive !== undefined && recentlyActive !== 'PT3H')
+    throw new SimError('InvalidParameterValue', 'The parameter RecentlyActive must be PT3H.');
   const windowStart = ctx.nowSeconds - (recentlyActive ? 3 * 3600 : LIST_WINDOW_SECONDS);
-  const all: Array<{ Namespace: string; MetricName: string; Dimensions: Array<{ Name: string; Value: string }> }> = [];
+  const all: Array<{
+    Namespace: string;
+    MetricName: string;
+    Dimensions: Array<{ Name: string; Value: string }>;
+  }> = [];
   for (const instance of fleet(ctx)) {
     if (instance.launchedAt >= ctx.nowSeconds) continue;
     if (instance.stoppedAt !== null && instance.stoppedAt < windowStart) continue;
     if (namespace !== undefined && instance.namespace !== namespace) continue;
-    const matchesDims = filters.every((f) => f.Name === instance.dimensionName && (f.Value === undefined || f.Value === instance.id));
+    const matchesDims = filters.every(
+      (f) => f.Name === instance.dimensionName && (f.Value === undefined || f.Value === instance.id),
+    );
     if (!matchesDims) continue;
     for (const metric of instance.metrics) {
       if (metricName !== undefined && metric.name !== metricName) continue;
-      all.push({ Namespace: instance.namespace, MetricName: metric.name, Dimensions: [{ Name: instance.dimensionName, Value: instance.id }] });
+      all.push({
+        Namespace: instance.namespace,
+        MetricName: metric.name,
+        Dimensions: [{ Name: instance.dimensionName, Value: instance.id }],
+      });
     }
   }
-  all.sort((a, b) => `${a.Namespace}|${a.MetricName}|${a.Dimensions[0]?.Value}`.localeCompare(`${b.Namespace}|${b.MetricName}|${b.Dimensions[0]?.Value}`));
+  all.sort((a, b) =>
+    `${a.Namespace}|${a.MetricName}|${a.Dimensions[0]?.Value}`.localeCompare(
+      `${b.Namespace}|${b.MetricName}|${b.Dimensions[0]?.Value}`,
+    ),
+  );
   const fingerprint = requestFingerprint('cloudwatch:ListMetrics', input, 'NextToken');
   const token = optionalString(input, 'NextToken', 'InvalidParameterValue');
   const state = token ? decodePageToken(token, fingerprint) : { offset: 0, pin: 0 };
@@ -153,16 +201,31 @@ function parseQuery(ctx: CallContext, raw: unknown, index: number): ParsedQuery 
   if (!isRecord(raw)) throw new SimError('InvalidParameterValue', `${where} must be a structure`);
   const id = requiredString(raw, 'Id', 'MissingParameter');
   if (!/^[a-z][a-zA-Z0-9_]*$/.test(id) || id.length > 255) {
-    throw new SimError('InvalidParameterValue', `The value ${id} for parameter ${where}.Id is not valid: it must start with a lowercase letter and contain only letters, numbers and underscores.`);
+    throw new SimError(
+      'InvalidParameterValue',
+      `The value ${id} for parameter ${where}.Id is not valid: it must start with a lowercase letter and contain only letters, numbers and underscores.`,
+    );
   }
-  if (raw.Expression !== undefined) throw new SimError('InvalidParameterValue', `${where}.Expression: metric math expressions are not supported by the simulator.`);
+  if (raw.Expression !== undefined)
+    throw new SimError(
+      'InvalidParameterValue',
+      `${where}.Expression: metric math expressions are not supported by the simulator.`,
+    );
   const stat = optionalRecord(raw, 'MetricStat', 'InvalidParameterValue');
-  if (!stat) throw new SimError('InvalidParameterCombination', `${where} must specify either MetricStat or Expression.`);
+  if (!stat)
+    throw new SimError(
+      'InvalidParameterCombination',
+      `${where} must specify either MetricStat or Expression.`,
+    );
   const metric = optionalRecord(stat, 'Metric', 'InvalidParameterValue');
-  if (!metric) throw new SimError('MissingParameter', `The parameter ${where}.MetricStat.Metric is required.`);
+  if (!metric)
+    throw new SimError('MissingParameter', `The parameter ${where}.MetricStat.Metric is required.`);
   const namespace = requiredString(metric, 'Namespace', 'MissingParameter');
   const metricName = requiredString(metric, 'MetricName', 'MissingParameter');
-  const period = checkPeriod(optionalNumber(stat, 'Period', 'InvalidParameterValue'), `${where}.MetricStat.Period`);
+  const period = checkPeriod(
+    optionalNumber(stat, 'Period', 'InvalidParameterValue'),
+    `${where}.MetricStat.Period`,
+  );
   const statName = requiredString(stat, 'Stat', 'MissingParameter');
   checkStat(statName, `${where}.MetricStat.Stat`);
   const returnData = raw.ReturnData === undefined || raw.ReturnData === true || raw.ReturnData === 'true';
@@ -170,7 +233,12 @@ function parseQuery(ctx: CallContext, raw: unknown, index: number): ParsedQuery 
     id,
     label: optionalString(raw, 'Label') ?? metricName,
     returnData,
-    ref: resolveMetric(ctx, namespace, metricName, readDimensions(metric.Dimensions, `${where}.MetricStat.Metric.Dimensions`)),
+    ref: resolveMetric(
+      ctx,
+      namespace,
+      metricName,
+      readDimensions(metric.Dimensions, `${where}.MetricStat.Metric.Dimensions`),
+    ),
     period,
     stat: statName,
     unit: optionalString(stat, 'Unit'),
@@ -183,21 +251,35 @@ function parseQuery(ctx: CallContext, raw: unknown, index: number): ParsedQuery 
  */
 export function getMetricData(ctx: CallContext, input: Input): Record<string, unknown> {
   const rawQueries = optionalList(input, 'MetricDataQueries', 'InvalidParameterValue') ?? [];
-  if (rawQueries.length === 0) throw new SimError('MissingParameter', 'The parameter MetricDataQueries is required.');
+  if (rawQueries.length === 0)
+    throw new SimError('MissingParameter', 'The parameter MetricDataQueries is required.');
   if (rawQueries.length > MAX_QUERIES) {
-    throw new SimError('InvalidParameterValue', `The collection MetricDataQueries must not contain more than ${MAX_QUERIES} items (got ${rawQueries.length}).`);
+    throw new SimError(
+      'InvalidParameterValue',
+      `The collection MetricDataQueries must not contain more than ${MAX_QUERIES} items (got ${rawQueries.length}).`,
+    );
   }
   const queries = rawQueries.map((q, i) => parseQuery(ctx, q, i));
   const ids = new Set<string>();
   for (const q of queries) {
-    if (ids.has(q.id)) throw new SimError('InvalidParameterValue', `The value ${q.id} for parameter MetricDataQueries.Id is duplicated.`);
+    if (ids.has(q.id))
+      throw new SimError(
+        'InvalidParameterValue',
+        `The value ${q.id} for parameter MetricDataQueries.Id is duplicated.`,
+      );
     ids.add(q.id);
   }
-  const { start, end } = checkRange(optionalTimestamp(input, 'StartTime'), optionalTimestamp(input, 'EndTime'));
+  const { start, end } = checkRange(
+    optionalTimestamp(input, 'StartTime'),
+    optionalTimestamp(input, 'EndTime'),
+  );
   const scanBy = optionalString(input, 'ScanBy', 'InvalidParameterValue') ?? 'TimestampDescending';
-  if (scanBy !== 'TimestampDescending' && scanBy !== 'TimestampAscending') throw new SimError('InvalidParameterValue', `The value ${scanBy} for parameter ScanBy is not valid.`);
-  const maxDatapoints = optionalNumber(input, 'MaxDatapoints', 'InvalidParameterValue') ?? ctx.options.maxDatapoints;
-  if (!Number.isInteger(maxDatapoints) || maxDatapoints < 1) throw new SimError('InvalidParameterValue', 'The parameter MaxDatapoints must be a positive integer.');
+  if (scanBy !== 'TimestampDescending' && scanBy !== 'TimestampAscending')
+    throw new SimError('InvalidParameterValue', `The value ${scanBy} for parameter ScanBy is not valid.`);
+  const maxDatapoints =
+    optionalNumber(input, 'MaxDatapoints', 'InvalidParameterValue') ?? ctx.options.maxDatapoints;
+  if (!Number.isInteger(maxDatapoints) || maxDatapoints < 1)
+    throw new SimError('InvalidParameterValue', 'The parameter MaxDatapoints must be a positive integer.');
 
   const fingerprint = requestFingerprint('cloudwatch:GetMetricData', input, 'NextToken');
   const token = optionalString(input, 'NextToken', 'InvalidParameterValue');
@@ -245,11 +327,20 @@ export function getMetricStatistics(ctx: CallContext, input: Input): Record<stri
   const namespace = requiredString(input, 'Namespace', 'MissingParameter');
   const metricName = requiredString(input, 'MetricName', 'MissingParameter');
   const period = checkPeriod(optionalNumber(input, 'Period', 'InvalidParameterValue'), 'Period');
-  const { start, end } = checkRange(optionalTimestamp(input, 'StartTime'), optionalTimestamp(input, 'EndTime'));
+  const { start, end } = checkRange(
+    optionalTimestamp(input, 'StartTime'),
+    optionalTimestamp(input, 'EndTime'),
+  );
   const statistics = (optionalList(input, 'Statistics', 'InvalidParameterValue') ?? []).map(String);
   const extended = (optionalList(input, 'ExtendedStatistics', 'InvalidParameterValue') ?? []).map(String);
-  if (statistics.length === 0 && extended.length === 0) throw new SimError('MissingParameter', 'Must specify either Statistics or ExtendedStatistics.');
-  for (const s of statistics) if (!BASIC_STATS.includes(s)) throw new SimError('InvalidParameterValue', `The value ${s} for parameter Statistics is not supported.`);
+  if (statistics.length === 0 && extended.length === 0)
+    throw new SimError('MissingParameter', 'Must specify either Statistics or ExtendedStatistics.');
+  for (const s of statistics)
+    if (!BASIC_STATS.includes(s))
+      throw new SimError(
+        'InvalidParameterValue',
+        `The value ${s} for parameter Statistics is not supported.`,
+      );
   for (const s of extended) checkStat(s, 'ExtendedStatistics');
   const requested = Math.ceil((end - start) / period);
   if (requested > MAX_STATISTICS_DATAPOINTS) {
@@ -265,7 +356,8 @@ export function getMetricStatistics(ctx: CallContext, input: Input): Record<stri
       ? buckets(ref, start, end, period, ctx).map((b) => {
           const point: Record<string, unknown> = { Timestamp: new Date(b.t * 1000), Unit: ref.metric.unit };
           for (const s of statistics) point[s] = statistic(b.samples, s);
-          if (extended.length > 0) point.ExtendedStatistics = Object.fromEntries(extended.map((s) => [s, statistic(b.samples, s)]));
+          if (extended.length > 0)
+            point.ExtendedStatistics = Object.fromEntries(extended.map((s) => [s, statistic(b.samples, s)]));
           return point;
         })
       : [];

@@ -41,7 +41,12 @@ export interface ErrorSpelling {
   readonly messageKey: 'message' | 'Message';
 }
 
-const spell = (status: number, jsonType: string, queryCode: string, messageKey: 'message' | 'Message' = 'message'): ErrorSpelling => ({
+const spell = (
+  status: number,
+  jsonType: string,
+  queryCode: string,
+  messageKey: 'message' | 'Message' = 'message',
+): ErrorSpelling => ({
   status,
   jsonType,
   queryCode,
@@ -73,16 +78,40 @@ const CLOUDWATCH: Record<ErrorKind, ErrorSpelling> = {
   Throttling: spell(400, 'com.amazon.coral.availability#ThrottlingException', 'Throttling'),
   AccessDenied: spell(403, 'com.amazon.coral.service#AccessDeniedException', 'AccessDenied'),
   Validation: spell(400, 'com.amazonaws.cloudwatch#InvalidParameterValueException', 'InvalidParameterValue'),
-  InvalidParameterValue: spell(400, 'com.amazonaws.cloudwatch#InvalidParameterValueException', 'InvalidParameterValue'),
-  InvalidParameterCombination: spell(400, 'com.amazonaws.cloudwatch#InvalidParameterCombinationException', 'InvalidParameterCombination'),
-  MissingParameter: spell(400, 'com.amazonaws.cloudwatch#MissingRequiredParameterException', 'MissingParameter'),
+  InvalidParameterValue: spell(
+    400,
+    'com.amazonaws.cloudwatch#InvalidParameterValueException',
+    'InvalidParameterValue',
+  ),
+  InvalidParameterCombination: spell(
+    400,
+    'com.amazonaws.cloudwatch#InvalidParameterCombinationException',
+    'InvalidParameterCombination',
+  ),
+  MissingParameter: spell(
+    400,
+    'com.amazonaws.cloudwatch#MissingRequiredParameterException',
+    'MissingParameter',
+  ),
   InvalidNextToken: spell(400, 'com.amazonaws.cloudwatch#InvalidNextToken', 'InvalidNextToken'),
-  DataUnavailable: spell(400, 'com.amazonaws.cloudwatch#InvalidParameterValueException', 'InvalidParameterValue'),
+  DataUnavailable: spell(
+    400,
+    'com.amazonaws.cloudwatch#InvalidParameterValueException',
+    'InvalidParameterValue',
+  ),
   ExpiredToken: spell(403, 'com.amazon.coral.service#ExpiredTokenException', 'ExpiredToken'),
-  MissingAuthenticationToken: spell(403, 'com.amazon.coral.service#MissingAuthenticationTokenException', 'MissingAuthenticationToken'),
+  MissingAuthenticationToken: spell(
+    403,
+    'com.amazon.coral.service#MissingAuthenticationTokenException',
+    'MissingAuthenticationToken',
+  ),
   UnknownOperation: spell(400, 'com.amazon.coral.service#UnknownOperationException', 'InvalidAction'),
   InternalFailure: spell(500, 'com.amazonaws.cloudwatch#InternalServiceFault', 'InternalServiceError'),
-  ServiceUnavailable: spell(503, 'com.amazon.coral.availability#ServiceUnavailableException', 'ServiceUnavailable'),
+  ServiceUnavailable: spell(
+    503,
+    'com.amazon.coral.availability#ServiceUnavailableException',
+    'ServiceUnavailable',
+  ),
 };
 
 /** STS (awsQuery). */

@@ -28,7 +28,11 @@ export interface IssuedCredentials {
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
-function pseudoRandomText(length: number, alphabet: string, ...parts: ReadonlyArray<string | number>): string {
+function pseudoRandomText(
+  length: number,
+  alphabet: string,
+  ...parts: ReadonlyArray<string | number>
+): string {
   let out = '';
   for (let i = 0; out.length < length; i++) {
     let h = hash32(...parts, i);
@@ -41,12 +45,28 @@ function pseudoRandomText(length: number, alphabet: string, ...parts: ReadonlyAr
 }
 
 /** Mints temporary credentials for a role account; `serial` makes each issue distinct. */
-export function issueCredentials(accountId: string, roleArn: string, expiresAtMs: number, serial: number, seed: string): IssuedCredentials {
+export function issueCredentials(
+  accountId: string,
+  roleArn: string,
+  expiresAtMs: number,
+  serial: number,
+  seed: string,
+): IssuedCredentials {
   const suffix = pseudoRandomText(4, ALPHABET, seed, roleArn, serial, 'akid');
-  const payload = Buffer.from(JSON.stringify({ a: accountId, e: expiresAtMs, r: roleArn, n: serial }), 'utf8').toString('base64url');
+  const payload = Buffer.from(
+    JSON.stringify({ a: accountId, e: expiresAtMs, r: roleArn, n: serial }),
+    'utf8',
+  ).toString('base64url');
   return {
     AccessKeyId: `ASIA${accountId}${suffix}`,
-    SecretAccessKey: pseudoRandomText(40, `${ALPHABET}abcdefghijklmnopqrstuvwxyz+/`, seed, roleArn, serial, 'secret'),
+    SecretAccessKey: pseudoRandomText(
+      40,
+      `${ALPHABET}abcdefghijklmnopqrstuvwxyz+/`,
+      seed,
+      roleArn,
+      serial,
+      'secret',
+    ),
     SessionToken: `${SESSION_PREFIX}${payload}`,
     Expiration: new Date(Math.floor(expiresAtMs / 1000) * 1000),
   };
@@ -56,8 +76,11 @@ export function issueCredentials(accountId: string, roleArn: string, expiresAtMs
 export function sessionExpiry(sessionToken: string): number | undefined {
   if (!sessionToken.startsWith(SESSION_PREFIX)) return undefined;
   try {
-    const decoded: unknown = JSON.parse(Buffer.from(sessionToken.slice(SESSION_PREFIX.length), 'base64url').toString('utf8'));
-    if (typeof decoded === 'object' && decoded !== null && 'e' in decoded && typeof decoded.e === 'number') return decoded.e;
+    const decoded: unknown = JSON.parse(
+      Buffer.from(sessionToken.slice(SESSION_PREFIX.length), 'base64url').toString('utf8'),
+    );
+    if (typeof decoded === 'object' && decoded !== null && 'e' in decoded && typeof decoded.e === 'number')
+      return decoded.e;
   } catch {
     return undefined;
   }

@@ -10,7 +10,11 @@ export function isRecord(value: unknown): value is Input {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-export function optionalString(input: Input, key: string, kind: ErrorKind = 'Validation'): string | undefined {
+export function optionalString(
+  input: Input,
+  key: string,
+  kind: ErrorKind = 'Validation',
+): string | undefined {
   const value = input[key];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string') throw new SimError(kind, `${key} must be a string`);
@@ -20,20 +24,36 @@ export function optionalString(input: Input, key: string, kind: ErrorKind = 'Val
 export function requiredString(input: Input, key: string, missingKind: ErrorKind = 'Validation'): string {
   const value = optionalString(input, key, missingKind);
   if (value === undefined || value === '') {
-    throw new SimError(missingKind, `1 validation error detected: Value null at '${lowerFirst(key)}' failed to satisfy constraint: Member must not be null`);
+    throw new SimError(
+      missingKind,
+      `1 validation error detected: Value null at '${lowerFirst(key)}' failed to satisfy constraint: Member must not be null`,
+    );
   }
   return value;
 }
 
-export function optionalNumber(input: Input, key: string, kind: ErrorKind = 'Validation'): number | undefined {
+export function optionalNumber(
+  input: Input,
+  key: string,
+  kind: ErrorKind = 'Validation',
+): number | undefined {
   const value = input[key];
   if (value === undefined || value === null) return undefined;
-  const parsed = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : Number.NaN;
+  const parsed =
+    typeof value === 'number'
+      ? value
+      : typeof value === 'string' && value.trim() !== ''
+        ? Number(value)
+        : Number.NaN;
   if (!Number.isFinite(parsed)) throw new SimError(kind, `${key} must be a number`);
   return parsed;
 }
 
-export function optionalList(input: Input, key: string, kind: ErrorKind = 'Validation'): unknown[] | undefined {
+export function optionalList(
+  input: Input,
+  key: string,
+  kind: ErrorKind = 'Validation',
+): unknown[] | undefined {
   const value = input[key];
   if (value === undefined || value === null) return undefined;
   if (!Array.isArray(value)) throw new SimError(kind, `${key} must be a list`);
@@ -48,7 +68,11 @@ export function optionalRecord(input: Input, key: string, kind: ErrorKind = 'Val
 }
 
 /** Timestamps: JSON sends epoch seconds, awsQuery ISO 8601. Returns epoch seconds. */
-export function optionalTimestamp(input: Input, key: string, kind: ErrorKind = 'InvalidParameterValue'): number | undefined {
+export function optionalTimestamp(
+  input: Input,
+  key: string,
+  kind: ErrorKind = 'InvalidParameterValue',
+): number | undefined {
   const value = input[key];
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'number' && Number.isFinite(value)) return value;

@@ -9,7 +9,8 @@ import { startSimulator } from './server.js';
 function integer(name: string, min: number): (value: string) => number {
   return (value) => {
     const parsed = Number(value);
-    if (!Number.isInteger(parsed) || parsed < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    if (!Number.isInteger(parsed) || parsed < min)
+      throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
     return parsed;
   };
 }
@@ -31,7 +32,8 @@ function accountList(value: string): string[] {
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
-  if (!ids.every((id) => /^\d{12}$/.test(id))) throw new InvalidArgumentError('must be comma-separated 12-digit account ids');
+  if (!ids.every((id) => /^\d{12}$/.test(id)))
+    throw new InvalidArgumentError('must be comma-separated 12-digit account ids');
   return ids;
 }
 
@@ -75,25 +77,91 @@ export function registerSimCommand(program: Command): void {
     .option('--port <port>', 'TCP port (0 picks a free one)', integer('port', 0), d.port)
     .option('--host <host>', 'interface to bind', d.host)
     .option('--latency-ms <ms>', 'latency added to every AWS response', nonNegative, d.latencyMs)
-    .option('--latency-jitter-ms <ms>', 'extra uniform latency 0..ms (seeded)', nonNegative, d.latencyJitterMs)
+    .option(
+      '--latency-jitter-ms <ms>',
+      'extra uniform latency 0..ms (seeded)',
+      nonNegative,
+      d.latencyJitterMs,
+    )
     .option('--page-size <n>', 'GetCostAndUsage groups per page', integer('page size', 1), d.pageSize)
-    .option('--dimension-page-size <n>', 'GetDimensionValues values per page', integer('dimension page size', 1), d.dimensionPageSize)
-    .option('--list-metrics-page-size <n>', 'ListMetrics metrics per page', integer('list metrics page size', 1), d.listMetricsPageSize)
-    .option('--max-datapoints <n>', 'GetMetricData datapoints per call when the request sets none', integer('max datapoints', 1), d.maxDatapoints)
-    .option('--rate-limit <rps>', 'requests per second per account per service (0 = unlimited)', nonNegative, d.rateLimit)
-    .option('--throttle-rate <0..1>', 'fraction of requests answered with throttling errors', fraction, d.throttleRate)
+    .option(
+      '--dimension-page-size <n>',
+      'GetDimensionValues values per page',
+      integer('dimension page size', 1),
+      d.dimensionPageSize,
+    )
+    .option(
+      '--list-metrics-page-size <n>',
+      'ListMetrics metrics per page',
+      integer('list metrics page size', 1),
+      d.listMetricsPageSize,
+    )
+    .option(
+      '--max-datapoints <n>',
+      'GetMetricData datapoints per call when the request sets none',
+      integer('max datapoints', 1),
+      d.maxDatapoints,
+    )
+    .option(
+      '--rate-limit <rps>',
+      'requests per second per account per service (0 = unlimited)',
+      nonNegative,
+      d.rateLimit,
+    )
+    .option(
+      '--throttle-rate <0..1>',
+      'fraction of requests answered with throttling errors',
+      fraction,
+      d.throttleRate,
+    )
     .option('--error-rate <0..1>', 'fraction of requests answered with 500/503', fraction, d.errorRate)
-    .option('--malformed-rate <0..1>', 'fraction of responses cut short (invalid JSON/XML)', fraction, d.malformedRate)
-    .option('--access-denied <ids>', 'comma-separated accounts denied on AssumeRole, Cost Explorer and CloudWatch', accountList)
-    .option('--data-unavailable <ids>', 'comma-separated accounts answered with DataUnavailableException', accountList)
-    .option('--external-id <account=id>', 'external id AssumeRole requires for an account (repeatable)', externalIdPairs)
+    .option(
+      '--malformed-rate <0..1>',
+      'fraction of responses cut short (invalid JSON/XML)',
+      fraction,
+      d.malformedRate,
+    )
+    .option(
+      '--access-denied <ids>',
+      'comma-separated accounts denied on AssumeRole, Cost Explorer and CloudWatch',
+      accountList,
+    )
+    .option(
+      '--data-unavailable <ids>',
+      'comma-separated accounts answered with DataUnavailableException',
+      accountList,
+    )
+    .option(
+      '--external-id <account=id>',
+      'external id AssumeRole requires for an account (repeatable)',
+      externalIdPairs,
+    )
     .option('--today <YYYY-MM-DD>', "the simulator's today (default: real UTC date)")
     .option('--seed <seed>', 'seed of injected faults and jitter', d.seed)
     .option('--data-seed <seed>', 'seed of the generated bill and fleet', d.dataSeed)
-    .option('--default-account <id>', 'account for access keys without a 12-digit account id', d.defaultAccountId)
-    .option('--history-months <n>', 'months of Cost Explorer history before the current month', integer('history months', 1), d.historyMonths)
-    .option('--session-duration <s>', 'AssumeRole session length without DurationSeconds', integer('session duration', 900), d.sessionDurationSeconds)
-    .option('--max-session-duration <s>', "the role's MaxSessionDuration", integer('max session duration', 900), d.maxSessionDurationSeconds)
+    .option(
+      '--default-account <id>',
+      'account for access keys without a 12-digit account id',
+      d.defaultAccountId,
+    )
+    .option(
+      '--history-months <n>',
+      'months of Cost Explorer history before the current month',
+      integer('history months', 1),
+      d.historyMonths,
+    )
+    .option(
+      '--session-duration <s>',
+      'AssumeRole session length without DurationSeconds',
+      integer('session duration', 900),
+      d.sessionDurationSeconds,
+    )
+    .option(
+      '--max-session-duration <s>',
+      "the role's MaxSessionDuration",
+      integer('max session duration', 900),
+      d.maxSessionDurationSeconds,
+    )
     .action(async (flags: SimFlags) => {
       const options: Partial<SimOptions> = {
         port: flags.port,
@@ -120,7 +188,9 @@ export function registerSimCommand(program: Command): void {
         maxSessionDurationSeconds: flags.maxSessionDuration,
       };
       const sim = await startSimulator(options);
-      process.stdout.write(`costwatch sim: AWS endpoint listening on ${sim.url} (control API ${sim.url}/_sim/options)\n`);
+      process.stdout.write(
+        `costwatch sim: AWS endpoint listening on ${sim.url} (control API ${sim.url}/_sim/options)\n`,
+      );
       const stop = (): void => {
         sim.close().then(
           () => process.exit(0),

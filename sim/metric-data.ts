@@ -55,7 +55,8 @@ const DB_NAMES = ['orders', 'billing', 'users', 'analytics', 'inventory', 'audit
 
 /** Hour-of-day load shape in per-mille, so utilisation follows a working day (UTC). */
 const DIURNAL_PM = [
-  620, 580, 560, 550, 560, 600, 680, 780, 900, 1000, 1080, 1120, 1140, 1150, 1140, 1120, 1090, 1040, 980, 900, 820, 760, 700, 660,
+  620, 580, 560, 550, 560, 600, 680, 780, 900, 1000, 1080, 1120, 1140, 1150, 1140, 1120, 1090, 1040, 980, 900,
+  820, 760, 700, 660,
 ];
 
 /** Options for instance lists: the sim's "today" anchors launch and stop times. */
@@ -80,7 +81,9 @@ export function listInstances(accountId: string, opts: FleetOptions = {}): Insta
   const fleet: InstanceInfo[] = [];
   const ec2Count = hashInt(4, 12, seed, accountId, 'ec2-count');
   for (let i = 0; i < ec2Count; i++) {
-    const hex = [0, 1, 2, 3].map((n) => hashInt(0, 0xfffff, seed, accountId, 'ec2', i, n).toString(16).padStart(5, '0')).join('');
+    const hex = [0, 1, 2, 3]
+      .map((n) => hashInt(0, 0xfffff, seed, accountId, 'ec2', i, n).toString(16).padStart(5, '0'))
+      .join('');
     fleet.push({
       namespace: 'AWS/EC2',
       dimensionName: 'InstanceId',
@@ -98,7 +101,8 @@ export function listInstances(accountId: string, opts: FleetOptions = {}): Insta
       namespace: 'AWS/RDS',
       dimensionName: 'DBInstanceIdentifier',
       id: `${DB_NAMES[i % DB_NAMES.length] ?? 'db'}-${i < DB_NAMES.length ? 'prod' : `prod-${i}`}`,
-      instanceType: RDS_TYPES[hashInt(0, RDS_TYPES.length - 1, seed, accountId, 'rds-type', i)] ?? 'db.r5.large',
+      instanceType:
+        RDS_TYPES[hashInt(0, RDS_TYPES.length - 1, seed, accountId, 'rds-type', i)] ?? 'db.r5.large',
       region: 'us-east-1',
       ...lifetime(seed, accountId, 'rds', i, todayStart),
       resolution: 60,
@@ -109,18 +113,35 @@ export function listInstances(accountId: string, opts: FleetOptions = {}): Insta
   return [...fleet];
 }
 
-function lifetime(seed: string, accountId: string, kind: string, i: number, todayStart: number): { launchedAt: number; stoppedAt: number | null } {
+function lifetime(
+  seed: string,
+  accountId: string,
+  kind: string,
+  i: number,
+  todayStart: number,
+): { launchedAt: number; stoppedAt: number | null } {
   // Instance 1 is always recent and instance 2 always stopped so every fleet shows both cases.
   const recent = i === 1 || hashInt(0, 99, seed, accountId, kind, i, 'recent') < 15;
-  const launchDaysAgo = recent ? hashInt(1, 5, seed, accountId, kind, i, 'age') : hashInt(30, 500, seed, accountId, kind, i, 'age');
-  const launchedAt = todayStart - launchDaysAgo * 86_400 + hashInt(0, 23, seed, accountId, kind, i, 'hour') * 3600;
+  const launchDaysAgo = recent
+    ? hashInt(1, 5, seed, accountId, kind, i, 'age')
+    : hashInt(30, 500, seed, accountId, kind, i, 'age');
+  const launchedAt =
+    todayStart - launchDaysAgo * 86_400 + hashInt(0, 23, seed, accountId, kind, i, 'hour') * 3600;
   const stopped = !recent && (i === 2 || hashInt(0, 99, seed, accountId, kind, i, 'stopped') < 12);
-  const stoppedAt = stopped ? todayStart - hashInt(1, 25, seed, accountId, kind, i, 'stop-days') * 86_400 + 7200 : null;
+  const stoppedAt = stopped
+    ? todayStart - hashInt(1, 25, seed, accountId, kind, i, 'stop-days') * 86_400 + 7200
+    : null;
   return { launchedAt, stoppedAt };
 }
 
 /** Raw sample of a metric at an aligned timestamp, or undefined when the instance was not running. */
-export function rawSample(instance: InstanceInfo, metric: MetricSpec, t: number, nowSeconds: number, seed = DEFAULT_DATA_SEED): number | undefined {
+export function rawSample(
+  instance: InstanceInfo,
+  metric: MetricSpec,
+  t: number,
+  nowSeconds: number,
+  seed = DEFAULT_DATA_SEED,
+): number | undefined {
   if (t < instance.launchedAt || t >= nowSeconds) return undefined;
   if (instance.stoppedAt !== null && t >= instance.stoppedAt) return undefined;
   if (metric.swing === 0) return metric.base;
@@ -128,7 +149,9 @@ export function rawSample(instance: InstanceInfo, metric: MetricSpec, t: number,
   const shape = (DIURNAL_PM[hour] ?? 1000) / 1000;
   const personality = 0.6 + hashUnit(seed, instance.id, metric.name, 'level') * 0.8;
   const noise = hashUnit(seed, instance.id, metric.name, t) * 2 - 1;
-  const value = metric.base * personality * (metric.unit === 'Bytes' && metric.name.startsWith('Free') ? 1 : shape) + metric.swing * 0.3 * noise;
+  const value =
+    metric.base * personality * (metric.unit === 'Bytes' && metric.name.startsWith('Free') ? 1 : shape) +
+    metric.swing * 0.3 * noise;
   const bounded = Math.max(0, metric.unit === 'Percent' ? Math.min(100, value) : value);
   // Counts are whole numbers and percentages carry AWS-like precision.
   return metric.unit === 'Count' ? Math.round(bounded) : Math.round(bounded * 1e6) / 1e6;

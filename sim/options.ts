@@ -78,43 +78,65 @@ export const DEFAULT_OPTIONS: Readonly<SimOptions> = {
 
 const RATE_KEYS = ['throttleRate', 'errorRate', 'malformedRate'] as const;
 const COUNT_KEYS = ['latencyMs', 'latencyJitterMs', 'rateLimit'] as const;
-const PAGE_KEYS = ['pageSize', 'dimensionPageSize', 'listMetricsPageSize', 'maxDatapoints', 'historyMonths', 'sessionDurationSeconds', 'maxSessionDurationSeconds'] as const;
+const PAGE_KEYS = [
+  'pageSize',
+  'dimensionPageSize',
+  'listMetricsPageSize',
+  'maxDatapoints',
+  'historyMonths',
+  'sessionDurationSeconds',
+  'maxSessionDurationSeconds',
+] as const;
 
 /**
  * Merges a partial update into options, validating it. Returns the list of problems instead
  * of throwing so the control API can answer 400 with all of them.
  */
-export function mergeOptions(base: Readonly<SimOptions>, update: Record<string, unknown>): { options: SimOptions; problems: string[] } {
+export function mergeOptions(
+  base: Readonly<SimOptions>,
+  update: Record<string, unknown>,
+): { options: SimOptions; problems: string[] } {
   const options: SimOptions = { ...base, externalIds: { ...base.externalIds } };
   const problems: string[] = [];
   for (const [key, value] of Object.entries(update)) {
     if (value === undefined) continue;
     if ((RATE_KEYS as readonly string[]).includes(key)) {
-      if (typeof value !== 'number' || !(value >= 0 && value <= 1)) problems.push(`${key}: must be a number between 0 and 1`);
+      if (typeof value !== 'number' || !(value >= 0 && value <= 1))
+        problems.push(`${key}: must be a number between 0 and 1`);
       else options[key as (typeof RATE_KEYS)[number]] = value;
     } else if ((COUNT_KEYS as readonly string[]).includes(key)) {
       if (typeof value !== 'number' || !(value >= 0)) problems.push(`${key}: must be a number >= 0`);
       else options[key as (typeof COUNT_KEYS)[number]] = value;
     } else if ((PAGE_KEYS as readonly string[]).includes(key)) {
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) problems.push(`${key}: must be an integer >= 1`);
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
+        problems.push(`${key}: must be an integer >= 1`);
       else options[key as (typeof PAGE_KEYS)[number]] = value;
     } else if (key === 'port') {
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) problems.push('port: must be 0..65535');
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535)
+        problems.push('port: must be 0..65535');
       else options.port = value;
     } else if (key === 'host' || key === 'seed' || key === 'dataSeed') {
       if (typeof value !== 'string' || value === '') problems.push(`${key}: must be a non-empty string`);
       else options[key] = value;
     } else if (key === 'today') {
-      if (value !== null && (typeof value !== 'string' || parseDay(value) === undefined)) problems.push('today: must be YYYY-MM-DD or null');
+      if (value !== null && (typeof value !== 'string' || parseDay(value) === undefined))
+        problems.push('today: must be YYYY-MM-DD or null');
       else options.today = value;
     } else if (key === 'defaultAccountId') {
-      if (typeof value !== 'string' || !/^\d{12}$/.test(value)) problems.push('defaultAccountId: must be a 12-digit account id');
+      if (typeof value !== 'string' || !/^\d{12}$/.test(value))
+        problems.push('defaultAccountId: must be a 12-digit account id');
       else options.defaultAccountId = value;
     } else if (key === 'accessDeniedAccounts' || key === 'dataUnavailableAccounts') {
-      if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && /^\d{12}$/.test(v))) problems.push(`${key}: must be a list of 12-digit account ids`);
+      if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && /^\d{12}$/.test(v)))
+        problems.push(`${key}: must be a list of 12-digit account ids`);
       else options[key] = [...(value as string[])];
     } else if (key === 'externalIds') {
-      if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.values(value).every((v) => typeof v === 'string')) {
+      if (
+        typeof value !== 'object' ||
+        value === null ||
+        Array.isArray(value) ||
+        !Object.values(value).every((v) => typeof v === 'string')
+      ) {
         problems.push('externalIds: must map account id to external id');
       } else options.externalIds = { ...(value as Record<string, string>) };
     } else {

@@ -13,7 +13,11 @@ export interface TokenState {
 }
 
 /** Fingerprint of a request input, ignoring its paging token field. */
-export function requestFingerprint(scope: string, input: Record<string, unknown>, tokenField: string): number {
+export function requestFingerprint(
+  scope: string,
+  input: Record<string, unknown>,
+  tokenField: string,
+): number {
   const rest = Object.fromEntries(Object.entries(input).filter(([key]) => key !== tokenField));
   return hash32(scope, canonicalJson(rest));
 }
@@ -45,5 +49,7 @@ export function decodePageToken(token: string, fingerprint: number): TokenState 
   if (hash32('page-token', payload).toString(36) !== check) return undefined;
   if (Number(print) !== fingerprint) return undefined;
   const state = { offset: Number(offset), pin: Number(pin) };
-  return Number.isSafeInteger(state.offset) && state.offset >= 0 && Number.isSafeInteger(state.pin) ? state : undefined;
+  return Number.isSafeInteger(state.offset) && state.offset >= 0 && Number.isSafeInteger(state.pin)
+    ? state
+    : undefined;
 }

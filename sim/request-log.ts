@@ -50,7 +50,8 @@ export class RequestLog {
 
   snapshot(withTimestamps = false): RequestCounts {
     const copy = structuredClone(this.#counts);
-    if (withTimestamps) copy.timestamps = Object.fromEntries([...this.#timestamps].map(([k, v]) => [k, [...v]]));
+    if (withTimestamps)
+      copy.timestamps = Object.fromEntries([...this.#timestamps].map(([k, v]) => [k, [...v]]));
     return copy;
   }
 

@@ -39,7 +39,9 @@ export async function startSimulator(options: Partial<SimOptions> = {}): Promise
         return handleAws(state, req, res, body);
       })
       .catch((error: unknown) => {
-        process.stderr.write(`costwatch sim: request failed: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.stderr.write(
+          `costwatch sim: request failed: ${error instanceof Error ? error.message : String(error)}\n`,
+        );
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
         res.end();
       });

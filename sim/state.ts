@@ -23,7 +23,7 @@ export interface SimulatorControl {
   setToday(day: string | null): void;
   /** The simulator's today as `YYYY-MM-DD`. */
   today(): string;
-  /** Restores the start options and clears counters and rate-limit buckets. */
+  /** Restores the start options; clears counters, rate-limit buckets and fault sequences. */
   reset(): void;
 }
 
@@ -82,6 +82,7 @@ export class SimulatorState implements SimulatorControl {
     this.#options = structuredClone(this.#initial);
     this.log.reset();
     this.limiter.reset();
+    this.#sequence.clear();
   }
 
   todayIndex(): number {

@@ -16,7 +16,10 @@ export function roleAccount(roleArn: string | undefined): string | undefined {
 }
 
 function validationError(value: string, field: string, constraint: string): SimError {
-  return new SimError('Validation', `1 validation error detected: Value '${value}' at '${field}' failed to satisfy constraint: ${constraint}`);
+  return new SimError(
+    'Validation',
+    `1 validation error detected: Value '${value}' at '${field}' failed to satisfy constraint: ${constraint}`,
+  );
 }
 
 /** State AssumeRole needs beyond the call context. */
@@ -30,30 +33,65 @@ export interface AssumeRoleDeps {
 export function assumeRole(ctx: CallContext, input: Input, deps: AssumeRoleDeps): Record<string, unknown> {
   const roleArn = optionalString(input, 'RoleArn') ?? '';
   const sessionName = optionalString(input, 'RoleSessionName') ?? '';
-  if (roleArn.length < 20) throw validationError(roleArn, 'roleArn', 'Member must have length greater than or equal to 20');
+  if (roleArn.length < 20)
+    throw validationError(roleArn, 'roleArn', 'Member must have length greater than or equal to 20');
   const match = ROLE_ARN.exec(roleArn);
   const account = match?.[1];
   const path = match?.[2] ?? '';
   const roleName = match?.[3];
   if (!account || !roleName) throw new SimError('Validation', `${roleArn} is invalid`);
-  if (!SESSION_NAME.test(sessionName)) throw validationError(sessionName, 'roleSessionName', 'Member must satisfy regular expression pattern: [\\w+=,.@-]*');
+  if (!SESSION_NAME.test(sessionName))
+    throw validationError(
+      sessionName,
+      'roleSessionName',
+      'Member must satisfy regular expression pattern: [\\w+=,.@-]*',
+    );
   const duration = optionalNumber(input, 'DurationSeconds') ?? ctx.options.sessionDurationSeconds;
-  if (!Number.isInteger(duration) || duration < 900) throw validationError(String(duration), 'durationSeconds', 'Member must have value greater than or equal to 900');
-  if (duration > 43_200) throw validationError(String(duration), 'durationSeconds', 'Member must have value less than or equal to 43200');
+  if (!Number.isInteger(duration) || duration < 900)
+    throw validationError(
+      String(duration),
+      'durationSeconds',
+      'Member must have value greater than or equal to 900',
+    );
+  if (duration > 43_200)
+    throw validationError(
+      String(duration),
+      'durationSeconds',
+      'Member must have value less than or equal to 43200',
+    );
   if (duration > ctx.options.maxSessionDurationSeconds) {
-    throw new SimError('Validation', 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
+    throw new SimError(
+      'Validation',
+      'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.',
+    );
   }
   const externalId = optionalString(input, 'ExternalId');
   if (externalId !== undefined && !/^[\w+=,.@:/-]{2,1224}$/.test(externalId)) {
-    throw validationError(externalId, 'externalId', 'Member must satisfy regular expression pattern: [\\w+=,.@:\\/-]*');
+    throw validationError(
+      externalId,
+      'externalId',
+      'Member must satisfy regular expression pattern: [\\w+=,.@:\\/-]*',
+    );
   }
   const required = ctx.options.externalIds[account];
   const callerArn = `arn:aws:iam::${ctx.accountId}:user/costwatch`;
-  if (ctx.options.accessDeniedAccounts.includes(account) || (required !== undefined && externalId !== required)) {
+  if (
+    ctx.options.accessDeniedAccounts.includes(account) ||
+    (required !== undefined && externalId !== required)
+  ) {
     // STS says nothing about why: a wrong external id looks like any other denial.
-    throw new SimError('AccessDenied', `User: ${callerArn} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`);
+    throw new SimError(
+      'AccessDenied',
+      `User: ${callerArn} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`,
+    );
   }
-  const credentials = issueCredentials(account, roleArn, deps.nowMs + duration * 1000, deps.serial, ctx.options.seed);
+  const credentials = issueCredentials(
+    account,
+    roleArn,
+    deps.nowMs + duration * 1000,
+    deps.serial,
+    ctx.options.seed,
+  );
   const roleId = `AROA${credentials.AccessKeyId.slice(4, 20)}`;
   return {
     Credentials: credentials,
@@ -66,6 +104,8 @@ export function assumeRole(ctx: CallContext, input: Input, deps: AssumeRoleDeps)
 }
 
 export function getCallerIdentity(ctx: CallContext, accessKeyId: string): Record<string, unknown> {
-  const arn = accessKeyId.startsWith('ASIA') ? `arn:aws:sts::${ctx.accountId}:assumed-role/costwatch/session` : `arn:aws:iam::${ctx.accountId}:user/costwatch`;
+  const arn = accessKeyId.startsWith('ASIA')
+    ? `arn:aws:sts::${ctx.accountId}:assumed-role/costwatch/session`
+    : `arn:aws:iam::${ctx.accountId}:user/costwatch`;
   return { UserId: accessKeyId, Account: ctx.accountId, Arn: arn };
 }

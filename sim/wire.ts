@@ -56,25 +56,60 @@ function signingService(authorization: string | undefined): string | undefined {
  * Decodes a request into service, operation and input. Throws SimError (with the service it
  * was meant for) when the request cannot be understood.
  */
-export function decodeRequest(req: IncomingMessage, body: Buffer): { request?: AwsRequest; error?: { service: ServiceName; protocol: Protocol; error: SimError } } {
+export function decodeRequest(
+  req: IncomingMessage,
+  body: Buffer,
+): { request?: AwsRequest; error?: { service: ServiceName; protocol: Protocol; error: SimError } } {
   const authorization = header(req, 'authorization');
   const accessKeyId = accessKeyFromAuthorization(authorization);
   const sessionToken = header(req, 'x-amz-security-token');
   const target = header(req, 'x-amz-target');
   if (target !== undefined) {
-    const service: ServiceName | undefined = target.startsWith(CE_TARGET) ? 'ce' : target.startsWith(CW_TARGET) ? 'cloudwatch' : undefined;
-    if (!service) return { error: { service: 'ce', protocol: 'json', error: new SimError('UnknownOperation', `Unknown target ${target}`) } };
+    const service: ServiceName | undefined = target.startsWith(CE_TARGET)
+      ? 'ce'
+      : target.startsWith(CW_TARGET)
+        ? 'cloudwatch'
+        : undefined;
+    if (!service)
+      return {
+        error: {
+          service: 'ce',
+          protocol: 'json',
+          error: new SimError('UnknownOperation', `Unknown target ${target}`),
+        },
+      };
     const operation = target.slice(target.indexOf('.') + 1);
     let input: unknown;
     try {
       input = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
     } catch {
-      return { error: { service, protocol: 'json', error: new SimError('Validation', 'Request body is not valid JSON') } };
+      return {
+        error: {
+          service,
+          protocol: 'json',
+          error: new SimError('Validation', 'Request body is not valid JSON'),
+        },
+      };
     }
     if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-      return { error: { service, protocol: 'json', error: new SimError('Validation', 'Request body must be a JSON object') } };
+      return {
+        error: {
+          service,
+          protocol: 'json',
+          error: new SimError('Validation', 'Request body must be a JSON object'),
+        },
+      };
     }
-    return { request: { service, protocol: 'json', operation, input: input as Record<string, unknown>, accessKeyId, sessionToken } };
+    return {
+      request: {
+        service,
+        protocol: 'json',
+        operation,
+        input: input as Record<string, unknown>,
+        accessKeyId,
+        sessionToken,
+      },
+    };
   }
   const form = new URLSearchParams(body.toString('utf8'));
   const url = new URL(req.url ?? '/', 'http://sim');
@@ -82,8 +117,13 @@ export function decodeRequest(req: IncomingMessage, body: Buffer): { request?: A
   const operation = form.get('Action') ?? '';
   const scope = signingService(authorization);
   const service: ServiceName = STS_ACTIONS.has(operation) || scope === 'sts' ? 'sts' : 'cloudwatch';
-  if (!operation) return { error: { service, protocol: 'query', error: new SimError('UnknownOperation', 'Missing Action') } };
-  return { request: { service, protocol: 'query', operation, input: formToObject(form), accessKeyId, sessionToken } };
+  if (!operation)
+    return {
+      error: { service, protocol: 'query', error: new SimError('UnknownOperation', 'Missing Action') },
+    };
+  return {
+    request: { service, protocol: 'query', operation, input: formToObject(form), accessKeyId, sessionToken },
+  };
 }
 
 /**
@@ -126,12 +166,16 @@ function toJsonValue(value: unknown): Wire {
     for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toJsonValue(v);
     return out;
   }
-  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || value === null) return value;
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || value === null)
+    return value;
   return null;
 }
 
 function escapeXml(text: string): string {
-  return text.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] ?? c);
+  return text.replace(
+    /[<>&'"]/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] ?? c,
+  );
 }
 
 /** awsQuery XML for a value: lists become `<member>`, Dates ISO 8601. */
@@ -165,7 +209,12 @@ function jsonContentType(service: ServiceName): string {
 }
 
 /** Writes a successful result. `malformed` cuts the body short to exercise client parsing. */
-export function writeResult(res: ServerResponse, target: ResponseTarget, result: Record<string, unknown>, malformed = false): void {
+export function writeResult(
+  res: ServerResponse,
+  target: ResponseTarget,
+  result: Record<string, unknown>,
+  malformed = false,
+): void {
   const requestId = randomUUID();
   let body: string;
   let contentType: string;
@@ -180,19 +229,28 @@ export function writeResult(res: ServerResponse, target: ResponseTarget, result:
     contentType = 'text/xml';
   }
   if (malformed) body = body.slice(0, Math.max(1, Math.floor(body.length / 2)));
-  res.writeHead(200, { 'content-type': contentType, 'x-amzn-requestid': requestId, 'content-length': Buffer.byteLength(body) });
+  res.writeHead(200, {
+    'content-type': contentType,
+    'x-amzn-requestid': requestId,
+    'content-length': Buffer.byteLength(body),
+  });
   res.end(body);
 }
 
 /** Writes an error exactly as the service would. */
-export function writeError(res: ServerResponse, target: Pick<ResponseTarget, 'service' | 'protocol'>, error: SimError): void {
+export function writeError(
+  res: ServerResponse,
+  target: Pick<ResponseTarget, 'service' | 'protocol'>,
+  error: SimError,
+): void {
   const requestId = randomUUID();
   const spelling = errorSpelling(target.service, error.kind);
   const headers: Record<string, string | number> = { 'x-amzn-requestid': requestId };
   let body: string;
   if (target.protocol === 'json') {
     headers['content-type'] = jsonContentType(target.service);
-    if (target.service === 'cloudwatch') headers['x-amzn-query-error'] = `${spelling.queryCode};${faultOf(spelling.status)}`;
+    if (target.service === 'cloudwatch')
+      headers['x-amzn-query-error'] = `${spelling.queryCode};${faultOf(spelling.status)}`;
     body = JSON.stringify({ __type: spelling.jsonType, [spelling.messageKey]: error.message });
   } else {
     headers['content-type'] = 'text/xml';

@@ -1,0 +1,69 @@
+/**
+ * Test helpers: a simulator on a free port and real AWS SDK clients pointed at it with fake
+ * static credentials. Not a test file itself (no `.test.ts`).
+ */
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { CostExplorerClient } from '@aws-sdk/client-cost-explorer';
+import { STSClient } from '@aws-sdk/client-sts';
+import type { SimOptions } from './options.js';
+import { startSimulator, type RunningSimulator } from './server.js';
+
+/** A fixed today so expectations do not move with the calendar. */
+export const TEST_TODAY = '2026-03-15';
+
+export function startTestSimulator(options: Partial<SimOptions> = {}): Promise<RunningSimulator> {
+  return startSimulator({ port: 0, today: TEST_TODAY, ...options });
+}
+
+/** Long-term-looking access key that maps to `accountId`. */
+export function accessKeyFor(accountId: string): string {
+  return `AKIA${accountId}TEST`;
+}
+
+interface ClientOptions {
+  accountId?: string;
+  maxAttempts?: number;
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+}
+
+function config(sim: RunningSimulator, opts: ClientOptions) {
+  return {
+    endpoint: sim.url,
+    region: 'us-east-1',
+    maxAttempts: opts.maxAttempts ?? 3,
+    credentials: opts.credentials ?? {
+      accessKeyId: accessKeyFor(opts.accountId ?? '111122223333'),
+      secretAccessKey: 'sim-secret',
+    },
+  };
+}
+
+export function costExplorer(sim: RunningSimulator, opts: ClientOptions = {}): CostExplorerClient {
+  return new CostExplorerClient(config(sim, opts));
+}
+
+export function cloudWatch(sim: RunningSimulator, opts: ClientOptions = {}): CloudWatchClient {
+  return new CloudWatchClient(config(sim, opts));
+}
+
+export function sts(sim: RunningSimulator, opts: ClientOptions = {}): STSClient {
+  return new STSClient(config(sim, opts));
+}
+
+/** The error an SDK call rejects with, with the fields tests look at. */
+export interface SdkError {
+  name: string;
+  message: string;
+  $fault?: string;
+  $metadata: { httpStatusCode?: number; attempts?: number };
+}
+
+/** Awaits a call expected to fail and returns its error. */
+export async function failure(call: Promise<unknown>): Promise<SdkError> {
+  try {
+    await call;
+  } catch (error) {
+    return error as SdkError;
+  }
+  throw new Error('expected the call to fail');
+}
