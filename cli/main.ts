@@ -8,6 +8,7 @@ import { registerStackCommand } from './stack.command.js';
 import { registerOrgCommand } from './org.command.js';
 import { registerBackfillCommand } from './backfill.command.js';
 import { registerRoleCommands } from './roles.command.js';
+import { registerSimCommand } from '../sim/main.js';
 
 const program = new Command('costwatch')
   .description('CostWatch: multi-tenant AWS cost monitoring (api, scheduler, worker, sim and operator commands)')
@@ -19,6 +20,7 @@ registerMigrateCommand(program);
 registerRoleCommands(program);
 registerOrgCommand(program);
 registerBackfillCommand(program);
+registerSimCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -4,8 +4,8 @@ CREATE TABLE organizations (
   id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   name            text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
   aws_account_id  char(12) NOT NULL CHECK (aws_account_id ~ '^[0-9]{12}$'),
-  role_arn        text CHECK (role_arn ~ '^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$'),
-  external_id     text CHECK (external_id ~ '^[A-Za-z0-9+=,.@:/_-]{2,1224}$'),
+  role_arn        text CHECK (role_arn ~ '^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$' AND length(role_arn) <= 2048),
+  external_id     text CHECK (external_id ~ '^[A-Za-z0-9+=,.@:/_-]+$' AND length(external_id) BETWEEN 2 AND 1224),
   -- active: refreshed on schedule; disabled: by an operator; access_denied / error: stopped by the pipeline
   status          text NOT NULL DEFAULT 'active'
                   CHECK (status IN ('active', 'disabled', 'access_denied', 'error')),
