@@ -9,6 +9,7 @@ import { registerOrgCommand } from './org.command.js';
 import { registerBackfillCommand } from './backfill.command.js';
 import { registerRoleCommands } from './roles.command.js';
 import { registerSimCommand } from '../sim/main.js';
+import { registerApiCommand } from './api.command.js';
 
 const program = new Command('costwatch')
   .description('CostWatch: multi-tenant AWS cost monitoring (api, scheduler, worker, sim and operator commands)')
@@ -21,6 +22,7 @@ registerRoleCommands(program);
 registerOrgCommand(program);
 registerBackfillCommand(program);
 registerSimCommand(program);
+registerApiCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,57 @@
+/**
+ * What the API's routes and middleware share: the dependencies handed to `createApp` plus the
+ * services built from them once (token signer, login limiter, response cache, dummy hash).
+ */
+import type { Logger } from '../lib/logger.js';
+import type { Pool } from '../lib/db.js';
+import type { Redis } from '../lib/redis.js';
+import type { ServiceConfig } from '../lib/config.js';
+import type { Queues } from '../producers/queues.js';
+import type { TokenSigner } from './auth/tokens.js';
+import type { LoginLimiter } from './auth/login.js';
+import type { ResponseCache } from './middleware/cache.js';
+
+/** Process state the composition root flips on SIGTERM; /ready answers 503 once draining. */
+export interface Lifecycle {
+  draining: boolean;
+}
+
+export interface AppOptions {
+  /** Clock of the date-relative endpoints (summary, forecast, refresh windows, ingestion usage). */
+  now?: () => Date;
+  /**
+   * bcrypt cost of the dummy hash an unknown email is compared against: keep it equal to the cost
+   * of the stored hashes (12, the `user create` default) so both take the same time.
+   */
+  passwordHashCost?: number;
+  /** Lifetime of the Bull Board browser session cookie, seconds (default: min(TOKEN_TTL_SECONDS, 900)). */
+  adminSessionSeconds?: number;
+  lifecycle?: Lifecycle;
+}
+
+/** The dependencies of the API, built by the composition root (api/main.ts) or a test. */
+export interface AppDeps {
+  config: ServiceConfig;
+  db: Pool;
+  /** Cache and rate limiter connection (fail-fast; see lib/redis.ts). */
+  redis: Redis;
+  queues: Queues;
+  log: Logger;
+  options?: AppOptions;
+}
+
+export interface ApiContext {
+  config: ServiceConfig;
+  db: Pool;
+  redis: Redis;
+  queues: Queues;
+  log: Logger;
+  now: () => Date;
+  lifecycle: Lifecycle;
+  tokens: TokenSigner;
+  loginLimiter: LoginLimiter;
+  cache: ResponseCache;
+  /** Compared against when the email is unknown, so both paths cost one bcrypt comparison. */
+  dummyHash: Promise<string>;
+  adminSessionSeconds: number;
+}
