@@ -10,6 +10,7 @@ import { registerBackfillCommand } from './backfill.command.js';
 import { registerRoleCommands } from './roles.command.js';
 import { registerSimCommand } from '../sim/main.js';
 import { registerApiCommand } from './api.command.js';
+import { registerUserCommand } from './user.command.js';
 
 const program = new Command('costwatch')
   .description('CostWatch: multi-tenant AWS cost monitoring (api, scheduler, worker, sim and operator commands)')
@@ -23,6 +24,7 @@ registerOrgCommand(program);
 registerBackfillCommand(program);
 registerSimCommand(program);
 registerApiCommand(program);
+registerUserCommand(program);
 
 try {
   await program.parseAsync(process.argv);
