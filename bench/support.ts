@@ -1,0 +1,198 @@
+/**
+ * What every benchmark shares: a dedicated, migrated database; the machine note printed with
+ * every result (this machine is shared and noisy, so results are ratios against a reference
+ * measured in the same run, plus absolutes); medians; a hard timeout; progress on stderr and a
+ * JSON copy of the results under bench/results/.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { createPool, type Pool } from '../lib/db.js';
+import { migrateUp } from '../database/migrator.js';
+
+export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+export const RESULTS_DIR = path.join(BENCH_DIR, 'results');
+
+/** `--quick` (smaller sizes) and `--name=value` flags of a benchmark file. */
+export interface BenchArgs {
+  quick: boolean;
+  flags: Map<string, string>;
+}
+
+export function parseArgs(argv: string[] = process.argv.slice(2)): BenchArgs {
+  const flags = new Map<string, string>();
+  for (const arg of argv) {
+    const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (match?.[1]) flags.set(match[1], match[2] ?? 'true');
+  }
+  return { quick: flags.get('quick') === 'true' || process.env.BENCH_QUICK === '1', flags };
+}
+
+export function numberFlag(args: BenchArgs, name: string, fallback: number): number {
+  const raw = args.flags.get(name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new Error(`--${name}: must be a positive number (got ${JSON.stringify(raw)})`);
+  return value;
+}
+
+export function adminUrl(): string {
+  const url = process.env.DATABASE_URL;
+  if (!url)
+    throw new Error('DATABASE_URL: environment variable required (run the benchmarks with `npm run bench`)');
+  return url;
+}
+
+export function redisUrl(): string {
+  const url = process.env.REDIS_URL;
+  if (!url)
+    throw new Error('REDIS_URL: environment variable required (run the benchmarks with `npm run bench`)');
+  return url;
+}
+
+export interface BenchDatabase {
+  url: string;
+  name: string;
+  pool: Pool;
+  drop(): Promise<void>;
+}
+
+function withDatabase(url: string, name: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${name}`;
+  return parsed.toString();
+}
+
+/** CREATE DATABASE cw_bench_<random> + every migration, and a pool on it. */
+export async function createBenchDatabase(poolSize = 10): Promise<BenchDatabase> {
+  const name = `cw_bench_${randomBytes(5).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl() });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = withDatabase(adminUrl(), name);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await migrateUp(client);
+  await client.end();
+  const pool = createPool({ connectionString: url, max: poolSize, applicationName: 'costwatch-bench' });
+  return {
+    url,
+    name,
+    pool,
+    async drop() {
+      await pool.end().catch(() => undefined);
+      const c = new pg.Client({ connectionString: adminUrl() });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+export interface MachineNote {
+  date: string;
+  nproc: number;
+  cpuModel: string;
+  memoryGiB: string;
+  freeG: string;
+  loadAverage: string;
+  node: string;
+  postgres: string;
+  postgresSettings: Record<string, string>;
+}
+
+/** nproc, memory, `free -g`, Node and Postgres versions: printed with every result. */
+export async function machineNote(db: pg.Pool | pg.Client): Promise<MachineNote> {
+  let freeG: string;
+  try {
+    freeG =
+      execFileSync('free', ['-g'], { encoding: 'utf8' }).split('\n')[1]?.replace(/\s+/g, ' ').trim() ?? '';
+  } catch {
+    freeG = 'free(1) not available';
+  }
+  const version = await db.query<{ v: string }>('SELECT version() AS v');
+  const settings = await db.query<{ name: string; setting: string; unit: string | null }>(
+    `SELECT name, setting, unit FROM pg_settings
+     WHERE name IN ('shared_buffers', 'max_wal_size', 'synchronous_commit', 'fsync', 'work_mem', 'maintenance_work_mem', 'max_connections')`,
+  );
+  return {
+    date: new Date().toISOString(),
+    nproc: os.availableParallelism(),
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryGiB: (os.totalmem() / 2 ** 30).toFixed(1),
+    freeG,
+    loadAverage: os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' '),
+    node: process.version,
+    postgres: (version.rows[0]?.v ?? 'unknown').split(' on ')[0] ?? 'unknown',
+    postgresSettings: Object.fromEntries(
+      settings.rows.map((r) => [r.name, r.unit ? `${r.setting} (${r.unit})` : r.setting]),
+    ),
+  };
+}
+
+export function printMachine(note: MachineNote): void {
+  process.stdout.write(
+    `machine: ${note.date} | nproc ${note.nproc} (${note.cpuModel}) | memory ${note.memoryGiB} GiB | free -g: ${note.freeG} | ` +
+      `load ${note.loadAverage} | node ${note.node} | ${note.postgres} | ${Object.entries(
+        note.postgresSettings,
+      )
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}\n`,
+  );
+}
+
+export function median(values: number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const hi = sorted[mid] ?? Number.NaN;
+  const lo = sorted[mid - 1] ?? hi;
+  return sorted.length % 2 === 1 ? hi : (lo + hi) / 2;
+}
+
+export function progress(message: string): void {
+  process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+/** Kills the benchmark (exit 2) if it runs longer than `ms`, so `npm run bench` stays bounded. */
+export function hardTimeout(ms: number, name: string): NodeJS.Timeout {
+  const timer = setTimeout(() => {
+    process.stderr.write(`${name}: hard timeout of ${Math.round(ms / 1000)} s reached; aborting\n`);
+    process.exit(2);
+  }, ms);
+  timer.unref();
+  return timer;
+}
+
+export const fmt = {
+  int: (n: number) => Math.round(n).toLocaleString('en-US'),
+  s: (ms: number) => `${(ms / 1000).toFixed(2)} s`,
+  ratio: (r: number) => `${r.toFixed(2)}x`,
+  mb: (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`,
+};
+
+/** Prints a markdown table (the format docs/BENCHMARKS.md uses). */
+export function printTable(title: string, header: string[], rows: Array<Array<string | number>>): void {
+  const lines = [`\n### ${title}`, `| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
+  for (const row of rows) lines.push(`| ${row.join(' | ')} |`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** Writes the run's results as JSON to bench/results/<name>.json (ignored by git). */
+export function saveResults(name: string, results: unknown): string {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = path.join(RESULTS_DIR, `${name}.json`);
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  return file;
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
