@@ -11,6 +11,7 @@ import { registerRoleCommands } from './roles.command.js';
 import { registerSimCommand } from '../sim/main.js';
 import { registerApiCommand } from './api.command.js';
 import { registerUserCommand } from './user.command.js';
+import { registerDoctorCommand } from './doctor.command.js';
 
 const program = new Command('costwatch')
   .description('CostWatch: multi-tenant AWS cost monitoring (api, scheduler, worker, sim and operator commands)')
@@ -25,6 +26,7 @@ registerBackfillCommand(program);
 registerSimCommand(program);
 registerApiCommand(program);
 registerUserCommand(program);
+registerDoctorCommand(program);
 
 try {
   await program.parseAsync(process.argv);
