@@ -68,10 +68,8 @@ function frontDoor(
       ? new SimError('InternalFailure', 'We encountered an internal error. Please try again.')
       : new SimError('ServiceUnavailable', 'Service is unavailable. Please try again later.');
   }
-  if (
-    options.throttleRate > 0 &&
-    hashUnit(options.seed, 'throttle', account, action, sequence) < options.throttleRate
-  ) {
+  const throttleRate = options.accountThrottleRates[account] ?? options.throttleRate;
+  if (throttleRate > 0 && hashUnit(options.seed, 'throttle', account, action, sequence) < throttleRate) {
     return new SimError('Throttling', 'Rate exceeded');
   }
   if (!state.limiter.tryTake(`${account}|${request.service}`, options.rateLimit, Date.now())) {

@@ -29,6 +29,8 @@ export interface SimOptions {
   errorRate: number;
   /** Fraction 0..1 of successful responses cut short (invalid JSON/XML). */
   malformedRate: number;
+  /** Per-account throttle fraction 0..1, overriding throttleRate for those accounts. */
+  accountThrottleRates: Record<string, number>;
   /** Accounts whose AssumeRole, Cost Explorer and CloudWatch calls are denied. */
   accessDeniedAccounts: string[];
   /** Accounts whose Cost Explorer calls fail with DataUnavailableException. */
@@ -64,6 +66,7 @@ export const DEFAULT_OPTIONS: Readonly<SimOptions> = {
   throttleRate: 0,
   errorRate: 0,
   malformedRate: 0,
+  accountThrottleRates: {},
   accessDeniedAccounts: [],
   dataUnavailableAccounts: [],
   externalIds: {},
@@ -96,7 +99,7 @@ export function mergeOptions(
   base: Readonly<SimOptions>,
   update: Record<string, unknown>,
 ): { options: SimOptions; problems: string[] } {
-  const options: SimOptions = { ...base, externalIds: { ...base.externalIds } };
+  const options: SimOptions = { ...base, externalIds: { ...base.externalIds }, accountThrottleRates: { ...base.accountThrottleRates } };
   const problems: string[] = [];
   for (const [key, value] of Object.entries(update)) {
     if (value === undefined) continue;
@@ -130,6 +133,15 @@ export function mergeOptions(
       if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && /^\d{12}$/.test(v)))
         problems.push(`${key}: must be a list of 12-digit account ids`);
       else options[key] = [...(value as string[])];
+    } else if (key === 'accountThrottleRates') {
+      if (
+        typeof value !== 'object' ||
+        value === null ||
+        Array.isArray(value) ||
+        !Object.entries(value).every(([k, v]) => /^\d{12}$/.test(k) && typeof v === 'number' && v >= 0 && v <= 1)
+      ) {
+        problems.push('accountThrottleRates: must map 12-digit account ids to numbers between 0 and 1');
+      } else options.accountThrottleRates = { ...(value as Record<string, number>) };
     } else if (key === 'externalIds') {
       if (
         typeof value !== 'object' ||

@@ -53,7 +53,8 @@ async function throttleDelayMs(deps: FetchJobDeps, orgId: number): Promise<numbe
   const key = `${deps.prefix}:throttle:${orgId}`;
   const strikes = await deps.redis.incr(key);
   await deps.redis.expire(key, 900);
-  const base = Math.min(deps.throttleBackoffMs * 2 ** Math.min(strikes - 1, 10), 600_000);
+  // Concurrent jobs of one org each add a strike, so the exponent is capped: at most 32x the base.
+  const base = Math.min(deps.throttleBackoffMs * 2 ** Math.min(strikes - 1, 5), 600_000);
   return Math.round(base * (0.75 + Math.random() * 0.5));
 }
 

@@ -43,7 +43,7 @@ export async function startWorkers(
     cloudwatch: config.CW_RATE_PER_ORG,
     global: config.AWS_RATE_GLOBAL,
   });
-  const aws = new AwsGateway({ region: config.AWS_REGION, endpoint: config.AWS_ENDPOINT_URL, limiter });
+  const aws = new AwsGateway({ region: config.AWS_REGION, endpoint: config.AWS_ENDPOINT_URL, limiter, maxAttempts: config.AWS_MAX_ATTEMPTS });
   const fetchDeps = { db, redis, log, prefix: config.QUEUE_PREFIX, throttleBackoffMs: config.THROTTLE_BACKOFF_MS, queues };
 
   // A typed map: a queue without a processor is a compile error.
@@ -105,13 +105,17 @@ export async function startWorkers(
         new Promise<boolean>((resolve) => setTimeout(() => resolve(true), config.SHUTDOWN_GRACE_SECONDS * 1000).unref()),
       ]);
       if (timedOut) {
-        // Running jobs keep their lock until it expires, then another worker takes them over.
+        // BullMQ's close(true) after close() returns the same pending promise, so it cannot force
+        // anything: stop waiting instead. Exiting drops the job's Postgres connection (its transaction
+        // rolls back: nothing half-loaded) and its lock expires after JOB_LOCK_SECONDS, when another
+        // worker's stalled check takes the job over.
         log.warn({ graceSeconds: config.SHUTDOWN_GRACE_SECONDS }, 'jobs still running after the grace period; handing them back');
-        await Promise.all(workers.map((w) => w.close(true)));
       }
       await queues.close();
       aws.destroy();
-      await Promise.all([db.end(), health.close()]);
+      // The pool's end waits for checked-out clients, which a handed-back job still holds.
+      const poolEnded = timedOut ? Promise.race([db.end(), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]) : db.end();
+      await Promise.all([poolEnded, health.close()]);
       redis.disconnect();
     },
   };
