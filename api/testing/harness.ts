@@ -4,7 +4,7 @@
  * Only tests import this file.
  */
 import { randomBytes } from 'node:crypto';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { asServiceConfig, parseConfig, type ServiceConfig } from '../../lib/config.js';
@@ -66,7 +66,8 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
     log,
     options: { passwordHashCost: TEST_HASH_COST, ...options.options },
   });
-  const server = app.listen(0, '127.0.0.1');
+  // As api/main.ts sets it up, but shorter: a client that never finishes its body gets 408 within seconds.
+  const server = createServer({ requestTimeout: 3_000, connectionsCheckingInterval: 500 }, app).listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const { port } = server.address() as AddressInfo;
   return {
