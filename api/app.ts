@@ -52,8 +52,13 @@ function methodNotAllowed(template: string, methods: string[]): RequestHandler[]
 
 function buildContext(deps: AppDeps): ApiContext {
   const options = deps.options ?? {};
-  const dummyHash = hashPassword(randomBytes(24).toString('base64url'), options.passwordHashCost ?? DEFAULT_BCRYPT_COST);
-  dummyHash.catch((error: unknown) => deps.log.error({ err: error }, 'could not compute the dummy password hash'));
+  const dummyHash = hashPassword(
+    randomBytes(24).toString('base64url'),
+    options.passwordHashCost ?? DEFAULT_BCRYPT_COST,
+  );
+  dummyHash.catch((error: unknown) =>
+    deps.log.error({ err: error }, 'could not compute the dummy password hash'),
+  );
   return {
     config: deps.config,
     db: deps.db,
@@ -63,8 +68,17 @@ function buildContext(deps: AppDeps): ApiContext {
     now: options.now ?? (() => new Date()),
     lifecycle: options.lifecycle ?? { draining: false },
     tokens: new TokenSigner(deps.config.JWT_SECRET_KEY),
-    loginLimiter: new LoginLimiter(deps.redis, deps.config.QUEUE_PREFIX, deps.config.LOGIN_ATTEMPTS_PER_15MIN),
-    cache: new ResponseCache(deps.redis, deps.config.QUEUE_PREFIX, deps.config.API_CACHE_TTL_SECONDS, deps.log),
+    loginLimiter: new LoginLimiter(
+      deps.redis,
+      deps.config.QUEUE_PREFIX,
+      deps.config.LOGIN_ATTEMPTS_PER_15MIN,
+    ),
+    cache: new ResponseCache(
+      deps.redis,
+      deps.config.QUEUE_PREFIX,
+      deps.config.API_CACHE_TTL_SECONDS,
+      deps.log,
+    ),
     dummyHash,
     adminSessionSeconds: options.adminSessionSeconds ?? Math.min(deps.config.TOKEN_TTL_SECONDS, 900),
   };
@@ -85,14 +99,19 @@ export function createApp(deps: AppDeps): Express {
   });
 
   mountSystemRoutes(app, ctx);
-  for (const [path, methods] of Object.entries(SYSTEM_PATHS)) app.all(path, ...methodNotAllowed(path, methods));
+  for (const [path, methods] of Object.entries(SYSTEM_PATHS))
+    app.all(path, ...methodNotAllowed(path, methods));
 
   const openApi = JSON.stringify(buildOpenApiDocument(apiRoutes, API_VERSION));
   app.get(`${API_PREFIX}/openapi.json`, labelRoute(`${API_PREFIX}/openapi.json`), (_req, res) => {
     res.type('application/json').send(openApi);
   });
 
-  const jsonBody = express.json({ limit: JSON_BODY_LIMIT, strict: true, type: ['application/json', 'application/*+json'] });
+  const jsonBody = express.json({
+    limit: JSON_BODY_LIMIT,
+    strict: true,
+    type: ['application/json', 'application/*+json'],
+  });
   const methodsByPath = new Map<string, string[]>([[`${API_PREFIX}/openapi.json`, ['GET']]]);
   for (const route of apiRoutes) {
     const template = `${API_PREFIX}${route.path}`;

@@ -56,5 +56,7 @@ export function errorBody(code: ErrorCode, message: string, field?: string, requ
 }
 
 export const notFound = (what = 'resource'): ApiError => new ApiError('not_found', `${what} not found`);
-export const unauthorized = (message = 'a valid bearer token is required'): ApiError => new ApiError('unauthorized', message);
-export const forbidden = (message = 'your role may not do this'): ApiError => new ApiError('forbidden', message);
+export const unauthorized = (message = 'a valid bearer token is required'): ApiError =>
+  new ApiError('unauthorized', message);
+export const forbidden = (message = 'your role may not do this'): ApiError =>
+  new ApiError('forbidden', message);

@@ -58,7 +58,9 @@ function operation(route: Route): JsonObject {
   const responses: JsonObject = {
     [String(route.status)]: {
       description: route.summary,
-      headers: route.cached ? { ...COMMON_HEADERS, 'X-Cache': { $ref: '#/components/headers/X-Cache' } } : COMMON_HEADERS,
+      headers: route.cached
+        ? { ...COMMON_HEADERS, 'X-Cache': { $ref: '#/components/headers/X-Cache' } }
+        : COMMON_HEADERS,
       content: { 'application/json': { schema: jsonSchema(route.response, 'output') } },
     },
   };
@@ -72,43 +74,91 @@ function operation(route: Route): JsonObject {
     ...(route.roles ? { 'x-roles': route.roles } : {}),
     parameters,
     ...(route.body
-      ? { requestBody: { required: route.method === 'post' && route.path === '/auth/login', content: { 'application/json': { schema: jsonSchema(route.body, 'input') } } } }
+      ? {
+          requestBody: {
+            required: route.method === 'post' && route.path === '/auth/login',
+            content: { 'application/json': { schema: jsonSchema(route.body, 'input') } },
+          },
+        }
       : {}),
     responses,
   };
 }
 
-const text = (description: string, type = 'text/plain') => ({ description, content: { [type]: { schema: { type: 'string' } } } });
+const text = (description: string, type = 'text/plain') => ({
+  description,
+  content: { [type]: { schema: { type: 'string' } } },
+});
 
 /** Operations served outside /api/v1 (probes, metrics, Bull Board) and the document itself. */
 function systemPaths(): JsonObject {
   const open = { security: [] };
   return {
-    '/health': { get: { ...open, operationId: 'health', tags: ['system'], summary: 'Liveness: the process answers (no I/O)', responses: { 200: text('ok', 'application/json') } } },
+    '/health': {
+      get: {
+        ...open,
+        operationId: 'health',
+        tags: ['system'],
+        summary: 'Liveness: the process answers (no I/O)',
+        responses: { 200: text('ok', 'application/json') },
+      },
+    },
     '/ready': {
       get: {
         ...open,
         operationId: 'ready',
         tags: ['system'],
         summary: 'Readiness: Postgres SELECT 1 and Redis PING within 1 s, and no shutdown in progress',
-        responses: { 200: text('ready', 'application/json'), 503: text('a dependency failed or shutdown began (body names which)', 'application/json') },
+        responses: {
+          200: text('ready', 'application/json'),
+          503: text('a dependency failed or shutdown began (body names which)', 'application/json'),
+        },
       },
     },
-    '/metrics': { get: { ...open, operationId: 'metrics', tags: ['system'], summary: 'Prometheus metrics (text exposition format)', responses: { 200: text('metrics') } } },
+    '/metrics': {
+      get: {
+        ...open,
+        operationId: 'metrics',
+        tags: ['system'],
+        summary: 'Prometheus metrics (text exposition format)',
+        responses: { 200: text('metrics') },
+      },
+    },
     '/api/v1/openapi.json': {
-      get: { ...open, operationId: 'openapi', tags: ['system'], summary: 'This document', responses: { 200: text('OpenAPI 3.1 document', 'application/json') } },
+      get: {
+        ...open,
+        operationId: 'openapi',
+        tags: ['system'],
+        summary: 'This document',
+        responses: { 200: text('OpenAPI 3.1 document', 'application/json') },
+      },
     },
     '/admin/login': {
-      get: { ...open, operationId: 'adminLoginForm', tags: ['admin'], summary: 'Operator login form for Bull Board', responses: { 200: text('HTML form', 'text/html') } },
+      get: {
+        ...open,
+        operationId: 'adminLoginForm',
+        tags: ['admin'],
+        summary: 'Operator login form for Bull Board',
+        responses: { 200: text('HTML form', 'text/html') },
+      },
       post: {
         ...open,
         operationId: 'adminLogin',
         tags: ['admin'],
-        summary: 'Operator login: sets the HttpOnly, SameSite=Strict session cookie and redirects to Bull Board',
+        summary:
+          'Operator login: sets the HttpOnly, SameSite=Strict session cookie and redirects to Bull Board',
         requestBody: {
           content: {
             'application/x-www-form-urlencoded': {
-              schema: { type: 'object', properties: { email: { type: 'string' }, password: { type: 'string' }, next: { type: 'string' } }, required: ['email', 'password'] },
+              schema: {
+                type: 'object',
+                properties: {
+                  email: { type: 'string' },
+                  password: { type: 'string' },
+                  next: { type: 'string' },
+                },
+                required: ['email', 'password'],
+              },
             },
           },
         },
@@ -166,14 +216,33 @@ export function buildOpenApiDocument(routes: Route[], version: string): JsonObje
     paths,
     components: {
       securitySchemes: {
-        bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'POST /api/v1/auth/login for a token (HS256)' },
-        adminSession: { type: 'apiKey', in: 'cookie', name: 'cw_admin', description: 'Bull Board session set by POST /admin/login' },
+        bearerAuth: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description: 'POST /api/v1/auth/login for a token (HS256)',
+        },
+        adminSession: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'cw_admin',
+          description: 'Bull Board session set by POST /admin/login',
+        },
       },
       schemas: { Error: jsonSchema(errorSchema, 'output') },
       headers: {
-        'X-Process-Time': { description: 'milliseconds spent serving the request, e.g. "1.234"', schema: { type: 'string' } },
-        'X-Request-Id': { description: 'the request id (yours if you sent an acceptable one)', schema: { type: 'string' } },
-        'X-Cache': { description: 'hit or miss: whether the answer came from the Redis response cache', schema: { type: 'string', enum: ['hit', 'miss'] } },
+        'X-Process-Time': {
+          description: 'milliseconds spent serving the request, e.g. "1.234"',
+          schema: { type: 'string' },
+        },
+        'X-Request-Id': {
+          description: 'the request id (yours if you sent an acceptable one)',
+          schema: { type: 'string' },
+        },
+        'X-Cache': {
+          description: 'hit or miss: whether the answer came from the Redis response cache',
+          schema: { type: 'string', enum: ['hit', 'miss'] },
+        },
       },
     },
   };

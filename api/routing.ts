@@ -45,15 +45,22 @@ interface RouteMeta {
 
 type QuerySchema = z.ZodType<Record<string, unknown>>;
 
-export interface PublicRouteDef<Q extends QuerySchema, B extends z.ZodType, R extends z.ZodType> extends RouteMeta {
+export interface PublicRouteDef<
+  Q extends QuerySchema,
+  B extends z.ZodType,
+  R extends z.ZodType,
+> extends RouteMeta {
   query: Q;
   body?: B;
   response: R;
   handler(ctx: PublicContext<z.output<Q>, z.output<B>>): Promise<z.input<R>>;
 }
 
-export interface OrgRouteDef<Q extends z.ZodType<{ org_id?: number | undefined }>, B extends z.ZodType, R extends z.ZodType>
-  extends RouteMeta {
+export interface OrgRouteDef<
+  Q extends z.ZodType<{ org_id?: number | undefined }>,
+  B extends z.ZodType,
+  R extends z.ZodType,
+> extends RouteMeta {
   query: Q;
   body?: B;
   response: R;
@@ -83,14 +90,22 @@ export interface Route {
 }
 
 /** Parses a value or throws 400 naming the offending field. */
-export function parseInput<S extends z.ZodType>(schema: S, value: unknown, where: 'query' | 'body'): z.output<S> {
+export function parseInput<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  where: 'query' | 'body',
+): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   if (!issue) throw new ApiError('validation_failed', `invalid ${where}`, where);
   if (issue.code === 'unrecognized_keys') {
     const key = String(issue.keys[0] ?? '').slice(0, 100);
-    throw new ApiError('validation_failed', `unknown ${where === 'query' ? 'query parameter' : 'field'} "${key}"`, key);
+    throw new ApiError(
+      'validation_failed',
+      `unknown ${where === 'query' ? 'query parameter' : 'field'} "${key}"`,
+      key,
+    );
   }
   const field = issue.path.map(String).join('.') || where;
   throw new ApiError('validation_failed', `${field}: ${issue.message}`, field);
@@ -112,9 +127,11 @@ function send(res: Response, status: number, json: string): void {
   res.status(status).type('application/json').send(json);
 }
 
-export function publicRoute<Q extends QuerySchema, B extends z.ZodType = z.ZodUndefined, R extends z.ZodType = z.ZodType>(
-  def: PublicRouteDef<Q, B, R>,
-): Route {
+export function publicRoute<
+  Q extends QuerySchema,
+  B extends z.ZodType = z.ZodUndefined,
+  R extends z.ZodType = z.ZodType,
+>(def: PublicRouteDef<Q, B, R>): Route {
   const body = def.body ?? null;
   return {
     method: def.method,

@@ -20,7 +20,11 @@ const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 
 async function withPool<T>(work: (pool: Pool) => Promise<T>): Promise<T> {
   const config = loadConfig('cli');
-  const pool = createPool({ connectionString: required(config, 'DATABASE_URL'), max: 1, applicationName: 'costwatch-cli' });
+  const pool = createPool({
+    connectionString: required(config, 'DATABASE_URL'),
+    max: 1,
+    applicationName: 'costwatch-cli',
+  });
   try {
     return await work(pool);
   } finally {
@@ -30,12 +34,18 @@ async function withPool<T>(work: (pool: Pool) => Promise<T>): Promise<T> {
 
 function parseEmail(value: string): string {
   const email = value.trim().toLowerCase();
-  if (email.length > 254 || !EMAIL.test(email)) throw new Error(`--email: must be an email address such as ana@example.com, got ${JSON.stringify(value)}`);
+  if (email.length > 254 || !EMAIL.test(email))
+    throw new Error(
+      `--email: must be an email address such as ana@example.com, got ${JSON.stringify(value)}`,
+    );
   return email;
 }
 
 function parseOrgId(value: string): number {
-  if (!/^\d{1,15}$/.test(value) || Number(value) < 1) throw new Error(`--org: must be an organization id (a positive whole number), got ${JSON.stringify(value)}`);
+  if (!/^\d{1,15}$/.test(value) || Number(value) < 1)
+    throw new Error(
+      `--org: must be an organization id (a positive whole number), got ${JSON.stringify(value)}`,
+    );
   return Number(value);
 }
 
@@ -43,10 +53,13 @@ async function readPipedPassword(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) {
     chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
-    if (chunks.reduce((n, c) => n + c.length, 0) > 4096) throw new Error('password: stdin holds more than 4096 bytes; pipe just the password');
+    if (chunks.reduce((n, c) => n + c.length, 0) > 4096)
+      throw new Error('password: stdin holds more than 4096 bytes; pipe just the password');
   }
   // One trailing newline is the line terminator of `echo`, not part of the password.
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 function promptHidden(question: string): Promise<string> {
@@ -86,7 +99,9 @@ async function readPassword(): Promise<string> {
 }
 
 function pgCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
+    ? error.code
+    : undefined;
 }
 
 export function registerUserCommand(program: Command): void {
@@ -98,33 +113,44 @@ export function registerUserCommand(program: Command): void {
     .requiredOption('--org <id>', 'organization id the user belongs to')
     .requiredOption('--email <email>', 'login email (stored lower-case, unique)')
     .addOption(
-      new Option('--role <role>', 'viewer: read; admin: read and refresh; operator: every organization and Bull Board')
+      new Option(
+        '--role <role>',
+        'viewer: read; admin: read and refresh; operator: every organization and Bull Board',
+      )
         .choices(USER_ROLES)
         .makeOptionMandatory(),
     )
-    .addOption(new Option('--bcrypt-cost <n>', 'bcrypt cost (tests only)').default(String(DEFAULT_BCRYPT_COST)).hideHelp())
+    .addOption(
+      new Option('--bcrypt-cost <n>', 'bcrypt cost (tests only)')
+        .default(String(DEFAULT_BCRYPT_COST))
+        .hideHelp(),
+    )
     .addHelpText(
       'after',
       '\nPassword rule: 12+ characters (at most 72 bytes), 6+ different characters, and not a run like "abcdefghijkl",\n' +
         'a repeated chunk like "abcabcabcabc", a common password ("password", "qwerty", ...) or your email name.\n' +
-        "Example: printf '%s\\n' \"$PASSWORD\" | costwatch user create --org 1 --email ana@example.com --role viewer",
+        'Example: printf \'%s\\n\' "$PASSWORD" | costwatch user create --org 1 --email ana@example.com --role viewer',
     )
     .action(async (options: { org: string; email: string; role: UserRole; bcryptCost: string }) => {
       const orgId = parseOrgId(options.org);
       const email = parseEmail(options.email);
       const cost = Number(options.bcryptCost);
-      if (!Number.isInteger(cost) || cost < 4 || cost > 15) throw new Error('--bcrypt-cost: must be a whole number from 4 to 15');
+      if (!Number.isInteger(cost) || cost < 4 || cost > 15)
+        throw new Error('--bcrypt-cost: must be a whole number from 4 to 15');
       const password = await readPassword();
       const problem = passwordProblem(password, email);
       if (problem) throw new Error(problem);
       const id = await withPool(async (pool) => {
-        if (!(await findOrganizationRef(pool, orgId))) throw new Error(`--org: organization ${orgId} does not exist (see costwatch org list)`);
+        if (!(await findOrganizationRef(pool, orgId)))
+          throw new Error(`--org: organization ${orgId} does not exist (see costwatch org list)`);
         const passwordHash = await hashPassword(password, cost);
         try {
           return await createUser(pool, { organizationId: orgId, email, passwordHash, role: options.role });
         } catch (error) {
-          if (pgCode(error) === '23505') throw new Error(`--email: a user with email ${email} already exists`);
-          if (pgCode(error) === '23503') throw new Error(`--org: organization ${orgId} does not exist`);
+          if (pgCode(error) === '23505')
+            throw new Error(`--email: a user with email ${email} already exists`, { cause: error });
+          if (pgCode(error) === '23503')
+            throw new Error(`--org: organization ${orgId} does not exist`, { cause: error });
           throw error;
         }
       });
@@ -153,7 +179,13 @@ export function registerUserCommand(program: Command): void {
       ]);
       const header = ['ID', 'ORGANIZATION', 'EMAIL', 'ROLE', 'STATUS', 'LAST LOGIN'];
       const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-      for (const r of [header, ...rows]) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()}\n`);
+      for (const r of [header, ...rows])
+        process.stdout.write(
+          `${r
+            .map((c, i) => c.padEnd(widths[i] ?? 0))
+            .join('  ')
+            .trimEnd()}\n`,
+        );
     });
 
   user

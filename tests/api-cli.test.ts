@@ -11,9 +11,14 @@ const BIN = fileURLToPath(new URL('../bin/costwatch.mjs', import.meta.url));
 let db: TestDatabase;
 let orgId: number;
 
-function cli(args: string[], stdin: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cli(
+  args: string[],
+  stdin: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent' } });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent' },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -26,7 +31,9 @@ function cli(args: string[], stdin: string): Promise<{ code: number | null; stdo
 
 before(async () => {
   db = await createTestDatabase();
-  const { rows } = await db.pool.query<{ id: number }>(`INSERT INTO organizations (name, aws_account_id) VALUES ('cli-org', '123456789012') RETURNING id`);
+  const { rows } = await db.pool.query<{ id: number }>(
+    `INSERT INTO organizations (name, aws_account_id) VALUES ('cli-org', '123456789012') RETURNING id`,
+  );
   orgId = rows[0]?.id ?? 0;
 });
 after(async () => db.drop());
@@ -42,7 +49,11 @@ test('user create reads the password from stdin, stores a bcrypt hash and prints
   assert.equal(user?.id, Number(res.stdout.trim()));
   assert.equal(user?.role, 'admin');
   assert.match(user?.password_hash ?? '', /^\$2[aby]\$04\$/);
-  assert.equal(await verifyPassword('Tr0ub4dor&3-horse', user?.password_hash ?? ''), true, 'the trailing newline of echo is not part of the password');
+  assert.equal(
+    await verifyPassword('Tr0ub4dor&3-horse', user?.password_hash ?? ''),
+    true,
+    'the trailing newline of echo is not part of the password',
+  );
 });
 
 test('clear errors: weak password, duplicate email, bad role, bad email, unknown org', async () => {
@@ -76,7 +87,10 @@ test('user list and user disable', async () => {
   const disable = await cli(['user', 'disable', '--email', 'ana@example.com'], '');
   assert.equal(disable.code, 0, disable.stderr);
   const after = await cli(['user', 'list', '--json'], '');
-  assert.equal((JSON.parse(after.stdout.trim()) as { disabled_at: string | null }).disabled_at !== null, true);
+  assert.equal(
+    (JSON.parse(after.stdout.trim()) as { disabled_at: string | null }).disabled_at !== null,
+    true,
+  );
   const missing = await cli(['user', 'disable', '--email', 'nobody@example.com'], '');
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /no user with email/);

@@ -47,7 +47,12 @@ function amount(max: number, allowNegative = false): string {
 
 function days(from: string, to: string): string[] {
   const out: string[] = [];
-  for (let d = new Date(`${from}T00:00:00Z`); d.toISOString().slice(0, 10) <= to; d.setUTCDate(d.getUTCDate() + 1)) out.push(d.toISOString().slice(0, 10));
+  for (
+    let d = new Date(`${from}T00:00:00Z`);
+    d.toISOString().slice(0, 10) <= to;
+    d.setUTCDate(d.getUTCDate() + 1)
+  )
+    out.push(d.toISOString().slice(0, 10));
   return out;
 }
 
@@ -59,7 +64,14 @@ interface CostRow {
   net: string;
 }
 
-const SERVICES = ['AWS Lambda', 'Amazon EC2', 'Amazon RDS', 'Amazon S3', "Amazon O'Brien; DROP TABLE users;--", 'Amazon CloudFront'];
+const SERVICES = [
+  'AWS Lambda',
+  'Amazon EC2',
+  'Amazon RDS',
+  'Amazon S3',
+  "Amazon O'Brien; DROP TABLE users;--",
+  'Amazon CloudFront',
+];
 const ACCOUNTS = ['111111111111', '222222222222', '333333333333'];
 const REGIONS = ['eu-west-1', 'global', 'us-east-1', 'us-west-2'];
 const DAYS = days('2026-01-01', '2026-03-15');
@@ -73,12 +85,24 @@ let operator: string;
 const rows = { service: [] as CostRow[], account: [] as CostRow[], region: [] as CostRow[] };
 const rowsB: CostRow[] = [];
 
-async function insertDaily(table: 'cost_daily_service' | 'cost_daily_account' | 'cost_daily_region', column: string, org: number, data: CostRow[]) {
+async function insertDaily(
+  table: 'cost_daily_service' | 'cost_daily_account' | 'cost_daily_region',
+  column: string,
+  org: number,
+  data: CostRow[],
+) {
   await api.db.pool.query(
     `INSERT INTO ${table} (organization_id, day, ${column}, unblended_cost, amortized_cost, net_unblended_cost, usage_quantity, unit, estimated)
      SELECT $1, d, k, u, a, n, 1, 'USD', d >= '2026-03-13'
        FROM unnest($2::date[], $3::text[], $4::numeric[], $5::numeric[], $6::numeric[]) AS t(d, k, u, a, n)`,
-    [org, data.map((r) => r.day), data.map((r) => r.key), data.map((r) => r.unblended), data.map((r) => r.amortized), data.map((r) => r.net)],
+    [
+      org,
+      data.map((r) => r.day),
+      data.map((r) => r.key),
+      data.map((r) => r.unblended),
+      data.map((r) => r.amortized),
+      data.map((r) => r.net),
+    ],
   );
 }
 
@@ -91,7 +115,10 @@ function assertDocumented(path: string, body: unknown, method = 'get') {
   const route = apiRoutes.find((r) => r.path === path && r.method === method);
   assert.ok(route, `route ${path}`);
   const parsed = route.response.safeParse(body);
-  assert.ok(parsed.success, `${path} response matches its schema: ${parsed.success ? '' : JSON.stringify(parsed.error.issues[0])}`);
+  assert.ok(
+    parsed.success,
+    `${path} response matches its schema: ${parsed.success ? '' : JSON.stringify(parsed.error.issues[0])}`,
+  );
 }
 
 async function walk<T>(path: string, token: string, limit: number): Promise<T[]> {
@@ -122,12 +149,26 @@ before(async () => {
   await seedUser(api.db, orgA, 'viewer@a.test', 'viewer');
   await seedUser(api.db, orgA, 'admin@a.test', 'admin');
   await seedUser(api.db, orgB, 'operator@b.test', 'operator');
-  [viewer, admin, operator] = await Promise.all([login(api, 'viewer@a.test'), login(api, 'admin@a.test'), login(api, 'operator@b.test')]);
+  [viewer, admin, operator] = await Promise.all([
+    login(api, 'viewer@a.test'),
+    login(api, 'admin@a.test'),
+    login(api, 'operator@b.test'),
+  ]);
 
   for (const day of DAYS) {
-    for (const key of SERVICES) if (rand() < 0.9) rows.service.push({ day, key, unblended: amount(500), amortized: amount(500), net: amount(500, true) });
-    for (const key of ACCOUNTS) rows.account.push({ day, key, unblended: amount(900), amortized: amount(900), net: amount(900) });
-    for (const key of REGIONS) rows.region.push({ day, key, unblended: amount(700), amortized: amount(700), net: amount(700) });
+    for (const key of SERVICES)
+      if (rand() < 0.9)
+        rows.service.push({
+          day,
+          key,
+          unblended: amount(500),
+          amortized: amount(500),
+          net: amount(500, true),
+        });
+    for (const key of ACCOUNTS)
+      rows.account.push({ day, key, unblended: amount(900), amortized: amount(900), net: amount(900) });
+    for (const key of REGIONS)
+      rows.region.push({ day, key, unblended: amount(700), amortized: amount(700), net: amount(700) });
     rowsB.push({ day, key: 'Amazon S3', unblended: amount(10), amortized: amount(10), net: amount(10) });
   }
   await insertDaily('cost_daily_service', 'service', orgA, rows.service);
@@ -145,7 +186,15 @@ before(async () => {
     const [month, service] = k.split('|');
     await api.db.pool.query(
       `INSERT INTO cost_monthly_service VALUES ($1, $2, $3, $4, $5, $6, 1, 'USD', false, $7)`,
-      [orgA, month, service, sum(list.map((r) => r.unblended)), sum(list.map((r) => r.amortized)), sum(list.map((r) => r.net)), list.length],
+      [
+        orgA,
+        month,
+        service,
+        sum(list.map((r) => r.unblended)),
+        sum(list.map((r) => r.amortized)),
+        sum(list.map((r) => r.net)),
+        list.length,
+      ],
     );
   }
   await api.db.pool.query(
@@ -165,15 +214,24 @@ describe('costs', () => {
       ['account', rows.account],
       ['region', rows.region],
     ] as const) {
-      const items = await walk<{ date: string; group: string; unblended_cost: { amount: string; unit: string }; net_unblended_cost: { amount: string } }>(
-        `/api/v1/costs/daily?from=2026-01-01&to=2026-03-15&group_by=${groupBy}`,
-        viewer,
-        97,
+      const items = await walk<{
+        date: string;
+        group: string;
+        unblended_cost: { amount: string; unit: string };
+        net_unblended_cost: { amount: string };
+      }>(`/api/v1/costs/daily?from=2026-01-01&to=2026-03-15&group_by=${groupBy}`, viewer, 97);
+      const expected = [...data].sort((a, b) =>
+        a.day < b.day ? -1 : a.day > b.day ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0,
       );
-      const expected = [...data].sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
       assert.equal(items.length, expected.length, `${groupBy}: row count`);
       assert.deepEqual(
-        items.map((i) => [i.date, i.group, i.unblended_cost.amount, i.net_unblended_cost.amount, i.unblended_cost.unit]),
+        items.map((i) => [
+          i.date,
+          i.group,
+          i.unblended_cost.amount,
+          i.net_unblended_cost.amount,
+          i.unblended_cost.unit,
+        ]),
         expected.map((r) => [r.day, r.key, r.unblended, r.net, 'USD']),
       );
     }
@@ -183,7 +241,14 @@ describe('costs', () => {
     const res = await get(api, '/api/v1/costs/daily?from=2026-02-01&to=2026-02-28&group_by=none', viewer);
     assert.equal(res.status, 200, res.text);
     assertDocumented('/costs/daily', res.json);
-    const body = res.json as { items: { date: string; group: null; unblended_cost: { amount: string }; amortized_cost: { amount: string } }[] };
+    const body = res.json as {
+      items: {
+        date: string;
+        group: null;
+        unblended_cost: { amount: string };
+        amortized_cost: { amount: string };
+      }[];
+    };
     assert.equal(body.items.length, 28);
     for (const item of body.items) {
       const ofDay = rows.service.filter((r) => r.day === item.date);
@@ -192,19 +257,34 @@ describe('costs', () => {
       assert.equal(item.amortized_cost.amount, sum(ofDay.map((r) => r.amortized)), item.date);
     }
     const tricky = SERVICES[4] ?? '';
-    const filtered = await get(api, `/api/v1/costs/daily?from=2026-01-01&to=2026-03-15&group_by=service&service=${encodeURIComponent(tricky)}&limit=1000`, viewer);
-    const fItems = (filtered.json as { items: { group: string; unblended_cost: { amount: string } }[] }).items;
+    const filtered = await get(
+      api,
+      `/api/v1/costs/daily?from=2026-01-01&to=2026-03-15&group_by=service&service=${encodeURIComponent(tricky)}&limit=1000`,
+      viewer,
+    );
+    const fItems = (filtered.json as { items: { group: string; unblended_cost: { amount: string } }[] })
+      .items;
     assert.deepEqual(
       fItems.map((i) => i.unblended_cost.amount),
       rows.service.filter((r) => r.key === tricky).map((r) => r.unblended),
       'SQL meta-characters in a filter are plain data',
     );
-    const acct = await get(api, '/api/v1/costs/daily?from=2026-03-01&to=2026-03-15&group_by=none&account=222222222222', viewer);
+    const acct = await get(
+      api,
+      '/api/v1/costs/daily?from=2026-03-01&to=2026-03-15&group_by=none&account=222222222222',
+      viewer,
+    );
     assert.deepEqual(
-      (acct.json as { items: { unblended_cost: { amount: string } }[] }).items.map((i) => i.unblended_cost.amount),
+      (acct.json as { items: { unblended_cost: { amount: string } }[] }).items.map(
+        (i) => i.unblended_cost.amount,
+      ),
       rows.account.filter((r) => r.key === '222222222222' && r.day >= '2026-03-01').map((r) => r.unblended),
     );
-    const mixed = await get(api, '/api/v1/costs/daily?from=2026-03-01&to=2026-03-15&group_by=service&region=us-east-1', viewer);
+    const mixed = await get(
+      api,
+      '/api/v1/costs/daily?from=2026-03-01&to=2026-03-15&group_by=service&region=us-east-1',
+      viewer,
+    );
     assert.equal(mixed.status, 400);
     assert.equal((mixed.json as { error: { field: string } }).error.field, 'region');
   });
@@ -213,10 +293,15 @@ describe('costs', () => {
     const res = await get(api, '/api/v1/costs/monthly?from=2026-01-15&to=2026-03-01&group_by=none', viewer);
     assert.equal(res.status, 200, res.text);
     assertDocumented('/costs/monthly', res.json);
-    const items = (res.json as { items: { month: string; unblended_cost: { amount: string }; days: number }[] }).items;
+    const items = (
+      res.json as { items: { month: string; unblended_cost: { amount: string }; days: number }[] }
+    ).items;
     assert.deepEqual(
       items.map((i) => [i.month, i.unblended_cost.amount]),
-      ['2026-01', '2026-02', '2026-03'].map((m) => [`${m}-01`, sum(rows.service.filter((r) => r.day.startsWith(m)).map((r) => r.unblended))]),
+      ['2026-01', '2026-02', '2026-03'].map((m) => [
+        `${m}-01`,
+        sum(rows.service.filter((r) => r.day.startsWith(m)).map((r) => r.unblended)),
+      ]),
     );
     const byService = await walk<{ month: string; group: string; net_unblended_cost: { amount: string } }>(
       '/api/v1/costs/monthly?from=2026-01-01&to=2026-03-31',
@@ -225,7 +310,11 @@ describe('costs', () => {
     );
     assert.equal(byService.length, 18);
     for (const item of byService) {
-      const expected = sum(rows.service.filter((r) => r.key === item.group && r.day.startsWith(item.month.slice(0, 7))).map((r) => r.net));
+      const expected = sum(
+        rows.service
+          .filter((r) => r.key === item.group && r.day.startsWith(item.month.slice(0, 7)))
+          .map((r) => r.net),
+      );
       assert.equal(item.net_unblended_cost.amount, expected, `${item.month} ${item.group}`);
     }
   });
@@ -255,7 +344,10 @@ describe('costs', () => {
     assert.equal(body.forecast.month, '2026-03-01');
     assert.equal(body.forecast.amount.amount, '54321.1234567890');
     assert.equal(body.forecast.lower_bound.amount, '50000.5');
-    const totals = SERVICES.map((s) => ({ s, v: toScaled(sum(mtd.filter((r) => r.key === s).map((r) => r.unblended))) }))
+    const totals = SERVICES.map((s) => ({
+      s,
+      v: toScaled(sum(mtd.filter((r) => r.key === s).map((r) => r.unblended))),
+    }))
       .sort((a, b) => (a.v > b.v ? -1 : a.v < b.v ? 1 : a.s < b.s ? -1 : 1))
       .slice(0, 5);
     assert.deepEqual(
@@ -284,16 +376,30 @@ describe('costs', () => {
       ['region', rows.region],
     ] as const) {
       for (const metric of ['unblended', 'amortized'] as const) {
-        const res = await get(api, `/api/v1/costs/top?from=2026-01-10&to=2026-02-20&dimension=${dimension}&metric=${metric}&limit=3`, viewer);
+        const res = await get(
+          api,
+          `/api/v1/costs/top?from=2026-01-10&to=2026-02-20&dimension=${dimension}&metric=${metric}&limit=3`,
+          viewer,
+        );
         assert.equal(res.status, 200, res.text);
         assertDocumented('/costs/top', res.json);
         const inRange = data.filter((r) => r.day >= '2026-01-10' && r.day <= '2026-02-20');
         const keys = [...new Set(inRange.map((r) => r.key))];
         const expected = keys
-          .map((k) => ({ k, v: toScaled(sum(inRange.filter((r) => r.key === k).map((r) => (metric === 'unblended' ? r.unblended : r.amortized)))) }))
+          .map((k) => ({
+            k,
+            v: toScaled(
+              sum(
+                inRange
+                  .filter((r) => r.key === k)
+                  .map((r) => (metric === 'unblended' ? r.unblended : r.amortized)),
+              ),
+            ),
+          }))
           .sort((a, b) => (a.v > b.v ? -1 : a.v < b.v ? 1 : a.k < b.k ? -1 : 1))
           .slice(0, 3);
-        const items = (res.json as { items: { rank: number; key: string; total: { amount: string } }[] }).items;
+        const items = (res.json as { items: { rank: number; key: string; total: { amount: string } }[] })
+          .items;
         assert.deepEqual(
           items.map((i) => [i.rank, i.key, i.total.amount]),
           expected.map((e, i) => [i + 1, e.k, fromScaled(e.v)]),
@@ -304,12 +410,18 @@ describe('costs', () => {
   });
 
   test('an operator may name another organization; its figures are that org’s', async () => {
-    const res = await get(api, `/api/v1/costs/daily?from=2026-01-01&to=2026-03-15&org_id=${orgA}&group_by=none&limit=1000`, operator);
+    const res = await get(
+      api,
+      `/api/v1/costs/daily?from=2026-01-01&to=2026-03-15&org_id=${orgA}&group_by=none&limit=1000`,
+      operator,
+    );
     assert.equal(res.status, 200);
     assert.equal((res.json as { items: unknown[] }).items.length, DAYS.length);
     const own = await get(api, '/api/v1/costs/daily?from=2026-01-01&to=2026-03-15&limit=1000', operator);
     assert.deepEqual(
-      (own.json as { items: { unblended_cost: { amount: string } }[] }).items.map((i) => i.unblended_cost.amount),
+      (own.json as { items: { unblended_cost: { amount: string } }[] }).items.map(
+        (i) => i.unblended_cost.amount,
+      ),
       rowsB.map((r) => r.unblended),
     );
   });
@@ -332,8 +444,12 @@ describe('cache', () => {
     await invalidateOrgCache(api.redis, api.config.QUEUE_PREFIX, orgA);
     const fresh = await get(api, path, viewer);
     assert.equal(fresh.headers.get('x-cache'), 'miss');
-    const before = (first.json as { items: { unblended_cost: { amount: string } }[] }).items[1]?.unblended_cost.amount ?? '';
-    const afterAmount = (fresh.json as { items: { unblended_cost: { amount: string } }[] }).items[1]?.unblended_cost.amount ?? '';
+    const before =
+      (first.json as { items: { unblended_cost: { amount: string } }[] }).items[1]?.unblended_cost.amount ??
+      '';
+    const afterAmount =
+      (fresh.json as { items: { unblended_cost: { amount: string } }[] }).items[1]?.unblended_cost.amount ??
+      '';
     assert.equal(afterAmount, fromScaled(toScaled(before) + SCALE));
     // The other org's cache is untouched by org A's rollup and never mixed with it.
     const b1 = await get(api, path, operator);
@@ -346,7 +462,14 @@ describe('cache', () => {
 describe('utilization', () => {
   test('per resource sample-weighted average and max over the range; null without data', async () => {
     const resources = ['i-0aaa', 'i-0bbb', 'i-0ccc', 'db-main'];
-    const seeded: { day: string; ns: string; id: string; avg: number | null; max: number | null; samples: number }[] = [];
+    const seeded: {
+      day: string;
+      ns: string;
+      id: string;
+      avg: number | null;
+      max: number | null;
+      samples: number;
+    }[] = [];
     for (const day of days('2026-03-01', '2026-03-10')) {
       for (const id of resources) {
         const ns = id.startsWith('db') ? 'AWS/RDS' : 'AWS/EC2';
@@ -357,33 +480,47 @@ describe('utilization', () => {
       }
     }
     for (const r of seeded) {
-      await api.db.pool.query(`INSERT INTO metric_daily VALUES ($1, $2, $3, $4, 'CPUUtilization', $5, $6, $7, 'Percent')`, [orgA, r.day, r.ns, r.id, r.avg, r.max, r.samples]);
+      await api.db.pool.query(
+        `INSERT INTO metric_daily VALUES ($1, $2, $3, $4, 'CPUUtilization', $5, $6, $7, 'Percent')`,
+        [orgA, r.day, r.ns, r.id, r.avg, r.max, r.samples],
+      );
     }
-    const items = await walk<{ namespace: string; resource_id: string; average: number | null; maximum: number | null; days_with_data: number }>(
-      '/api/v1/utilization?from=2026-03-02&to=2026-03-09',
-      viewer,
-      3,
-    );
+    const items = await walk<{
+      namespace: string;
+      resource_id: string;
+      average: number | null;
+      maximum: number | null;
+      days_with_data: number;
+    }>('/api/v1/utilization?from=2026-03-02&to=2026-03-09', viewer, 3);
     assert.deepEqual(
       items.map((i) => `${i.namespace}/${i.resource_id}`),
       ['AWS/EC2/i-0aaa', 'AWS/EC2/i-0bbb', 'AWS/EC2/i-0ccc', 'AWS/RDS/db-main'],
     );
     for (const item of items) {
-      const mine = seeded.filter((r) => r.id === item.resource_id && r.day >= '2026-03-02' && r.day <= '2026-03-09');
+      const mine = seeded.filter(
+        (r) => r.id === item.resource_id && r.day >= '2026-03-02' && r.day <= '2026-03-09',
+      );
       if (item.resource_id === 'i-0ccc') {
         assert.equal(item.average, null);
         assert.equal(item.maximum, null);
         assert.equal(item.days_with_data, 0);
         continue;
       }
-      const weighted = mine.reduce((a, r) => a + (r.avg ?? 0) * r.samples, 0) / mine.reduce((a, r) => a + r.samples, 0);
-      assert.ok(Math.abs((item.average ?? NaN) - weighted) < 1e-9, `${item.resource_id} average ${item.average} vs ${weighted}`);
+      const weighted =
+        mine.reduce((a, r) => a + (r.avg ?? 0) * r.samples, 0) / mine.reduce((a, r) => a + r.samples, 0);
+      assert.ok(
+        Math.abs((item.average ?? NaN) - weighted) < 1e-9,
+        `${item.resource_id} average ${item.average} vs ${weighted}`,
+      );
       assert.equal(item.maximum, Math.max(...mine.map((r) => r.max ?? -Infinity)));
       assert.equal(item.days_with_data, 8);
     }
     const one = await get(api, '/api/v1/utilization?from=2026-03-01&to=2026-03-10&namespace=AWS/RDS', viewer);
     assertDocumented('/utilization', one.json);
-    assert.deepEqual((one.json as { items: { resource_id: string }[] }).items.map((i) => i.resource_id), ['db-main']);
+    assert.deepEqual(
+      (one.json as { items: { resource_id: string }[] }).items.map((i) => i.resource_id),
+      ['db-main'],
+    );
   });
 });
 
@@ -429,14 +566,20 @@ describe('ingestion', () => {
     const seen: number[] = [];
     let cursor: string | null = null;
     do {
-      const res = await get(api, `/api/v1/ingestion/runs?limit=7${cursor ? `&cursor=${cursor}` : ''}`, viewer);
+      const res = await get(
+        api,
+        `/api/v1/ingestion/runs?limit=7${cursor ? `&cursor=${cursor}` : ''}`,
+        viewer,
+      );
       assert.equal(res.status, 200, res.text);
       assertDocumented('/ingestion/runs', res.json);
       const body = res.json as { items: { id: number }[]; next_cursor: string | null };
       seen.push(...body.items.map((i) => i.id));
       cursor = body.next_cursor;
     } while (cursor);
-    const expected = [...runs].sort((a, b) => (a.started > b.started ? -1 : a.started < b.started ? 1 : b.id - a.id)).map((r) => r.id);
+    const expected = [...runs]
+      .sort((a, b) => (a.started > b.started ? -1 : a.started < b.started ? 1 : b.id - a.id))
+      .map((r) => r.id);
     assert.equal(new Set(seen).size, seen.length, 'no duplicates');
     assert.deepEqual(seen, expected);
     const costsOnly = await get(api, '/api/v1/ingestion/runs?source=costs&limit=1000', viewer);
@@ -451,8 +594,23 @@ describe('ingestion', () => {
     assert.equal(res.status, 200, res.text);
     assertDocumented('/ingestion/status', res.json);
     const body = res.json as {
-      organization: { id: number; status: string; last_error: { message: string; remedy: string }; last_success_at: string };
-      usage: Record<'last_24h' | 'last_30d', { runs: number; failed_runs: number; rows_loaded: number; aws_requests: number; aws_requests_by_operation: Record<string, number>; estimated_aws_cost: { amount: string; unit: string } }>;
+      organization: {
+        id: number;
+        status: string;
+        last_error: { message: string; remedy: string };
+        last_success_at: string;
+      };
+      usage: Record<
+        'last_24h' | 'last_30d',
+        {
+          runs: number;
+          failed_runs: number;
+          rows_loaded: number;
+          aws_requests: number;
+          aws_requests_by_operation: Record<string, number>;
+          estimated_aws_cost: { amount: string; unit: string };
+        }
+      >;
     };
     assert.equal(body.organization.id, orgA);
     assert.equal(body.organization.last_error.remedy, 'grant ce:GetCostAndUsage to the role');
@@ -466,16 +624,28 @@ describe('ingestion', () => {
       const ce = inWindow.reduce((a, r) => a + r.ce, 0);
       assert.equal(u.runs, inWindow.length, key);
       assert.equal(u.failed_runs, inWindow.filter((r) => r.status === 'failed').length);
-      assert.equal(u.rows_loaded, inWindow.reduce((a, r) => a + r.rows, 0));
-      assert.equal(u.aws_requests, inWindow.reduce((a, r) => a + r.ce + r.other, 0));
+      assert.equal(
+        u.rows_loaded,
+        inWindow.reduce((a, r) => a + r.rows, 0),
+      );
+      assert.equal(
+        u.aws_requests,
+        inWindow.reduce((a, r) => a + r.ce + r.other, 0),
+      );
       assert.equal(u.aws_requests_by_operation.GetCostAndUsage ?? 0, ce);
-      assert.equal(u.estimated_aws_cost.amount, `${Math.floor(ce / 100)}.${String(ce % 100).padStart(2, '0')}`);
+      assert.equal(
+        u.estimated_aws_cost.amount,
+        `${Math.floor(ce / 100)}.${String(ce % 100).padStart(2, '0')}`,
+      );
       assert.equal(u.estimated_aws_cost.unit, 'USD');
     }
   });
 
   test('refresh: admin enqueues the refresh windows (202); viewer 403', async () => {
-    const denied = await fetch(`${api.baseUrl}/api/v1/ingestion/refresh`, { method: 'POST', headers: { authorization: `Bearer ${viewer}` } });
+    const denied = await fetch(`${api.baseUrl}/api/v1/ingestion/refresh`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${viewer}` },
+    });
     assert.equal(denied.status, 403);
     const res = await fetch(`${api.baseUrl}/api/v1/ingestion/refresh`, {
       method: 'POST',
@@ -483,15 +653,23 @@ describe('ingestion', () => {
       body: '{}',
     });
     assert.equal(res.status, 202, await res.clone().text());
-    const body = (await res.json()) as { organization_id: number; enqueued: { costs: { from: string; to: string }; metrics: { from: string; to: string } } };
+    const body = (await res.json()) as {
+      organization_id: number;
+      enqueued: { costs: { from: string; to: string }; metrics: { from: string; to: string } };
+    };
     assertDocumented('/ingestion/refresh', body, 'post');
     assert.equal(body.organization_id, orgA);
     assert.deepEqual(body.enqueued.costs, { from: '2026-03-01', to: '2026-03-16' });
     const jobs = await api.queues.fetchCosts.getJobs(['waiting', 'delayed', 'prioritized']);
-    assert.ok(jobs.some((j) => j.data.orgId === orgA && j.data.trigger === 'manual' && j.data.from === '2026-03-01'));
+    assert.ok(
+      jobs.some((j) => j.data.orgId === orgA && j.data.trigger === 'manual' && j.data.from === '2026-03-01'),
+    );
     const metricJobs = await api.queues.fetchMetrics.getJobs(['waiting', 'delayed', 'prioritized']);
     assert.ok(metricJobs.some((j) => j.data.orgId === orgA));
-    const noBody = await fetch(`${api.baseUrl}/api/v1/ingestion/refresh?org_id=${orgB}`, { method: 'POST', headers: { authorization: `Bearer ${operator}` } });
+    const noBody = await fetch(`${api.baseUrl}/api/v1/ingestion/refresh?org_id=${orgB}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${operator}` },
+    });
     assert.equal(noBody.status, 202);
   });
 });
@@ -502,7 +680,18 @@ describe('OpenAPI', () => {
     assert.equal(res.status, 200);
     const doc = res.json as {
       openapi: string;
-      paths: Record<string, Record<string, { parameters: { name: string; required: boolean }[]; responses: Record<string, unknown>; requestBody?: unknown; security: unknown[] }>>;
+      paths: Record<
+        string,
+        Record<
+          string,
+          {
+            parameters: { name: string; required: boolean }[];
+            responses: Record<string, unknown>;
+            requestBody?: unknown;
+            security: unknown[];
+          }
+        >
+      >;
       components: { securitySchemes: { bearerAuth: { type: string; scheme: string; bearerFormat: string } } };
     };
     assert.equal(doc.openapi, '3.1.0');
@@ -535,6 +724,7 @@ describe('OpenAPI', () => {
     );
     assert.ok(doc.paths['/api/v1/auth/login']?.post?.requestBody);
     assert.deepEqual(doc.paths['/api/v1/auth/login']?.post?.security, []);
-    for (const p of ['/health', '/ready', '/metrics', '/admin/queues', '/admin/login']) assert.ok(doc.paths[p], p);
+    for (const p of ['/health', '/ready', '/metrics', '/admin/queues', '/admin/login'])
+      assert.ok(doc.paths[p], p);
   });
 });

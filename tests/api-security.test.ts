@@ -6,7 +6,15 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
 import { disableUserByEmail } from '../database/repositories/users.repository.js';
-import { get, login, seedOrg, seedUser, startTestApi, TEST_PASSWORD, type TestApi } from '../api/testing/harness.js';
+import {
+  get,
+  login,
+  seedOrg,
+  seedUser,
+  startTestApi,
+  TEST_PASSWORD,
+  type TestApi,
+} from '../api/testing/harness.js';
 import { ADMIN_AUDIENCE, API_AUDIENCE, TOKEN_ISSUER } from '../api/auth/tokens.js';
 
 let api: TestApi;
@@ -22,7 +30,11 @@ function b64url(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
 
-async function signWith(secret: string, claims: Record<string, unknown>, options: { exp?: number; aud?: string; iss?: string } = {}) {
+async function signWith(
+  secret: string,
+  claims: Record<string, unknown>,
+  options: { exp?: number; aud?: string; iss?: string } = {},
+) {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256' })
@@ -51,7 +63,11 @@ before(async () => {
   await seedUser(api.db, orgA, 'admin@sec.test', 'admin');
   await seedUser(api.db, orgB, 'operator@sec.test', 'operator');
   await seedUser(api.db, orgA, 'leaver@sec.test', 'viewer');
-  [viewer, admin, operator] = await Promise.all([login(api, 'viewer@sec.test'), login(api, 'admin@sec.test'), login(api, 'operator@sec.test')]);
+  [viewer, admin, operator] = await Promise.all([
+    login(api, 'viewer@sec.test'),
+    login(api, 'admin@sec.test'),
+    login(api, 'operator@sec.test'),
+  ]);
 });
 after(async () => api.close());
 
@@ -72,19 +88,44 @@ describe('tokens', () => {
     const claims = { sub: String(viewerId), org: orgA, role: 'viewer' };
     const secret = api.config.JWT_SECRET_KEY;
     const [header = '', payload = '', signature = ''] = viewer.split('.');
-    const tamperedPayload = b64url({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), role: 'operator', org: orgB });
+    const tamperedPayload = b64url({
+      ...JSON.parse(Buffer.from(payload, 'base64url').toString()),
+      role: 'operator',
+      org: orgB,
+    });
     const cases: [string, Record<string, string>][] = [
       ['missing', {}],
       ['empty bearer', { authorization: 'Bearer ' }],
       ['basic scheme', { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` }],
       ['garbage', { authorization: 'Bearer not-a-token' }],
-      ['expired', { authorization: `Bearer ${await signWith(secret, claims, { exp: Math.floor(Date.now() / 1000) - 5 })}` }],
+      [
+        'expired',
+        {
+          authorization: `Bearer ${await signWith(secret, claims, { exp: Math.floor(Date.now() / 1000) - 5 })}`,
+        },
+      ],
       ['tampered payload', { authorization: `Bearer ${header}.${tamperedPayload}.${signature}` }],
-      ['alg none', { authorization: `Bearer ${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ ...claims, iss: TOKEN_ISSUER, aud: API_AUDIENCE, exp: 9999999999, iat: 1 })}.` }],
-      ['alg none with a signature', { authorization: `Bearer ${b64url({ alg: 'none' })}.${b64url({ ...claims, exp: 9999999999 })}.${signature}` }],
+      [
+        'alg none',
+        {
+          authorization: `Bearer ${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ ...claims, iss: TOKEN_ISSUER, aud: API_AUDIENCE, exp: 9999999999, iat: 1 })}.`,
+        },
+      ],
+      [
+        'alg none with a signature',
+        {
+          authorization: `Bearer ${b64url({ alg: 'none' })}.${b64url({ ...claims, exp: 9999999999 })}.${signature}`,
+        },
+      ],
       ['wrong secret', { authorization: `Bearer ${await signWith('x'.repeat(40), claims)}` }],
-      ['wrong issuer', { authorization: `Bearer ${await signWith(secret, claims, { iss: 'someone-else' })}` }],
-      ['admin cookie audience', { authorization: `Bearer ${await signWith(secret, claims, { aud: ADMIN_AUDIENCE })}` }],
+      [
+        'wrong issuer',
+        { authorization: `Bearer ${await signWith(secret, claims, { iss: 'someone-else' })}` },
+      ],
+      [
+        'admin cookie audience',
+        { authorization: `Bearer ${await signWith(secret, claims, { aud: ADMIN_AUDIENCE })}` },
+      ],
       ['unknown user', { authorization: `Bearer ${await signWith(secret, { ...claims, sub: '999999' })}` }],
       ['bad claim types', { authorization: `Bearer ${await signWith(secret, { ...claims, org: 'one' })}` }],
       ['huge token', { authorization: `Bearer ${'a'.repeat(5000)}.${'b'.repeat(10)}.${'c'.repeat(10)}` }],
@@ -117,10 +158,20 @@ describe('organizations and roles', () => {
       const missing = await get(api, `${DAILY}&org_id=987654`, token);
       assert.equal(other.status, 404);
       assert.equal(missing.status, 404);
-      assert.equal((other.json as { error: { message: string } }).error.message, (missing.json as { error: { message: string } }).error.message);
+      assert.equal(
+        (other.json as { error: { message: string } }).error.message,
+        (missing.json as { error: { message: string } }).error.message,
+      );
     }
-    assert.equal((await get(api, `${DAILY}&org_id=${orgA}`, viewer)).status, 200, 'naming your own org is fine');
-    const refresh = await fetch(`${api.baseUrl}/api/v1/ingestion/refresh?org_id=${orgB}`, { method: 'POST', headers: { authorization: `Bearer ${admin}` } });
+    assert.equal(
+      (await get(api, `${DAILY}&org_id=${orgA}`, viewer)).status,
+      200,
+      'naming your own org is fine',
+    );
+    const refresh = await fetch(`${api.baseUrl}/api/v1/ingestion/refresh?org_id=${orgB}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}` },
+    });
     assert.equal(refresh.status, 404);
   });
 
@@ -131,7 +182,10 @@ describe('organizations and roles', () => {
   });
 
   test('viewer on admin actions -> 403', async () => {
-    const res = await fetch(`${api.baseUrl}/api/v1/ingestion/refresh`, { method: 'POST', headers: { authorization: `Bearer ${viewer}` } });
+    const res = await fetch(`${api.baseUrl}/api/v1/ingestion/refresh`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${viewer}` },
+    });
     assert.equal(res.status, 403);
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'forbidden');
   });
@@ -175,7 +229,10 @@ describe('Bull Board', () => {
     const page = await get(api, '/admin/queues', undefined, { cookie: session, accept: 'text/html' });
     assert.equal(page.status, 200);
     assert.match(page.text, /<html/i);
-    const queues = await get(api, '/admin/queues/api/queues', undefined, { cookie: session, accept: 'application/json' });
+    const queues = await get(api, '/admin/queues/api/queues', undefined, {
+      cookie: session,
+      accept: 'application/json',
+    });
     assert.equal(queues.status, 200);
     const names = ((queues.json as { queues: { name: string }[] }).queues ?? []).map((q) => q.name).sort();
     assert.deepEqual(names, ['fetch-costs', 'fetch-metrics', 'rollups', 'scheduler']);
@@ -205,7 +262,8 @@ describe('login protection', () => {
       // Successful logins give their points back: they never lock anyone out.
       for (let i = 0; i < 8; i++) assert.equal((await attempt('viewer@sec.test', TEST_PASSWORD)).status, 200);
       const statuses: number[] = [];
-      for (let i = 0; i < 7; i++) statuses.push((await attempt('admin@sec.test', `guess-${i}-wrong-pass`)).status);
+      for (let i = 0; i < 7; i++)
+        statuses.push((await attempt('admin@sec.test', `guess-${i}-wrong-pass`)).status);
       assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429, 429]);
       const locked = await attempt('admin@sec.test', TEST_PASSWORD);
       assert.equal(locked.status, 429, 'even the right password waits once the email is locked');
@@ -240,7 +298,11 @@ describe('login protection', () => {
           body: JSON.stringify({ email, password: 'definitely-not-it-1' }),
         });
         const body = await res.text();
-        return { ms: Number(process.hrtime.bigint() - start) / 1e6, status: res.status, body: JSON.parse(body) as { error: { code: string; message: string } } };
+        return {
+          ms: Number(process.hrtime.bigint() - start) / 1e6,
+          status: res.status,
+          body: JSON.parse(body) as { error: { code: string; message: string } },
+        };
       };
       await attempt('warmup@sec.test');
       const unknown: number[] = [];
@@ -250,13 +312,18 @@ describe('login protection', () => {
         const w = await attempt('timing@sec.test');
         assert.equal(u.status, 401);
         assert.equal(w.status, 401);
-        assert.deepEqual([u.body.error.code, u.body.error.message], [w.body.error.code, w.body.error.message]);
+        assert.deepEqual(
+          [u.body.error.code, u.body.error.message],
+          [w.body.error.code, w.body.error.message],
+        );
         unknown.push(u.ms);
         wrong.push(w.ms);
       }
       const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
       const ratio = median(unknown) / median(wrong);
-      console.log(`login timing: unknown email median ${median(unknown).toFixed(1)} ms, wrong password ${median(wrong).toFixed(1)} ms, ratio ${ratio.toFixed(2)}`);
+      console.log(
+        `login timing: unknown email median ${median(unknown).toFixed(1)} ms, wrong password ${median(wrong).toFixed(1)} ms, ratio ${ratio.toFixed(2)}`,
+      );
       assert.ok(ratio > 0.5 && ratio < 2, `ratio ${ratio}`);
     } finally {
       await timed.close();

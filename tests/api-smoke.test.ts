@@ -43,7 +43,10 @@ test('daily costs by service and in total', async () => {
     ],
   );
   const total = await get(api, '/api/v1/costs/daily?from=2026-01-01&to=2026-01-31&group_by=none', token);
-  assert.equal((total.json as { items: { unblended_cost: { amount: string } }[] }).items[0]?.unblended_cost.amount, '1.7500000000');
+  assert.equal(
+    (total.json as { items: { unblended_cost: { amount: string } }[] }).items[0]?.unblended_cost.amount,
+    '1.7500000000',
+  );
 });
 
 test('errors: 400 names the field, 404, 405 with Allow, 401', async () => {

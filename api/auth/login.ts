@@ -9,7 +9,11 @@
 import { createHash } from 'node:crypto';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Redis } from '../../lib/redis.js';
-import { findUserForLogin, recordLogin, type UserRole } from '../../database/repositories/users.repository.js';
+import {
+  findUserForLogin,
+  recordLogin,
+  type UserRole,
+} from '../../database/repositories/users.repository.js';
 import { ApiError } from '../errors.js';
 import type { ApiContext } from '../context.js';
 import { verifyPassword } from './passwords.js';
@@ -33,7 +37,10 @@ export class LoginLimiter {
 
   /** Counts an attempt; throws 429 (with Retry-After) when the email or the IP is over its limit. */
   async consume(email: string, ip: string): Promise<void> {
-    const results = await Promise.allSettled([this.byEmail.consume(LoginLimiter.emailKey(email)), this.byIp.consume(ip)]);
+    const results = await Promise.allSettled([
+      this.byEmail.consume(LoginLimiter.emailKey(email)),
+      this.byIp.consume(ip),
+    ]);
     let retryMs = 0;
     for (const result of results) {
       if (result.status === 'fulfilled') continue;
@@ -62,7 +69,12 @@ export interface LoggedInUser {
 }
 
 /** Checks an email and password; throws 429 when rate-limited, 401 (one body for every failure) otherwise. */
-export async function attemptLogin(app: ApiContext, email: string, password: string, ip: string): Promise<LoggedInUser> {
+export async function attemptLogin(
+  app: ApiContext,
+  email: string,
+  password: string,
+  ip: string,
+): Promise<LoggedInUser> {
   await app.loginLimiter.consume(email, ip);
   const user = await findUserForLogin(app.db, email);
   const matches = await verifyPassword(password, user?.password_hash ?? (await app.dummyHash));

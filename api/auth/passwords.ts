@@ -4,7 +4,7 @@
  * The rule (also in docs/API.md): at least 12 characters and at most 72 bytes (bcrypt ignores
  * anything beyond), at least 6 different characters, no control characters, and not trivially
  * weak: not a run of consecutive characters or keyboard keys ("abcdefghijkl", "123456789012",
- * "qwertyuiopas"), not one short chunk repeated ("abcabcabcabc"), and not containing a common
+ * "qwertyuiopas"), not one chunk repeated ("abcabcabcabc", "secret1secret1"), and not containing a common
  * password ("password", "letmein", "qwerty", ...), the product name or the user's email name.
  */
 import bcrypt from 'bcrypt';
@@ -35,7 +35,15 @@ const COMMON_WORDS = [
   'costwatch',
 ];
 
-const SEQUENCES = ['abcdefghijklmnopqrstuvwxyz', '01234567890', 'qwertyuiop', 'asdfghjkl', 'zxcvbnm', '1qaz2wsx3edc4rfv', 'qazwsxedcrfv'];
+const SEQUENCES = [
+  'abcdefghijklmnopqrstuvwxyz',
+  '0123456789',
+  'qwertyuiop',
+  'asdfghjkl',
+  'zxcvbnm',
+  '1qaz2wsx3edc4rfv',
+  'qazwsxedcrfv',
+];
 
 function isSequence(lower: string): boolean {
   for (const seq of SEQUENCES) {
@@ -48,7 +56,7 @@ function isSequence(lower: string): boolean {
 
 function isRepeatedChunk(s: string): boolean {
   const chars = [...s];
-  for (let size = 1; size <= 4; size++) {
+  for (let size = 1; size <= chars.length / 2; size++) {
     const chunk = chars.slice(0, size).join('');
     const repeated = chunk.repeat(Math.ceil(chars.length / size)).slice(0, s.length);
     if (repeated === s) return true;
@@ -59,13 +67,15 @@ function isRepeatedChunk(s: string): boolean {
 /** Returns why a password is too weak, or null when it is acceptable. */
 export function passwordProblem(password: string, email?: string): string | null {
   const length = [...password].length;
-  if (length < MIN_PASSWORD_LENGTH) return `password must be at least ${MIN_PASSWORD_LENGTH} characters (got ${length})`;
-  if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) return `password must be at most ${MAX_PASSWORD_BYTES} bytes (bcrypt ignores the rest)`;
+  if (length < MIN_PASSWORD_LENGTH)
+    return `password must be at least ${MIN_PASSWORD_LENGTH} characters (got ${length})`;
+  if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES)
+    return `password must be at most ${MAX_PASSWORD_BYTES} bytes (bcrypt ignores the rest)`;
   if (/\p{Cc}/u.test(password)) return 'password must not contain control characters';
   if (new Set(password).size < 6) return 'password must contain at least 6 different characters';
   const lower = password.toLowerCase();
   if (isSequence(lower)) return 'password must not be a run of consecutive characters or keyboard keys';
-  if (isRepeatedChunk(lower)) return 'password must not be one short chunk repeated';
+  if (isRepeatedChunk(lower)) return 'password must not be one chunk repeated';
   const word = COMMON_WORDS.find((w) => lower.includes(w));
   if (word) return `password must not contain a common password ("${word}")`;
   const local = email?.split('@')[0]?.toLowerCase();

@@ -5,7 +5,11 @@
  * of other tenants do not leak.
  */
 import type { Request } from 'express';
-import { findActiveUserById, findOrganizationRef, type UserRole } from '../../database/repositories/users.repository.js';
+import {
+  findActiveUserById,
+  findOrganizationRef,
+  type UserRole,
+} from '../../database/repositories/users.repository.js';
 import { ApiError, notFound, unauthorized } from '../errors.js';
 import type { ApiContext } from '../context.js';
 import { API_AUDIENCE, ADMIN_AUDIENCE, type TokenAudience } from '../auth/tokens.js';
@@ -38,7 +42,11 @@ export function cookieValue(req: Request, name: string): string | null {
   return null;
 }
 
-async function principalOf(app: ApiContext, token: string, audience: TokenAudience): Promise<Principal | null> {
+async function principalOf(
+  app: ApiContext,
+  token: string,
+  audience: TokenAudience,
+): Promise<Principal | null> {
   const claims = await app.tokens.verify(token, audience);
   if (!claims) return null;
   const user = await findActiveUserById(app.db, claims.userId);
@@ -65,7 +73,11 @@ export function requireRole(principal: Principal, roles: readonly UserRole[] | n
  * The organization a request reads: the caller's own, or for an operator any existing one named
  * by `org_id`. Anything else the caller may not see is 404.
  */
-export async function resolveOrganization(app: ApiContext, principal: Principal, requested: number | undefined): Promise<number> {
+export async function resolveOrganization(
+  app: ApiContext,
+  principal: Principal,
+  requested: number | undefined,
+): Promise<number> {
   if (requested === undefined || requested === principal.orgId) return principal.orgId;
   if (principal.role !== 'operator') throw notFound('organization');
   const org = await findOrganizationRef(app.db, requested);
@@ -73,7 +85,8 @@ export async function resolveOrganization(app: ApiContext, principal: Principal,
   return org.id;
 }
 
-export type AdminAccess = { kind: 'ok'; principal: Principal } | { kind: 'login' } | { kind: 'unauthorized' } | { kind: 'forbidden' };
+export type AdminAccess =
+  { kind: 'ok'; principal: Principal } | { kind: 'login' } | { kind: 'unauthorized' } | { kind: 'forbidden' };
 
 /**
  * Bull Board access: an operator's Bearer token (API clients) or the browser session cookie set by
@@ -81,7 +94,7 @@ export type AdminAccess = { kind: 'ok'; principal: Principal } | { kind: 'login'
  */
 export async function adminAccess(app: ApiContext, req: Request): Promise<AdminAccess> {
   const bearer = bearerToken(req);
-  let principal: Principal | null = null;
+  let principal: Principal | null;
   if (bearer !== null) {
     principal = bearer ? await principalOf(app, bearer, API_AUDIENCE) : null;
     if (!principal) return { kind: 'unauthorized' };

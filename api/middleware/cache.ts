@@ -45,7 +45,9 @@ export class ResponseCache {
   async keyFor(orgId: number, route: string, query: unknown, day: string): Promise<string | null> {
     try {
       const version = await withTimeout(orgCacheVersion(this.redis, this.prefix, orgId), CACHE_TIMEOUT_MS);
-      const digest = createHash('sha256').update(`${route}\n${canonical(query)}\n${day}`).digest('base64url');
+      const digest = createHash('sha256')
+        .update(`${route}\n${canonical(query)}\n${day}`)
+        .digest('base64url');
       return `${this.prefix}:cache:r:${orgId}:${version}:${digest}`;
     } catch (error) {
       this.log.warn({ err: error }, 'response cache unavailable');

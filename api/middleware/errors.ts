@@ -11,20 +11,43 @@ import { requestId, requestLog } from './request-context.js';
 const BODY_PARSER_ERRORS: Record<string, { code: ErrorCode; status: number; message: string }> = {
   'entity.parse.failed': { code: 'invalid_json', status: 400, message: 'the request body is not valid JSON' },
   'entity.too.large': { code: 'payload_too_large', status: 413, message: 'the request body is too large' },
-  'parameters.too.many': { code: 'payload_too_large', status: 413, message: 'the request body has too many parameters' },
-  'encoding.unsupported': { code: 'unsupported_media_type', status: 415, message: 'unsupported content encoding' },
+  'parameters.too.many': {
+    code: 'payload_too_large',
+    status: 413,
+    message: 'the request body has too many parameters',
+  },
+  'encoding.unsupported': {
+    code: 'unsupported_media_type',
+    status: 415,
+    message: 'unsupported content encoding',
+  },
   'charset.unsupported': { code: 'unsupported_media_type', status: 415, message: 'unsupported charset' },
   'request.aborted': { code: 'bad_request', status: 400, message: 'the request was aborted' },
-  'request.size.invalid': { code: 'bad_request', status: 400, message: 'the request body length does not match Content-Length' },
+  'request.size.invalid': {
+    code: 'bad_request',
+    status: 400,
+    message: 'the request body length does not match Content-Length',
+  },
 };
 
 // Node/pg/ioredis conditions meaning "a dependency is down or overloaded", not "the code is wrong".
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'NR_CLOSED']);
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'NR_CLOSED',
+]);
 const UNAVAILABLE_MESSAGES =
   /Connection terminated|timeout exceeded when trying to connect|Connection is closed|connect ECONNREFUSED|Reached the max retries per request limit|Stream isn't writeable|Cannot use a pool after calling end|did not answer within/i;
 
 function property(error: unknown, key: string): unknown {
-  return typeof error === 'object' && error !== null && key in error ? (error as Record<string, unknown>)[key] : undefined;
+  return typeof error === 'object' && error !== null && key in error
+    ? (error as Record<string, unknown>)[key]
+    : undefined;
 }
 
 function isUnavailable(error: unknown): boolean {
@@ -43,17 +66,26 @@ export function toApiError(error: unknown): ApiError | null {
   if (error instanceof ApiError) return error;
   if (error instanceof z.ZodError) {
     const issue = error.issues[0];
-    return new ApiError('validation_failed', issue?.message ?? 'invalid input', issue?.path.join('.') || undefined);
+    return new ApiError(
+      'validation_failed',
+      issue?.message ?? 'invalid input',
+      issue?.path.join('.') || undefined,
+    );
   }
   const type = property(error, 'type');
   if (typeof type === 'string') {
     const known = BODY_PARSER_ERRORS[type];
-    if (known) return new ApiError(known.code, known.message, known.code === 'invalid_json' ? 'body' : undefined, { status: known.status });
+    if (known)
+      return new ApiError(known.code, known.message, known.code === 'invalid_json' ? 'body' : undefined, {
+        status: known.status,
+      });
   }
-  if (isUnavailable(error)) return new ApiError('service_unavailable', 'a backing service is unavailable; retry shortly');
+  if (isUnavailable(error))
+    return new ApiError('service_unavailable', 'a backing service is unavailable; retry shortly');
   const status = property(error, 'status') ?? property(error, 'statusCode');
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    const code: ErrorCode = status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'bad_request';
+    const code: ErrorCode =
+      status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'bad_request';
     return new ApiError(code, 'the request could not be understood', undefined, { status });
   }
   // SQLSTATE class 22 (data exception) or 23 (constraint): the input reached the database unvalidated.
@@ -66,7 +98,11 @@ export function toApiError(error: unknown): ApiError | null {
 
 export function notFoundHandler(): RequestHandler {
   return (req, res) => {
-    res.status(404).json(errorBody('not_found', `no route ${req.method} ${req.path.slice(0, 200)}`, undefined, requestId(req)));
+    res
+      .status(404)
+      .json(
+        errorBody('not_found', `no route ${req.method} ${req.path.slice(0, 200)}`, undefined, requestId(req)),
+      );
   };
 }
 
@@ -86,6 +122,8 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     }
     for (const [name, value] of Object.entries(apiError.headers)) res.setHeader(name, value);
     if (apiError.status === 503 && !res.getHeader('Retry-After')) res.setHeader('Retry-After', '5');
-    res.status(apiError.status).json(errorBody(apiError.code, apiError.message, apiError.field, requestId(req)));
+    res
+      .status(apiError.status)
+      .json(errorBody(apiError.code, apiError.message, apiError.field, requestId(req)));
   };
 }

@@ -63,7 +63,14 @@ export function requestContext(log: Logger): RequestHandler {
       const responseTime = Number(process.hrtime.bigint() - state.startedAt) / 1e6;
       const status = res.headersSent ? res.statusCode : 499;
       const entry = {
-        req: { id, method: req.method, url: req.originalUrl, route: state.route ?? 'unmatched', headers: req.headers, remoteAddress: req.ip },
+        req: {
+          id,
+          method: req.method,
+          url: req.originalUrl,
+          route: state.route ?? 'unmatched',
+          headers: req.headers,
+          remoteAddress: req.ip,
+        },
         res: { statusCode: status },
         responseTime: Math.round(responseTime * 1000) / 1000,
       };

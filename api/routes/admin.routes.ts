@@ -23,7 +23,12 @@ export const LOGIN_PATH = '/admin/login';
 export const LOGOUT_PATH = '/admin/logout';
 
 const loginForm = z.object({
-  email: z.string().max(254).trim().toLowerCase().regex(/^[^@\s]+@[^@\s]+$/),
+  email: z
+    .string()
+    .max(254)
+    .trim()
+    .toLowerCase()
+    .regex(/^[^@\s]+@[^@\s]+$/),
   password: z.string().min(1).max(1024),
   next: z.string().max(2000).optional(),
 });
@@ -34,7 +39,11 @@ function escapeHtml(s: string): string {
 
 /** Only paths inside Bull Board are followed after login (no open redirect). */
 function safeNext(value: unknown): string {
-  return typeof value === 'string' && /^\/admin\/queues(?:[/?#][^\\\s]*)?$/.test(value) && !value.includes('//') ? value : BOARD_PATH;
+  return typeof value === 'string' &&
+    /^\/admin\/queues(?:[/?#][^\\\s]*)?$/.test(value) &&
+    !value.includes('//')
+    ? value
+    : BOARD_PATH;
 }
 
 function renderLogin(res: Response, status: number, next: string, message?: string): void {
@@ -42,8 +51,10 @@ function renderLogin(res: Response, status: number, next: string, message?: stri
     .status(status)
     .type('html')
     .setHeader('Cache-Control', 'no-store')
-    .setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
-    .send(`<!doctype html>
+    .setHeader(
+      'Content-Security-Policy',
+      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    ).send(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>CostWatch · operator login</title>
 <style>body{font-family:system-ui,sans-serif;max-width:22rem;margin:4rem auto;padding:0 1rem}label{display:block;margin:.8rem 0 .2rem}
@@ -93,7 +104,11 @@ export function mountAdminRoutes(app: Express, ctx: ApiContext): void {
     express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 10 }),
     async (req, res) => {
       const form = loginForm.safeParse(req.body);
-      const next = safeNext(typeof req.body === 'object' && req.body !== null ? (req.body as Record<string, unknown>).next : undefined);
+      const next = safeNext(
+        typeof req.body === 'object' && req.body !== null
+          ? (req.body as Record<string, unknown>).next
+          : undefined,
+      );
       if (!sameOrigin(req)) {
         renderLogin(res, 403, next, 'cross-site login refused');
         return;
@@ -108,7 +123,11 @@ export function mountAdminRoutes(app: Express, ctx: ApiContext): void {
           renderLogin(res, 403, next, 'Bull Board is for operators only');
           return;
         }
-        const token = await ctx.tokens.sign({ userId: user.id, orgId: user.organizationId, role: user.role }, ADMIN_AUDIENCE, ctx.adminSessionSeconds);
+        const token = await ctx.tokens.sign(
+          { userId: user.id, orgId: user.organizationId, role: user.role },
+          ADMIN_AUDIENCE,
+          ctx.adminSessionSeconds,
+        );
         res.cookie(ADMIN_COOKIE, token, {
           httpOnly: true,
           sameSite: 'strict',
@@ -133,25 +152,41 @@ export function mountAdminRoutes(app: Express, ctx: ApiContext): void {
     res.redirect(303, LOGIN_PATH);
   });
 
-  app.use(BOARD_PATH, labelRoute(BOARD_PATH), async (req, res, next) => {
-    const access = await adminAccess(ctx, req);
-    switch (access.kind) {
-      case 'ok':
-        res.setHeader('Cache-Control', 'no-store');
-        next();
-        return;
-      case 'login':
-        if (wantsJson(req)) {
-          res.status(401).json(errorBody('unauthorized', 'operator login required', undefined, requestId(req)));
-        } else {
-          res.redirect(302, `${LOGIN_PATH}?next=${encodeURIComponent(safeNext(req.originalUrl))}`);
-        }
-        return;
-      case 'unauthorized':
-        res.status(401).json(errorBody('unauthorized', 'the bearer token is invalid, expired or revoked', undefined, requestId(req)));
-        return;
-      case 'forbidden':
-        throw forbidden('Bull Board is for operators only');
-    }
-  }, board);
+  app.use(
+    BOARD_PATH,
+    labelRoute(BOARD_PATH),
+    async (req, res, next) => {
+      const access = await adminAccess(ctx, req);
+      switch (access.kind) {
+        case 'ok':
+          res.setHeader('Cache-Control', 'no-store');
+          next();
+          return;
+        case 'login':
+          if (wantsJson(req)) {
+            res
+              .status(401)
+              .json(errorBody('unauthorized', 'operator login required', undefined, requestId(req)));
+          } else {
+            res.redirect(302, `${LOGIN_PATH}?next=${encodeURIComponent(safeNext(req.originalUrl))}`);
+          }
+          return;
+        case 'unauthorized':
+          res
+            .status(401)
+            .json(
+              errorBody(
+                'unauthorized',
+                'the bearer token is invalid, expired or revoked',
+                undefined,
+                requestId(req),
+              ),
+            );
+          return;
+        case 'forbidden':
+          throw forbidden('Bull Board is for operators only');
+      }
+    },
+    board,
+  );
 }

@@ -21,7 +21,11 @@ export const authRoutes: Route[] = [
     async handler({ app, body, req }) {
       const user = await attemptLogin(app, body.email, body.password, req.ip ?? 'unknown');
       const ttl = app.config.TOKEN_TTL_SECONDS;
-      const token = await app.tokens.sign({ userId: user.id, orgId: user.organizationId, role: user.role }, API_AUDIENCE, ttl);
+      const token = await app.tokens.sign(
+        { userId: user.id, orgId: user.organizationId, role: user.role },
+        API_AUDIENCE,
+        ttl,
+      );
       return { access_token: token, token_type: 'Bearer' as const, expires_in: ttl };
     },
   }),

@@ -64,13 +64,21 @@ export function checkRange(value: { from: string; to: string }, ctx: z.Refinemen
     return;
   }
   const days = daysBetween(value.from, value.to) + 1;
-  if (days > maxDays) ctx.addIssue({ code: 'custom', path: ['to'], message: `range is ${days} days; at most ${maxDays} allowed` });
+  if (days > maxDays)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['to'],
+      message: `range is ${days} days; at most ${maxDays} allowed`,
+    });
 }
 
 /** An amount exactly as Postgres numeric prints it, with its currency or unit. */
 export const money = z
   .object({
-    amount: z.string().regex(/^-?\d+(\.\d+)?$/).describe('decimal string, exactly as stored (never a float)'),
+    amount: z
+      .string()
+      .regex(/^-?\d+(\.\d+)?$/)
+      .describe('decimal string, exactly as stored (never a float)'),
     unit: z.string().describe('currency or unit, e.g. USD'),
   })
   .describe('an amount with its unit');
@@ -94,9 +102,18 @@ export const offsetPage = {
 };
 
 /** Builds an offset page from `limit + 1` fetched rows. */
-export function pageOf<T>(rows: T[], limit: number, offset: number): { items: T[]; limit: number; offset: number; next_offset: number | null } {
+export function pageOf<T>(
+  rows: T[],
+  limit: number,
+  offset: number,
+): { items: T[]; limit: number; offset: number; next_offset: number | null } {
   const more = rows.length > limit;
-  return { items: more ? rows.slice(0, limit) : rows, limit, offset, next_offset: more ? offset + limit : null };
+  return {
+    items: more ? rows.slice(0, limit) : rows,
+    limit,
+    offset,
+    next_offset: more ? offset + limit : null,
+  };
 }
 
 /** A money value from a numeric column. */

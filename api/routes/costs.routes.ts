@@ -34,7 +34,13 @@ function dailyRows(db: Queryable, orgId: number, q: DailyQuery): Promise<costs.D
   }
 }
 
-function costColumns(row: { unit: string; unblended_cost: string; amortized_cost: string; net_unblended_cost: string; estimated: boolean }) {
+function costColumns(row: {
+  unit: string;
+  unblended_cost: string;
+  amortized_cost: string;
+  net_unblended_cost: string;
+  estimated: boolean;
+}) {
   return {
     unblended_cost: asMoney(row.unblended_cost, row.unit),
     amortized_cost: asMoney(row.amortized_cost, row.unit),
@@ -87,8 +93,18 @@ export const costRoutes: Route[] = [
     query: monthlyQuery,
     response: monthlyResponse,
     async handler({ app, orgId, query }) {
-      const args = { orgId, from: query.from, to: query.to, service: query.service ?? null, limit: query.limit, offset: query.offset };
-      const rows = query.group_by === 'service' ? await costs.monthlyCostsByService(app.db, args) : await costs.monthlyTotals(app.db, args);
+      const args = {
+        orgId,
+        from: query.from,
+        to: query.to,
+        service: query.service ?? null,
+        limit: query.limit,
+        offset: query.offset,
+      };
+      const rows =
+        query.group_by === 'service'
+          ? await costs.monthlyCostsByService(app.db, args)
+          : await costs.monthlyTotals(app.db, args);
       const page = pageOf(rows, query.limit, query.offset);
       return {
         organization_id: orgId,
@@ -104,7 +120,8 @@ export const costRoutes: Route[] = [
     method: 'get',
     path: '/costs/summary',
     tag: 'costs',
-    summary: 'Month to date against the same days of last month, the forecast of the month, and the top services',
+    summary:
+      'Month to date against the same days of last month, the forecast of the month, and the top services',
     cache: true,
     query: summaryQuery,
     response: summaryResponse,
@@ -116,9 +133,22 @@ export const costRoutes: Route[] = [
       const sameDay = addDays(previousFrom, Number(today.slice(8, 10)) - 1);
       const previousTo = sameDay < previousMonthEnd ? sameDay : previousMonthEnd;
       const [comparison, forecasts, top] = await Promise.all([
-        costs.compareMonthToDate(app.db, { orgId, from: monthStart, to: today, previousFrom, previousTo, metric: query.metric }),
+        costs.compareMonthToDate(app.db, {
+          orgId,
+          from: monthStart,
+          to: today,
+          previousFrom,
+          previousTo,
+          metric: query.metric,
+        }),
         costs.listForecasts(app.db, orgId, monthStart),
-        costs.topServices(app.db, { orgId, from: monthStart, to: today, metric: query.metric, limit: query.top }),
+        costs.topServices(app.db, {
+          orgId,
+          from: monthStart,
+          to: today,
+          metric: query.metric,
+          limit: query.top,
+        }),
       ]);
       const main = comparison.find((c) => c.unit === 'USD') ?? comparison[0];
       const unit = main?.unit ?? 'USD';
@@ -128,13 +158,21 @@ export const costRoutes: Route[] = [
         metric: query.metric,
         as_of: today,
         month_to_date: { from: monthStart, to: today, total: asMoney(main?.month_to_date ?? '0', unit) },
-        previous_period: { from: previousFrom, to: previousTo, total: asMoney(main?.previous_period ?? '0', unit) },
+        previous_period: {
+          from: previousFrom,
+          to: previousTo,
+          total: asMoney(main?.previous_period ?? '0', unit),
+        },
         change_percent: main?.change_percent ?? null,
         forecast: forecast ? forecastItem(forecast) : null,
         top_services: top.map((t) => ({ service: t.key, total: asMoney(t.amount, t.unit) })),
         other_units: comparison
           .filter((c) => c !== main)
-          .map((c) => ({ unit: c.unit, month_to_date: asMoney(c.month_to_date, c.unit), previous_period: asMoney(c.previous_period, c.unit) })),
+          .map((c) => ({
+            unit: c.unit,
+            month_to_date: asMoney(c.month_to_date, c.unit),
+            previous_period: asMoney(c.previous_period, c.unit),
+          })),
       };
     },
   }),

@@ -4,7 +4,16 @@
  * with group_by=none, never with another dimension.
  */
 import { z } from 'zod';
-import { checkRange, isoDate, limitParam, money, offsetPage, offsetParam, orgIdParam, textFilter } from './common.schema.js';
+import {
+  checkRange,
+  isoDate,
+  limitParam,
+  money,
+  offsetPage,
+  offsetParam,
+  orgIdParam,
+  textFilter,
+} from './common.schema.js';
 
 export const MAX_DAILY_RANGE_DAYS = 400;
 export const MAX_MONTHLY_RANGE_DAYS = 1200;
@@ -21,7 +30,10 @@ export const dailyQuery = z
     org_id: orgIdParam,
     from: isoDate.describe('first day, inclusive (YYYY-MM-DD)'),
     to: isoDate.describe('last day, inclusive (YYYY-MM-DD)'),
-    group_by: z.enum(['service', 'account', 'region', 'none']).default('service').describe('dimension of each row (default service)'),
+    group_by: z
+      .enum(['service', 'account', 'region', 'none'])
+      .default('service')
+      .describe('dimension of each row (default service)'),
     service: textFilter('only this service, e.g. "Amazon Elastic Compute Cloud - Compute"'),
     account: textFilter('only this linked account id'),
     region: textFilter('only this region, e.g. us-east-1'),
@@ -30,9 +42,15 @@ export const dailyQuery = z
   })
   .superRefine((q, ctx) => {
     checkRange(q, ctx, MAX_DAILY_RANGE_DAYS);
-    const filters = (Object.keys(dimensionOfFilter) as (keyof typeof dimensionOfFilter)[]).filter((k) => q[k] !== undefined);
+    const filters = (Object.keys(dimensionOfFilter) as (keyof typeof dimensionOfFilter)[]).filter(
+      (k) => q[k] !== undefined,
+    );
     if (filters.length > 1) {
-      ctx.addIssue({ code: 'custom', path: [filters[1] ?? 'service'], message: 'filter on at most one of service, account, region' });
+      ctx.addIssue({
+        code: 'custom',
+        path: [filters[1] ?? 'service'],
+        message: 'filter on at most one of service, account, region',
+      });
       return;
     }
     const filter = filters[0];
@@ -121,8 +139,13 @@ export const summaryResponse = z.object({
   metric: z.enum(['unblended', 'amortized', 'net_unblended']),
   as_of: z.string().describe('today (UTC), the last day counted'),
   month_to_date: z.object({ from: z.string(), to: z.string(), total: money }),
-  previous_period: z.object({ from: z.string(), to: z.string(), total: money }).describe('the same days of the previous month'),
-  change_percent: z.string().nullable().describe('(month_to_date - previous_period) / previous_period x 100, 2 places; null if previous is 0'),
+  previous_period: z
+    .object({ from: z.string(), to: z.string(), total: money })
+    .describe('the same days of the previous month'),
+  change_percent: z
+    .string()
+    .nullable()
+    .describe('(month_to_date - previous_period) / previous_period x 100, 2 places; null if previous is 0'),
   forecast: forecastItem.nullable().describe("Cost Explorer's forecast of the current month"),
   top_services: z.array(z.object({ service: z.string(), total: money })),
   other_units: z
@@ -142,7 +165,10 @@ export const topQuery = z
     org_id: orgIdParam,
     from: isoDate.describe('first day, inclusive'),
     to: isoDate.describe('last day, inclusive'),
-    dimension: z.enum(['service', 'account', 'region']).default('service').describe('what to rank (default service)'),
+    dimension: z
+      .enum(['service', 'account', 'region'])
+      .default('service')
+      .describe('what to rank (default service)'),
     metric,
     limit: z
       .string()

@@ -1,5 +1,9 @@
 /** /ingestion: pipeline status and AWS usage, the fetch-run ledger, and the refresh-now action. */
-import { findOrganizationIngestion, ingestionUsageSince, listFetchRuns } from '../../database/repositories/ingestion.repository.js';
+import {
+  findOrganizationIngestion,
+  ingestionUsageSince,
+  listFetchRuns,
+} from '../../database/repositories/ingestion.repository.js';
 import { AWS_REQUEST_PRICE_DOLLARS } from '../../lib/metrics.js';
 import { toIsoDate } from '../../lib/dates.js';
 import { enqueueOrgRefresh } from '../../producers/enqueue.js';
@@ -58,7 +62,11 @@ export const ingestionRoutes: Route[] = [
           last_error:
             org.last_error === null
               ? null
-              : { message: org.last_error, remedy: org.last_error_remedy, at: org.last_error_at?.toISOString() ?? null },
+              : {
+                  message: org.last_error,
+                  remedy: org.last_error_remedy,
+                  at: org.last_error_at?.toISOString() ?? null,
+                },
         },
         usage: { last_24h: usage(since24h, day), last_30d: usage(since30d, month) },
       };
@@ -125,7 +133,10 @@ export const ingestionRoutes: Route[] = [
       const org = await findOrganizationIngestion(app.db, orgId);
       if (!org) throw notFound('organization');
       if (org.status === 'disabled') {
-        throw new ApiError('conflict', 'the organization is disabled; an operator must enable it before refreshing');
+        throw new ApiError(
+          'conflict',
+          'the organization is disabled; an operator must enable it before refreshing',
+        );
       }
       const windows = await enqueueOrgRefresh(
         app.queues,

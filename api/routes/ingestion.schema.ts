@@ -60,7 +60,10 @@ export const statusResponse = z.object({
     name: z.string(),
     status: z.string().describe('active, disabled, access_denied or error'),
     last_success_at: z.string().nullable(),
-    estimated_from: z.string().nullable().describe('earliest day AWS still flags Estimated (re-fetched by the next refresh)'),
+    estimated_from: z
+      .string()
+      .nullable()
+      .describe('earliest day AWS still flags Estimated (re-fetched by the next refresh)'),
     last_error: z
       .object({ message: z.string(), remedy: z.string().nullable(), at: z.string().nullable() })
       .nullable()

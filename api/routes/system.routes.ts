@@ -15,7 +15,10 @@ async function probe(work: () => Promise<unknown>): Promise<'ok' | string> {
     await Promise.race([
       work(),
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+        timer = setTimeout(
+          () => reject(new Error(`no answer within ${READY_TIMEOUT_MS} ms`)),
+          READY_TIMEOUT_MS,
+        );
       }),
     ]);
     return 'ok';
@@ -27,7 +30,11 @@ async function probe(work: () => Promise<unknown>): Promise<'ok' | string> {
 }
 
 /** Paths mounted here, with their methods (for 405 answers and the OpenAPI document). */
-export const SYSTEM_PATHS: Record<string, string[]> = { '/health': ['GET'], '/ready': ['GET'], '/metrics': ['GET'] };
+export const SYSTEM_PATHS: Record<string, string[]> = {
+  '/health': ['GET'],
+  '/ready': ['GET'],
+  '/metrics': ['GET'],
+};
 
 export function mountSystemRoutes(app: Express, ctx: ApiContext): void {
   app.get('/health', labelRoute('/health'), (_req, res) => {
@@ -39,7 +46,10 @@ export function mountSystemRoutes(app: Express, ctx: ApiContext): void {
       res.status(503).json({ status: 'draining', checks: { shutdown: 'in progress' } });
       return;
     }
-    const [postgres, redis] = await Promise.all([probe(() => ctx.db.query('SELECT 1')), probe(() => ctx.redis.ping())]);
+    const [postgres, redis] = await Promise.all([
+      probe(() => ctx.db.query('SELECT 1')),
+      probe(() => ctx.redis.ping()),
+    ]);
     const ok = postgres === 'ok' && redis === 'ok';
     res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', checks: { postgres, redis } });
   });

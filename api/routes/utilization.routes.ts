@@ -9,7 +9,8 @@ export const utilizationRoutes: Route[] = [
     method: 'get',
     path: '/utilization',
     tag: 'utilization',
-    summary: 'Average and maximum of a metric (default CPUUtilization) per resource over an inclusive date range',
+    summary:
+      'Average and maximum of a metric (default CPUUtilization) per resource over an inclusive date range',
     description: 'Ordered by namespace, then resource id. Offset-paginated. Range at most 400 days.',
     cache: true,
     query: utilizationQuery,

@@ -1,6 +1,14 @@
 /** Request and response schemas of /utilization. */
 import { z } from 'zod';
-import { checkRange, isoDate, limitParam, offsetPage, offsetParam, orgIdParam, textFilter } from './common.schema.js';
+import {
+  checkRange,
+  isoDate,
+  limitParam,
+  offsetPage,
+  offsetParam,
+  orgIdParam,
+  textFilter,
+} from './common.schema.js';
 
 export const MAX_UTILIZATION_RANGE_DAYS = 400;
 
@@ -33,8 +41,14 @@ export const utilizationResponse = z.object({
       resource_id: z.string(),
       metric: z.string(),
       unit: z.string(),
-      average: z.number().nullable().describe('sample-weighted average over the range; null when CloudWatch had no data'),
-      maximum: z.number().nullable().describe('highest datapoint over the range; null when CloudWatch had no data'),
+      average: z
+        .number()
+        .nullable()
+        .describe('sample-weighted average over the range; null when CloudWatch had no data'),
+      maximum: z
+        .number()
+        .nullable()
+        .describe('highest datapoint over the range; null when CloudWatch had no data'),
       days_with_data: z.number().int(),
       samples: z.number().int(),
     }),

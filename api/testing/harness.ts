@@ -54,7 +54,9 @@ export function testConfig(env: Record<string, string> = {}): ServiceConfig {
 export async function startTestApi(options: TestApiOptions = {}): Promise<TestApi> {
   const db = options.db ?? (await createTestDatabase());
   const config = testConfig(options.env);
-  const log = process.env.API_TEST_LOG ? createLogger({ level: 'debug', name: 'api-test' }) : pino({ level: 'silent' });
+  const log = process.env.API_TEST_LOG
+    ? createLogger({ level: 'debug', name: 'api-test' })
+    : pino({ level: 'silent' });
   const redis = createRedis(config.REDIS_URL, 'cache', log);
   const queueRedis = createRedis(config.REDIS_URL, 'producer', log);
   const queues = createQueues(queueRedis, { prefix: config.QUEUE_PREFIX, attempts: 3, backoffMs: 1000 });
@@ -67,7 +69,10 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
     options: { passwordHashCost: TEST_HASH_COST, ...options.options },
   });
   // As api/main.ts sets it up, but shorter: a client that never finishes its body gets 408 within seconds.
-  const server = createServer({ requestTimeout: 3_000, connectionsCheckingInterval: 500 }, app).listen(0, '127.0.0.1');
+  const server = createServer({ requestTimeout: 3_000, connectionsCheckingInterval: 500 }, app).listen(
+    0,
+    '127.0.0.1',
+  );
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const { port } = server.address() as AddressInfo;
   return {
@@ -94,19 +99,43 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
   };
 }
 
-export async function seedOrg(db: TestDatabase, name: string, extra: Partial<Record<string, string | null>> = {}): Promise<number> {
+export async function seedOrg(
+  db: TestDatabase,
+  name: string,
+  extra: Partial<Record<string, string | null>> = {},
+): Promise<number> {
   const { rows } = await db.pool.query<{ id: number }>(
     `INSERT INTO organizations (name, aws_account_id, status, last_error, last_error_remedy, last_error_at, last_success_at, estimated_from)
      VALUES ($1, '123456789012', coalesce($2, 'active'), $3, $4, $5::timestamptz, $6::timestamptz, $7::date) RETURNING id`,
-    [name, extra.status ?? null, extra.last_error ?? null, extra.last_error_remedy ?? null, extra.last_error_at ?? null, extra.last_success_at ?? null, extra.estimated_from ?? null],
+    [
+      name,
+      extra.status ?? null,
+      extra.last_error ?? null,
+      extra.last_error_remedy ?? null,
+      extra.last_error_at ?? null,
+      extra.last_success_at ?? null,
+      extra.estimated_from ?? null,
+    ],
   );
   const id = rows[0]?.id;
   if (id === undefined) throw new Error('org insert failed');
   return id;
 }
 
-export async function seedUser(db: TestDatabase, orgId: number, email: string, role: UserRole, password = TEST_PASSWORD, cost = TEST_HASH_COST): Promise<number> {
-  return createUser(db.pool, { organizationId: orgId, email, passwordHash: await hashPassword(password, cost), role });
+export async function seedUser(
+  db: TestDatabase,
+  orgId: number,
+  email: string,
+  role: UserRole,
+  password = TEST_PASSWORD,
+  cost = TEST_HASH_COST,
+): Promise<number> {
+  return createUser(db.pool, {
+    organizationId: orgId,
+    email,
+    passwordHash: await hashPassword(password, cost),
+    role,
+  });
 }
 
 export async function login(api: TestApi, email: string, password = TEST_PASSWORD): Promise<string> {
@@ -127,7 +156,7 @@ export async function get(api: TestApi, path: string, token?: string, headers: R
     redirect: 'manual',
   });
   const text = await res.text();
-  let json: unknown = null;
+  let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {

@@ -63,7 +63,10 @@ export interface ForecastRow {
 
 // Daily cost per service over [from, to], optionally of one service, ordered by day then service.
 // Parameters: $1 org, $2 from, $3 to, $4 service or null, $5 limit + 1, $6 offset.
-export async function dailyCostsByService(db: Queryable, q: RangeQuery & { service: string | null }): Promise<DailyCostRow[]> {
+export async function dailyCostsByService(
+  db: Queryable,
+  q: RangeQuery & { service: string | null },
+): Promise<DailyCostRow[]> {
   const { rows } = await db.query<DailyCostRow>(
     `SELECT day, service AS key, unit, unblended_cost, amortized_cost, net_unblended_cost, estimated
        FROM cost_daily_service
@@ -78,7 +81,10 @@ export async function dailyCostsByService(db: Queryable, q: RangeQuery & { servi
 
 // Daily cost per linked account over [from, to], optionally of one account, ordered by day then account.
 // Parameters: $1 org, $2 from, $3 to, $4 linked account or null, $5 limit + 1, $6 offset.
-export async function dailyCostsByAccount(db: Queryable, q: RangeQuery & { account: string | null }): Promise<DailyCostRow[]> {
+export async function dailyCostsByAccount(
+  db: Queryable,
+  q: RangeQuery & { account: string | null },
+): Promise<DailyCostRow[]> {
   const { rows } = await db.query<DailyCostRow>(
     `SELECT day, linked_account AS key, unit, unblended_cost, amortized_cost, net_unblended_cost, estimated
        FROM cost_daily_account
@@ -93,7 +99,10 @@ export async function dailyCostsByAccount(db: Queryable, q: RangeQuery & { accou
 
 // Daily cost per region over [from, to], optionally of one region, ordered by day then region.
 // Parameters: $1 org, $2 from, $3 to, $4 region or null, $5 limit + 1, $6 offset.
-export async function dailyCostsByRegion(db: Queryable, q: RangeQuery & { region: string | null }): Promise<DailyCostRow[]> {
+export async function dailyCostsByRegion(
+  db: Queryable,
+  q: RangeQuery & { region: string | null },
+): Promise<DailyCostRow[]> {
   const { rows } = await db.query<DailyCostRow>(
     `SELECT day, region AS key, unit, unblended_cost, amortized_cost, net_unblended_cost, estimated
        FROM cost_daily_region
@@ -108,7 +117,10 @@ export async function dailyCostsByRegion(db: Queryable, q: RangeQuery & { region
 
 // Daily totals (sum over services) over [from, to], optionally of one service only.
 // Parameters: $1 org, $2 from, $3 to, $4 service or null, $5 limit + 1, $6 offset.
-export async function dailyTotalsFromServices(db: Queryable, q: RangeQuery & { service: string | null }): Promise<DailyCostRow[]> {
+export async function dailyTotalsFromServices(
+  db: Queryable,
+  q: RangeQuery & { service: string | null },
+): Promise<DailyCostRow[]> {
   const { rows } = await db.query<DailyCostRow>(
     `SELECT day, NULL::text AS key, unit, sum(unblended_cost)::text AS unblended_cost,
             sum(amortized_cost)::text AS amortized_cost, sum(net_unblended_cost)::text AS net_unblended_cost,
@@ -126,7 +138,10 @@ export async function dailyTotalsFromServices(db: Queryable, q: RangeQuery & { s
 
 // Daily totals of one linked account over [from, to] (the account rollup is the only one with accounts).
 // Parameters: $1 org, $2 from, $3 to, $4 linked account, $5 limit + 1, $6 offset.
-export async function dailyTotalsOfAccount(db: Queryable, q: RangeQuery & { account: string }): Promise<DailyCostRow[]> {
+export async function dailyTotalsOfAccount(
+  db: Queryable,
+  q: RangeQuery & { account: string },
+): Promise<DailyCostRow[]> {
   const { rows } = await db.query<DailyCostRow>(
     `SELECT day, NULL::text AS key, unit, sum(unblended_cost)::text AS unblended_cost,
             sum(amortized_cost)::text AS amortized_cost, sum(net_unblended_cost)::text AS net_unblended_cost,
@@ -143,7 +158,10 @@ export async function dailyTotalsOfAccount(db: Queryable, q: RangeQuery & { acco
 
 // Daily totals of one region over [from, to] (the region rollup is the only one with regions).
 // Parameters: $1 org, $2 from, $3 to, $4 region, $5 limit + 1, $6 offset.
-export async function dailyTotalsOfRegion(db: Queryable, q: RangeQuery & { region: string }): Promise<DailyCostRow[]> {
+export async function dailyTotalsOfRegion(
+  db: Queryable,
+  q: RangeQuery & { region: string },
+): Promise<DailyCostRow[]> {
   const { rows } = await db.query<DailyCostRow>(
     `SELECT day, NULL::text AS key, unit, sum(unblended_cost)::text AS unblended_cost,
             sum(amortized_cost)::text AS amortized_cost, sum(net_unblended_cost)::text AS net_unblended_cost,
@@ -160,7 +178,10 @@ export async function dailyTotalsOfRegion(db: Queryable, q: RangeQuery & { regio
 
 // Monthly cost per service for the months from from's month to to's month, optionally one service.
 // Parameters: $1 org, $2 from, $3 to, $4 service or null, $5 limit + 1, $6 offset.
-export async function monthlyCostsByService(db: Queryable, q: RangeQuery & { service: string | null }): Promise<MonthlyCostRow[]> {
+export async function monthlyCostsByService(
+  db: Queryable,
+  q: RangeQuery & { service: string | null },
+): Promise<MonthlyCostRow[]> {
   const { rows } = await db.query<MonthlyCostRow>(
     `SELECT month, service AS key, unit, unblended_cost, amortized_cost, net_unblended_cost, estimated, days
        FROM cost_monthly_service
@@ -176,7 +197,10 @@ export async function monthlyCostsByService(db: Queryable, q: RangeQuery & { ser
 
 // Monthly totals (sum over services) for the months from from's month to to's month.
 // Parameters: $1 org, $2 from, $3 to, $4 service or null, $5 limit + 1, $6 offset.
-export async function monthlyTotals(db: Queryable, q: RangeQuery & { service: string | null }): Promise<MonthlyCostRow[]> {
+export async function monthlyTotals(
+  db: Queryable,
+  q: RangeQuery & { service: string | null },
+): Promise<MonthlyCostRow[]> {
   const { rows } = await db.query<MonthlyCostRow>(
     `SELECT month, NULL::text AS key, unit, sum(unblended_cost)::text AS unblended_cost,
             sum(amortized_cost)::text AS amortized_cost, sum(net_unblended_cost)::text AS net_unblended_cost,
@@ -266,7 +290,14 @@ export async function topRegions(db: Queryable, q: TopQuery): Promise<RankedCost
 // period, $4..$5 previous period (inclusive), $6 metric (unblended|amortized|net_unblended).
 export async function compareMonthToDate(
   db: Queryable,
-  q: { orgId: number; from: string; to: string; previousFrom: string; previousTo: string; metric: CostMetric },
+  q: {
+    orgId: number;
+    from: string;
+    to: string;
+    previousFrom: string;
+    previousTo: string;
+    metric: CostMetric;
+  },
 ): Promise<PeriodComparison[]> {
   const { rows } = await db.query<PeriodComparison>(
     `WITH daily AS (

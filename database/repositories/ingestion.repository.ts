@@ -48,7 +48,10 @@ export interface FetchRunRow {
 
 // An organization's pipeline state: status, last success, last error with its remedy.
 // Parameters: $1 organization id.
-export async function findOrganizationIngestion(db: Queryable, orgId: number): Promise<OrganizationIngestion | null> {
+export async function findOrganizationIngestion(
+  db: Queryable,
+  orgId: number,
+): Promise<OrganizationIngestion | null> {
   const { rows } = await db.query<OrganizationIngestion>(
     `SELECT id, name, status, last_success_at, last_error, last_error_remedy, last_error_at, estimated_from
        FROM organizations

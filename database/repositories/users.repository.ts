@@ -115,7 +115,10 @@ export async function listUsers(db: Queryable, orgId: number | null): Promise<Us
 
 // Disables a user (idempotent; keeps the first disabled_at) and returns id and disabled_at, or null.
 // Parameters: $1 email (lower-case).
-export async function disableUserByEmail(db: Queryable, email: string): Promise<{ id: number; disabled_at: Date } | null> {
+export async function disableUserByEmail(
+  db: Queryable,
+  email: string,
+): Promise<{ id: number; disabled_at: Date } | null> {
   const { rows } = await db.query<{ id: number; disabled_at: Date }>(
     `UPDATE users
         SET disabled_at = coalesce(disabled_at, now())
