@@ -49,7 +49,7 @@ async function follow(pool: Pool, queues: Queues, backfillId: string, total: num
   bar.start(total, 0, { rows: 0, failed: 0 });
   const deadline = Date.now() + timeoutMs;
   let idleTicks = 0;
-  let last = { rolledUp: 0, failed: 0, rows: 0, succeeded: 0 };
+  let last: Awaited<ReturnType<typeof backfillProgress>>;
   try {
     for (;;) {
       last = await backfillProgress(pool, backfillId);

@@ -57,7 +57,7 @@ export function registerOrgCommand(program: Command): void {
           return await createOrganization(pool, parsed.data);
         } catch (error) {
           if (error instanceof Error && 'code' in error && error.code === '23505') {
-            throw new Error(`--name: an organization named ${JSON.stringify(parsed.data.name)} already exists`);
+            throw new Error(`--name: an organization named ${JSON.stringify(parsed.data.name)} already exists`, { cause: error });
           }
           throw error;
         }

@@ -37,7 +37,9 @@ export async function startScheduler(config: ServiceConfig, options: { log?: Log
     await queues.close();
     redis.disconnect();
     await db.end();
-    throw new Error(`REFRESH_CRON: ${JSON.stringify(config.REFRESH_CRON)} was refused by the scheduler: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`REFRESH_CRON: ${JSON.stringify(config.REFRESH_CRON)} was refused by the scheduler: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
   const settings = {
     RESTATEMENT_DAYS: config.RESTATEMENT_DAYS,

@@ -13,7 +13,7 @@ import { AwsGateway } from '../lib/aws.js';
 import { AwsRateLimiter } from '../lib/aws-rate-limit.js';
 import { jobDuration, jobsTotal } from '../lib/metrics.js';
 import { dependencyReadiness, startHealthServer } from '../lib/health-server.js';
-import { QUEUES, type QueueName } from '../lib/jobs.js';
+import { QUEUES } from '../lib/jobs.js';
 import { createQueues } from '../producers/queues.js';
 import { observeQueueDepth } from '../producers/queue-depth.js';
 import { createFetchCostsProcessor } from './fetch-costs.worker.js';
@@ -73,14 +73,17 @@ export async function startWorkers(
     const observe = (job: Job | undefined) => {
       if (job?.processedOn && job.finishedOn) jobDuration.observe({ queue: name }, (job.finishedOn - job.processedOn) / 1000);
     };
+    const durationMs = (job: Job | undefined) => (job?.processedOn && job.finishedOn ? job.finishedOn - job.processedOn : undefined);
     worker.on('completed', (job) => {
       jobsTotal.inc({ queue: name, outcome: 'completed' });
       observe(job);
+      log.debug({ queue: name, jobId: job.id, job: job.name, attempt: job.attemptsMade, durationMs: durationMs(job) }, 'job completed');
     });
-    worker.on('failed', (job) => {
+    worker.on('failed', (job, error) => {
       const final = !job || job.attemptsMade >= (job.opts.attempts ?? 1) || job.finishedOn !== undefined;
       jobsTotal.inc({ queue: name, outcome: final ? 'failed' : 'retried' });
       observe(job);
+      log[final ? 'warn' : 'debug']({ queue: name, jobId: job?.id, job: job?.name, attempt: job?.attemptsMade, reason: error.message }, final ? 'job failed' : 'job failed; will retry');
     });
     worker.on('error', (error) => log.warn({ err: error, queue: name }, 'worker error'));
     return worker;
