@@ -60,10 +60,6 @@ test('clear errors: weak password, duplicate email, bad role, bad email, unknown
   const weak = await create('weak@example.com', 'viewer', 'password1234\n');
   assert.equal(weak.code, 1);
   assert.match(weak.stderr, /common password/);
-  const short = await create('short@example.com', 'viewer', 'Sh0rt!\n');
-  assert.match(short.stderr, /at least 12 characters/);
-  const run = await create('run@example.com', 'viewer', 'abcdefghijklmn\n');
-  assert.match(run.stderr, /consecutive/);
   const duplicate = await create('ana@example.com', 'viewer', 'An0ther-Good-Passphrase\n');
   assert.equal(duplicate.code, 1);
   assert.match(duplicate.stderr, /already exists/);
