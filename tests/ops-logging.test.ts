@@ -46,7 +46,6 @@ describe('logs', { timeout: 180_000 }, () => {
       RETRY_BACKOFF_MS: '50',
     });
     const roles: RunningRole[] = [];
-    let token = '';
     try {
       sim.control.registerExternalId('678901234567', externalId);
       const org = await createOrganization(db.pool, {
@@ -106,7 +105,7 @@ describe('logs', { timeout: 180_000 }, () => {
       assert.equal((await login(`${userPassword}-wrong`)).status, 401);
       const ok = await login(userPassword);
       assert.equal(ok.status, 200);
-      token = ((await ok.json()) as { access_token: string }).access_token;
+      const token = ((await ok.json()) as { access_token: string }).access_token;
       for (const auth of [`Bearer ${token}`, `Bearer ${token}x`]) {
         await fetch(`${base}/api/v1/costs/daily?from=2026-01-01&to=2026-01-02`, {
           headers: { authorization: auth },
