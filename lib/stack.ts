@@ -33,6 +33,12 @@ export interface StackOptions {
   databaseUrl?: string | undefined;
   redisUrl?: string | undefined;
   stateDir?: string;
+  /** Port of a local Postgres (default LOCAL_PG_PORT); a second stack needs its own stateDir and ports. */
+  pgPort?: number;
+  /** Port of a local Redis (default LOCAL_REDIS_PORT). */
+  redisPort?: number;
+  /** Try a Docker engine (default true). Its container names are fixed, so a second stack passes false. */
+  docker?: boolean;
   log?: (line: string) => void;
 }
 
@@ -153,7 +159,7 @@ function asUser(user: string | null, cmd: string, args: string[]): { ok: boolean
   return run(cmd, args, { uid, gid, cwd: '/' });
 }
 
-async function startLocalPostgres(stateDir: string, secrets: Secrets, log: (line: string) => void): Promise<string> {
+async function startLocalPostgres(stateDir: string, secrets: Secrets, log: (line: string) => void, port: number): Promise<string> {
   let bin = findPgBin();
   if (!bin) {
     aptInstall(['postgresql'], log);
@@ -163,7 +169,7 @@ async function startLocalPostgres(stateDir: string, secrets: Secrets, log: (line
   const user = postgresUser();
   const dataDir = path.join(stateDir, 'postgres');
   const socketDir = path.join(stateDir, 'run');
-  const url = `postgresql://costwatch:${secrets.pgPassword}@127.0.0.1:${LOCAL_PG_PORT}/costwatch`;
+  const url = `postgresql://costwatch:${secrets.pgPassword}@127.0.0.1:${port}/costwatch`;
   mkdirSync(socketDir, { recursive: true });
   if (user) {
     const { uid, gid } = uidGid(user);
@@ -190,7 +196,7 @@ async function startLocalPostgres(stateDir: string, secrets: Secrets, log: (line
       path.join(dataDir, 'postgresql.auto.conf'),
       [
         `listen_addresses = '127.0.0.1'`,
-        `port = ${LOCAL_PG_PORT}`,
+        `port = ${port}`,
         `unix_socket_directories = '${socketDir}'`,
         'max_connections = 300',
         'shared_buffers = 512MB',
@@ -210,40 +216,40 @@ async function startLocalPostgres(stateDir: string, secrets: Secrets, log: (line
   }
   const status = asUser(user, path.join(bin, 'pg_ctl'), ['-D', dataDir, 'status']);
   if (!status.ok) {
-    log(`starting Postgres on 127.0.0.1:${LOCAL_PG_PORT}`);
+    log(`starting Postgres on 127.0.0.1:${port}`);
     const logFile = path.join(stateDir, 'run', 'postgres.log');
     const start = asUser(user, path.join(bin, 'pg_ctl'), ['-D', dataDir, '-l', logFile, '-w', '-t', '60', 'start']);
     if (!start.ok) throw new Error(`pg_ctl start failed:\n${start.out}\n(see ${logFile})`);
   }
-  const created = asUser(user, path.join(bin, 'psql'), ['-h', socketDir, '-p', String(LOCAL_PG_PORT), '-U', 'costwatch', '-d', 'postgres', '-tAc', "SELECT 1 FROM pg_database WHERE datname = 'costwatch'"]);
+  const created = asUser(user, path.join(bin, 'psql'), ['-h', socketDir, '-p', String(port), '-U', 'costwatch', '-d', 'postgres', '-tAc', "SELECT 1 FROM pg_database WHERE datname = 'costwatch'"]);
   const psql = existsSync(path.join(bin, 'psql')) ? path.join(bin, 'psql') : 'psql';
   if (!created.out.includes('1')) {
-    const create = asUser(user, psql, ['-h', socketDir, '-p', String(LOCAL_PG_PORT), '-U', 'costwatch', '-d', 'postgres', '-c', 'CREATE DATABASE costwatch']);
+    const create = asUser(user, psql, ['-h', socketDir, '-p', String(port), '-U', 'costwatch', '-d', 'postgres', '-c', 'CREATE DATABASE costwatch']);
     if (!create.ok && !create.out.includes('already exists')) throw new Error(`CREATE DATABASE failed:\n${create.out}`);
   }
   return url;
 }
 
-async function startLocalRedis(stateDir: string, secrets: Secrets, log: (line: string) => void): Promise<string> {
+async function startLocalRedis(stateDir: string, secrets: Secrets, log: (line: string) => void, port: number): Promise<string> {
   if (!which('redis-server')) aptInstall(['redis-server'], log);
-  const url = `redis://:${secrets.redisPassword}@127.0.0.1:${LOCAL_REDIS_PORT}`;
+  const url = `redis://:${secrets.redisPassword}@127.0.0.1:${port}`;
   const dir = path.join(stateDir, 'redis');
   mkdirSync(dir, { recursive: true });
-  const ping = run('redis-cli', ['-p', String(LOCAL_REDIS_PORT), '-a', secrets.redisPassword, '--no-auth-warning', 'ping']);
+  const ping = run('redis-cli', ['-p', String(port), '-a', secrets.redisPassword, '--no-auth-warning', 'ping']);
   if (ping.out.includes('PONG')) return url;
-  log(`starting Redis on 127.0.0.1:${LOCAL_REDIS_PORT}`);
+  log(`starting Redis on 127.0.0.1:${port}`);
   const start = run('redis-server', [
-    '--port', String(LOCAL_REDIS_PORT), '--bind', '127.0.0.1', '--dir', dir,
+    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
     '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction',
     '--requirepass', secrets.redisPassword, '--daemonize', 'yes',
     '--pidfile', path.join(dir, 'redis.pid'), '--logfile', path.join(dir, 'redis.log'),
     '--save', '',
   ]);
   if (!start.ok) throw new Error(`redis-server failed to start:\n${start.out}`);
-  if (!(await waitForPort('127.0.0.1', LOCAL_REDIS_PORT, 15_000))) throw new Error(`redis-server did not open port ${LOCAL_REDIS_PORT}; see ${dir}/redis.log`);
+  if (!(await waitForPort('127.0.0.1', port, 15_000))) throw new Error(`redis-server did not open port ${port}; see ${dir}/redis.log`);
   // AOF loading can take a moment after the port opens.
   for (let i = 0; i < 100; i++) {
-    const ready = run('redis-cli', ['-p', String(LOCAL_REDIS_PORT), '-a', secrets.redisPassword, '--no-auth-warning', 'ping']);
+    const ready = run('redis-cli', ['-p', String(port), '-a', secrets.redisPassword, '--no-auth-warning', 'ping']);
     if (ready.out.includes('PONG')) break;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -299,7 +305,7 @@ export async function stackUp(options: StackOptions = {}): Promise<StackInfo> {
   const statePath = path.join(stateDir, 'provider');
   const previous = existsSync(statePath) ? readFileSync(statePath, 'utf8').trim() : '';
 
-  if ((!pgUrl || !redisUrl) && (previous === 'docker' || (previous === '' && dockerAnswers()))) {
+  if ((!pgUrl || !redisUrl) && options.docker !== false && (previous === 'docker' || (previous === '' && dockerAnswers()))) {
     log('using the Docker engine for Postgres and Redis');
     const urls = await startDockerServices(stateDir, secrets);
     writeFileSync(statePath, 'docker');
@@ -307,12 +313,12 @@ export async function stackUp(options: StackOptions = {}): Promise<StackInfo> {
     if (!redisUrl) [redisUrl, redisKind] = [urls.redis, 'docker'];
   }
   if (!pgUrl) {
-    pgUrl = await startLocalPostgres(stateDir, secrets, log);
+    pgUrl = await startLocalPostgres(stateDir, secrets, log, options.pgPort ?? LOCAL_PG_PORT);
     pgKind = 'local';
     writeFileSync(statePath, 'local');
   }
   if (!redisUrl) {
-    redisUrl = await startLocalRedis(stateDir, secrets, log);
+    redisUrl = await startLocalRedis(stateDir, secrets, log, options.redisPort ?? LOCAL_REDIS_PORT);
     redisKind = 'local';
     writeFileSync(statePath, 'local');
   }
@@ -326,7 +332,7 @@ export async function stackUp(options: StackOptions = {}): Promise<StackInfo> {
 }
 
 /** Stops the local (or Docker) Postgres and Redis that stackUp started. External ones are left alone. */
-export async function stackDown(options: { stateDir?: string; log?: (line: string) => void } = {}): Promise<void> {
+export async function stackDown(options: { stateDir?: string; pgPort?: number; redisPort?: number; log?: (line: string) => void } = {}): Promise<void> {
   const log = options.log ?? ((line: string) => process.stderr.write(`stack: ${line}\n`));
   const stateDir = options.stateDir ?? LOCAL_STATE_DIR;
   const statePath = path.join(stateDir, 'provider');
@@ -353,4 +359,51 @@ export async function stackDown(options: { stateDir?: string; log?: (line: strin
       log('Redis was not running');
     }
   }
+}
+
+/** Where a local stack keeps what its restart helpers need. */
+export interface LocalStackRef {
+  stateDir: string;
+  redisPort: number;
+  log?: (line: string) => void;
+}
+
+function localPostgresCtl(stateDir: string): { ctl: string; user: string | null; dataDir: string; logFile: string } {
+  const bin = findPgBin();
+  const dataDir = path.join(stateDir, 'postgres');
+  if (!bin || !existsSync(path.join(dataDir, 'PG_VERSION'))) throw new Error(`no local Postgres cluster in ${dataDir}`);
+  const user = isRoot() && run('id', ['-u', 'postgres']).ok ? 'postgres' : null;
+  return { ctl: path.join(bin, 'pg_ctl'), user, dataDir, logFile: path.join(stateDir, 'run', 'postgres.log') };
+}
+
+/**
+ * Stops the local Postgres of `stateDir` (`pg_ctl stop -m fast|immediate`: immediate is a crash,
+ * recovered from WAL on start), waits `downMs`, and starts it again. For fault-injection runs of a
+ * stack this process started; never point it at a stack others use.
+ */
+export async function restartLocalPostgres(ref: LocalStackRef, mode: 'fast' | 'immediate', downMs = 0): Promise<void> {
+  const { ctl, user, dataDir, logFile } = localPostgresCtl(ref.stateDir);
+  const stop = asUser(user, ctl, ['-D', dataDir, '-m', mode, '-w', 'stop']);
+  if (!stop.ok) throw new Error(`pg_ctl stop -m ${mode} failed:\n${stop.out}`);
+  if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+  const start = asUser(user, ctl, ['-D', dataDir, '-l', logFile, '-w', '-t', '60', 'start']);
+  if (!start.ok) throw new Error(`pg_ctl start failed:\n${start.out}\n(see ${logFile})`);
+}
+
+/**
+ * Stops the local Redis of `stateDir` — `clean`: SHUTDOWN (AOF flushed); `nosave`: SHUTDOWN NOSAVE
+ * (no RDB snapshot: what survives is the AOF) — waits `downMs`, and starts it on the same AOF dir.
+ */
+export async function restartLocalRedis(ref: LocalStackRef, mode: 'clean' | 'nosave', downMs = 0): Promise<void> {
+  const log = ref.log ?? (() => undefined);
+  const secrets = loadSecrets(ref.stateDir);
+  const args = ['-p', String(ref.redisPort), '-a', secrets.redisPassword, '--no-auth-warning', 'SHUTDOWN', ...(mode === 'nosave' ? ['NOSAVE'] : [])];
+  run('redis-cli', args);
+  const deadline = Date.now() + 15_000;
+  while (await waitForPort('127.0.0.1', ref.redisPort, 100)) {
+    if (Date.now() > deadline) throw new Error(`redis on port ${ref.redisPort} did not stop`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+  await startLocalRedis(ref.stateDir, secrets, log, ref.redisPort);
 }

@@ -87,6 +87,15 @@ function frontDoor(
   return undefined;
 }
 
+/** Well-formed JSON with wrong values: every `Amount` becomes a non-decimal, plus a key AWS never sends. */
+function corruptAmounts(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(corruptAmounts);
+  if (typeof value !== 'object' || value === null || value instanceof Date) return value;
+  const out: Record<string, unknown> = { UnexpectedKey: { Nested: [1, 'two'] } };
+  for (const [k, v] of Object.entries(value)) out[k] = k === 'Amount' ? '1,234.5O USD' : corruptAmounts(v);
+  return out;
+}
+
 export async function handleAws(
   state: SimulatorState,
   req: IncomingMessage,
@@ -129,7 +138,13 @@ export async function handleAws(
       nextRevision: () => state.nextRevision(),
     };
     try {
-      const result = handler(ctx, request.input, request, state);
+      let result = handler(ctx, request.input, request, state);
+      if (
+        options.corruptAmountRate > 0 &&
+        request.service === 'ce' &&
+        hashUnit(options.seed, 'corrupt', account, action, sequence) < options.corruptAmountRate
+      )
+        result = corruptAmounts(result) as Record<string, unknown>;
       const malformed =
         options.malformedRate > 0 &&
         hashUnit(options.seed, 'malformed', account, action, sequence) < options.malformedRate;

@@ -29,6 +29,8 @@ export interface SimOptions {
   errorRate: number;
   /** Fraction 0..1 of successful responses cut short (invalid JSON/XML). */
   malformedRate: number;
+  /** Fraction 0..1 of successful responses whose every `Amount` is not a decimal (and which carry an unexpected key). */
+  corruptAmountRate: number;
   /** Per-account throttle fraction 0..1, overriding throttleRate for those accounts. */
   accountThrottleRates: Record<string, number>;
   /** Accounts whose AssumeRole, Cost Explorer and CloudWatch calls are denied. */
@@ -66,6 +68,7 @@ export const DEFAULT_OPTIONS: Readonly<SimOptions> = {
   throttleRate: 0,
   errorRate: 0,
   malformedRate: 0,
+  corruptAmountRate: 0,
   accountThrottleRates: {},
   accessDeniedAccounts: [],
   dataUnavailableAccounts: [],
@@ -79,7 +82,7 @@ export const DEFAULT_OPTIONS: Readonly<SimOptions> = {
   maxSessionDurationSeconds: 43_200,
 };
 
-const RATE_KEYS = ['throttleRate', 'errorRate', 'malformedRate'] as const;
+const RATE_KEYS = ['throttleRate', 'errorRate', 'malformedRate', 'corruptAmountRate'] as const;
 const COUNT_KEYS = ['latencyMs', 'latencyJitterMs', 'rateLimit'] as const;
 const PAGE_KEYS = [
   'pageSize',

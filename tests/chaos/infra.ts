@@ -1,0 +1,265 @@
+/**
+ * The chaos suite's own Postgres and Redis (under .costwatch/chaos/, ports 54339 and 63799: the
+ * scenarios restart them, so they never touch the shared test instances on 54329/63790), and a
+ * run: a fresh migrated database, a queue prefix, the AWS simulator in process, real worker
+ * processes (`costwatch worker`) that the run started and alone may kill.
+ */
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import pg from 'pg';
+import { LOCAL_STATE_DIR } from '../../lib/paths.js';
+import { restartLocalPostgres, restartLocalRedis, stackUp, type LocalStackRef, type StackInfo } from '../../lib/stack.js';
+import { createPool, type Pool } from '../../lib/db.js';
+import { createRedis, type Redis } from '../../lib/redis.js';
+import { migrateUp } from '../../database/migrator.js';
+import { createQueues, type Queues } from '../../producers/queues.js';
+import { enqueueBackfill, enqueueFetches, type FetchSource } from '../../producers/enqueue.js';
+import { splitWindows } from '../../lib/dates.js';
+import { backfillProgress } from '../../database/repositories/fetch-runs.repository.js';
+import { createOrganization, type Organization } from '../../database/repositories/organizations.repository.js';
+import { startSimulator, type RunningSimulator, type SimOptions } from '../../sim/server.js';
+import { spawnRole, type RoleProcess } from '../helpers/processes.js';
+
+export const CHAOS_STATE_DIR = path.join(LOCAL_STATE_DIR, 'chaos');
+export const CHAOS_PG_PORT = 54339;
+export const CHAOS_REDIS_PORT = 63799;
+export const chaosStackRef: LocalStackRef = { stateDir: CHAOS_STATE_DIR, redisPort: CHAOS_REDIS_PORT, log: () => undefined };
+
+const AWS_KEYS = { AWS_ACCESS_KEY_ID: 'AKIACOSTWATCHTEST', AWS_SECRET_ACCESS_KEY: 'costwatch-test-secret' };
+process.env.AWS_ACCESS_KEY_ID ??= AWS_KEYS.AWS_ACCESS_KEY_ID;
+process.env.AWS_SECRET_ACCESS_KEY ??= AWS_KEYS.AWS_SECRET_ACCESS_KEY;
+
+let stack: Promise<StackInfo> | null = null;
+
+/** Starts (once per process) the chaos suite's dedicated local Postgres and Redis. */
+export function chaosStack(): Promise<StackInfo> {
+  stack ??= stackUp({
+    stateDir: CHAOS_STATE_DIR,
+    pgPort: CHAOS_PG_PORT,
+    redisPort: CHAOS_REDIS_PORT,
+    docker: false,
+    log: (line) => process.stderr.write(`chaos stack: ${line}\n`),
+  });
+  return stack;
+}
+
+/** `pg_ctl stop -m mode`, down for `downMs`, start: only ever the chaos instance. */
+export const restartChaosPostgres = (mode: 'fast' | 'immediate', downMs: number) => restartLocalPostgres(chaosStackRef, mode, downMs);
+/** Redis SHUTDOWN [NOSAVE], down for `downMs`, start on the same AOF dir: only ever the chaos instance. */
+export const restartChaosRedis = (mode: 'clean' | 'nosave', downMs: number) => restartLocalRedis(chaosStackRef, mode, downMs);
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export interface ChaosDb {
+  url: string;
+  pool: Pool;
+  drop(): Promise<void>;
+}
+
+/** A fresh, migrated database on the chaos Postgres. */
+export async function createChaosDb(info: StackInfo, poolSize = 8): Promise<ChaosDb> {
+  const name = `cw_chaos_${randomBytes(5).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: info.DATABASE_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const parsed = new URL(info.DATABASE_URL);
+  parsed.pathname = `/${name}`;
+  const url = parsed.toString();
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await migrateUp(client);
+  await client.end();
+  const pool = createPool({ connectionString: url, max: poolSize, applicationName: 'costwatch-chaos' });
+  // The chaos scenarios restart Postgres under this pool: idle clients error, and must not crash us.
+  pool.on('error', () => undefined);
+  return {
+    url,
+    pool,
+    async drop() {
+      await pool.end().catch(() => undefined);
+      const c = new pg.Client({ connectionString: info.DATABASE_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+export interface ChaosRunOptions {
+  sim?: Partial<SimOptions>;
+  /** Environment of every process of the run (over the defaults below). */
+  env?: Record<string, string>;
+}
+
+export interface ChaosRun {
+  info: StackInfo;
+  db: ChaosDb;
+  sim: RunningSimulator;
+  prefix: string;
+  env: Record<string, string>;
+  redis: Redis;
+  queues: Queues;
+  /** Worker processes currently running (started by this run). */
+  workers: RoleProcess[];
+  spawnWorker(extra?: Record<string, string>): Promise<RoleProcess>;
+  /** Starts another role (`api`, `scheduler`) with the run's environment; resolves when `readyText` is logged. */
+  spawn(args: string[], readyText: string, extra?: Record<string, string>): Promise<RoleProcess>;
+  createOrgs(accounts: string[]): Promise<Organization[]>;
+  /** Enqueues a backfill (both sources unless `sources` says otherwise); returns its id and job count. */
+  backfill(orgIds: number[], from: string, to: string, windowDays: number, sources?: FetchSource[]): Promise<{ backfillId: string; jobs: number }>;
+  /** Waits until `jobs` windows of the backfill are rolled up or failed for good. */
+  waitBackfill(backfillId: string, jobs: number, timeoutMs: number): Promise<{ rolledUp: number; failed: number; ms: number }>;
+  /** SIGTERM to every worker of the run, SIGKILL after `graceMs`; returns their exit codes. */
+  stopWorkers(graceMs?: number): Promise<Array<number | null>>;
+  close(): Promise<void>;
+}
+
+/** Stops a process this run started: SIGTERM, then SIGKILL after `graceMs`. */
+export async function stopProcess(p: RoleProcess, graceMs = 15_000): Promise<number | null> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return p.child.exitCode;
+  p.child.kill('SIGTERM');
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), graceMs);
+  const { code } = await p.exited;
+  clearTimeout(timer);
+  return code;
+}
+
+export async function startChaosRun(options: ChaosRunOptions = {}): Promise<ChaosRun> {
+  const info = await chaosStack();
+  const db = await createChaosDb(info);
+  const sim = await startSimulator({ port: 0, ...options.sim });
+  const prefix = `chaos${randomBytes(4).toString('hex')}`;
+  const env: Record<string, string> = {
+    DATABASE_URL: db.url,
+    REDIS_URL: info.REDIS_URL,
+    JWT_SECRET_KEY: info.JWT_SECRET_KEY,
+    QUEUE_PREFIX: prefix,
+    AWS_ENDPOINT_URL: sim.url,
+    ...AWS_KEYS,
+    HOST: '127.0.0.1',
+    METRICS_PORT: '0',
+    LOG_LEVEL: 'info',
+    JOB_LOCK_SECONDS: '5',
+    RETRY_BACKOFF_MS: '200',
+    THROTTLE_BACKOFF_MS: '300',
+    SHUTDOWN_GRACE_SECONDS: '5',
+    WORKER_CONCURRENCY: '4',
+    DB_POOL_SIZE: '8',
+    CE_RATE_PER_ORG: '100',
+    CW_RATE_PER_ORG: '200',
+    ...options.env,
+  };
+  const redis = createRedis(info.REDIS_URL, 'producer');
+  const queues = createQueues(redis, { prefix, attempts: 6, backoffMs: 200 });
+  const extras: RoleProcess[] = [];
+  const run: ChaosRun = {
+    info,
+    db,
+    sim,
+    prefix,
+    env,
+    redis,
+    queues,
+    workers: [],
+    async spawnWorker(extra = {}) {
+      const p = await spawnRole(['worker'], { ...env, ...extra }, 'worker started', 60_000);
+      run.workers.push(p);
+      void p.exited.then(() => {
+        run.workers = run.workers.filter((w) => w !== p);
+      });
+      return p;
+    },
+    async spawn(args, readyText, extra = {}) {
+      const p = await spawnRole(args, { ...env, ...extra }, readyText, 60_000);
+      extras.push(p);
+      return p;
+    },
+    async createOrgs(accounts) {
+      const orgs: Organization[] = [];
+      for (const account of accounts) {
+        orgs.push(
+          await createOrganization(db.pool, {
+            name: `chaos-${account}-${randomBytes(2).toString('hex')}`,
+            awsAccountId: account,
+            roleArn: `arn:aws:iam::${account}:role/CostWatchRead`,
+            externalId: null,
+          }),
+        );
+      }
+      return orgs;
+    },
+    async backfill(orgIds, from, to, windowDays, sources = ['costs', 'metrics']) {
+      const backfillId = `chaos-${randomBytes(4).toString('hex')}`;
+      if (sources.length === 2) {
+        const { windows } = await enqueueBackfill(queues, orgIds, { from, to }, windowDays, backfillId);
+        return { backfillId, jobs: windows * 2 };
+      }
+      const jobs = orgIds.flatMap((orgId) => splitWindows(from, to, windowDays).map((w) => ({ orgId, ...w, trigger: 'backfill' as const, backfillId })));
+      for (const source of sources) await enqueueFetches(queues, source, jobs);
+      return { backfillId, jobs: jobs.length * sources.length };
+    },
+    async waitBackfill(backfillId, jobs, timeoutMs) {
+      const started = Date.now();
+      for (;;) {
+        const p = await backfillProgress(db.pool, backfillId).catch(() => null);
+        if (p && p.rolledUp + p.failed >= jobs) return { rolledUp: p.rolledUp, failed: p.failed, ms: Date.now() - started };
+        if (Date.now() - started > timeoutMs) {
+          throw new Error(`backfill ${backfillId}: ${JSON.stringify(p)} of ${jobs} windows after ${timeoutMs} ms`);
+        }
+        await sleep(250);
+      }
+    },
+    async stopWorkers(graceMs = 15_000) {
+      return Promise.all([...run.workers].map((w) => stopProcess(w, graceMs)));
+    },
+    async close() {
+      await run.stopWorkers();
+      await Promise.all(extras.map((p) => stopProcess(p)));
+      await Promise.all(queues.all.map((q) => q.obliterate({ force: true }).catch(() => undefined)));
+      await queues.close().catch(() => undefined);
+      await deleteKeys(redis, `${prefix}:*`).catch(() => undefined);
+      redis.disconnect();
+      await sim.close();
+      await db.drop();
+    },
+  };
+  return run;
+}
+
+/** Deletes every key matching `pattern` (SCAN, bounded batches). */
+export async function deleteKeys(redis: Redis, pattern: string): Promise<number> {
+  let cursor = '0';
+  let deleted = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) deleted += await redis.del(...keys);
+  } while (cursor !== '0');
+  return deleted;
+}
+
+/** Counts keys matching `pattern`. */
+export async function countKeys(redis: Redis, pattern: string): Promise<number> {
+  let cursor = '0';
+  let n = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    n += keys.length;
+  } while (cursor !== '0');
+  return n;
+}
+
+/** Resident set size of a process in MB (Linux /proc), or null once it is gone. */
+export async function rssMb(pid: number | undefined): Promise<number | null> {
+  if (pid === undefined) return null;
+  try {
+    const { readFile } = await import('node:fs/promises');
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = /VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1];
+    return kb ? Number(kb) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
