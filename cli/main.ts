@@ -1,34 +1,35 @@
 /**
- * `costwatch`: every role and operator action. Each command loads only what it needs, so a
- * one-shot command (migrate, org create) starts fast and never opens an unused connection.
+ * `costwatch`: every role and operator action. Only the module of the command being run is loaded
+ * (a one-shot command such as `migrate status` does not load the AWS SDK, Express or BullMQ);
+ * `--help` and unknown commands load them all to list them.
  */
 import { Command, CommanderError } from 'commander';
-import { registerMigrateCommand } from './migrate.command.js';
-import { registerStackCommand } from './stack.command.js';
-import { registerOrgCommand } from './org.command.js';
-import { registerBackfillCommand } from './backfill.command.js';
-import { registerRoleCommands } from './roles.command.js';
-import { registerSimCommand } from '../sim/main.js';
-import { registerApiCommand } from './api.command.js';
-import { registerUserCommand } from './user.command.js';
-import { registerDoctorCommand } from './doctor.command.js';
+
+type Register = (program: Command) => void;
+
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  stack: async () => (await import('./stack.command.js')).registerStackCommand,
+  migrate: async () => (await import('./migrate.command.js')).registerMigrateCommand,
+  worker: async () => (await import('./roles.command.js')).registerRoleCommands,
+  scheduler: async () => (await import('./roles.command.js')).registerRoleCommands,
+  org: async () => (await import('./org.command.js')).registerOrgCommand,
+  backfill: async () => (await import('./backfill.command.js')).registerBackfillCommand,
+  sim: async () => (await import('../sim/main.js')).registerSimCommand,
+  api: async () => (await import('./api.command.js')).registerApiCommand,
+  user: async () => (await import('./user.command.js')).registerUserCommand,
+  doctor: async () => (await import('./doctor.command.js')).registerDoctorCommand,
+};
 
 const program = new Command('costwatch')
   .description('CostWatch: multi-tenant AWS cost monitoring (api, scheduler, worker, sim and operator commands)')
   .showHelpAfterError()
   .exitOverride();
 
-registerStackCommand(program);
-registerMigrateCommand(program);
-registerRoleCommands(program);
-registerOrgCommand(program);
-registerBackfillCommand(program);
-registerSimCommand(program);
-registerApiCommand(program);
-registerUserCommand(program);
-registerDoctorCommand(program);
-
 try {
+  const requested = process.argv[2];
+  const loader = requested === undefined ? undefined : COMMANDS[requested];
+  const registers = loader ? [await loader()] : await Promise.all(Object.values(COMMANDS).map((load) => load()));
+  for (const register of new Set(registers)) register(program);
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) process.exit(error.exitCode);
