@@ -46,7 +46,7 @@ const SMALL = [
   '3000',
 ];
 
-describe('costwatch doctor', { timeout: 240_000 }, () => {
+describe('costwatch doctor', { timeout: 400_000 }, () => {
   let db: TestDatabase;
   let sim: RunningSimulator;
   let metrics: HealthServer;
