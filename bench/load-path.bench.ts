@@ -42,7 +42,7 @@ import {
 
 const run = promisify(execFile);
 const args = parseArgs();
-const ROWS = numberFlag(args, 'rows', args.quick ? 150_000 : 500_000);
+const ROWS = numberFlag(args, 'rows', args.quick ? 150_000 : 300_000);
 const ROUNDS = numberFlag(args, 'rounds', args.quick ? 2 : 3);
 const RSS_ROWS = numberFlag(args, 'rss-rows', 1_000_000);
 const ORG = 1;
@@ -317,6 +317,9 @@ async function insertRows(client: PoolClient, batches: CostRow[][]): Promise<voi
 async function stagingUpsert(client: PoolClient, batches: CostRow[][]): Promise<void> {
   const { from, to } = windowOf(batches);
   await client.query('CREATE TEMP TABLE cost_stage (LIKE cost_data INCLUDING DEFAULTS) ON COMMIT DROP');
+  // A freshly loaded partition has no statistics yet; without this the anti-join of the DELETE
+  // below becomes a nested loop over both tables (observed: minutes instead of seconds).
+  await client.query('SET LOCAL enable_nestloop = off');
   async function* lines(): AsyncGenerator<string> {
     for (const batch of batches) {
       let chunk = '';

@@ -68,6 +68,16 @@ function withDatabase(url: string, name: string): string {
   return parsed.toString();
 }
 
+const created = new Set<string>();
+
+async function dropDatabase(name: string): Promise<void> {
+  const c = new pg.Client({ connectionString: adminUrl() });
+  await c.connect();
+  await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await c.end();
+  created.delete(name);
+}
+
 /** CREATE DATABASE cw_bench_<random> + every migration, and a pool on it. */
 export async function createBenchDatabase(poolSize = 10): Promise<BenchDatabase> {
   const name = `cw_bench_${randomBytes(5).toString('hex')}`;
@@ -75,6 +85,7 @@ export async function createBenchDatabase(poolSize = 10): Promise<BenchDatabase>
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
+  created.add(name);
   const url = withDatabase(adminUrl(), name);
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -87,10 +98,7 @@ export async function createBenchDatabase(poolSize = 10): Promise<BenchDatabase>
     pool,
     async drop() {
       await pool.end().catch(() => undefined);
-      const c = new pg.Client({ connectionString: adminUrl() });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
+      await dropDatabase(name);
     },
   };
 }
@@ -166,8 +174,11 @@ export function progress(message: string): void {
 /** Kills the benchmark (exit 2) if it runs longer than `ms`, so `npm run bench` stays bounded. */
 export function hardTimeout(ms: number, name: string): NodeJS.Timeout {
   const timer = setTimeout(() => {
-    process.stderr.write(`${name}: hard timeout of ${Math.round(ms / 1000)} s reached; aborting\n`);
-    process.exit(2);
+    process.stderr.write(
+      `${name}: hard timeout of ${Math.round(ms / 1000)} s reached; dropping its databases and aborting\n`,
+    );
+    const cleanup = Promise.allSettled([...created].map((db) => dropDatabase(db)));
+    void Promise.race([cleanup, sleep(10_000)]).finally(() => process.exit(2));
   }, ms);
   timer.unref();
   return timer;
