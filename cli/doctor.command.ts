@@ -3,7 +3,7 @@
  * each failure with its fix. Exit code 1 when a check fails (warnings do not fail).
  */
 import type { Command } from 'commander';
-import { formatResult, formatSummary, runDoctor } from '../lib/doctor/run.js';
+import { formatResult, formatSummary, runDoctor } from './doctor/run.js';
 
 function count(flag: string, min: number): (value: string) => number {
   return (value) => {

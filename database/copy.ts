@@ -25,3 +25,24 @@ export async function copyInto(client: PoolClient, target: string, chunks: Async
   const stream = client.query(copyFrom(`COPY ${target} FROM STDIN`));
   await pipeline(Readable.from(chunks, { objectMode: false, highWaterMark: 1 << 16 }), stream);
 }
+
+/**
+ * Waits for the first item of `source`, then returns an iterable of all of it. Loaders call this
+ * before opening their transaction, so the org's lock and a pooled connection are not held while
+ * the first (often the only) AWS response is awaited.
+ */
+export async function afterFirst<T>(source: AsyncIterable<T>): Promise<AsyncIterable<T>> {
+  const iterator = source[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  return {
+    async *[Symbol.asyncIterator]() {
+      if (first.done) return;
+      yield first.value;
+      try {
+        for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+      } finally {
+        await iterator.return?.();
+      }
+    },
+  };
+}

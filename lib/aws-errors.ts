@@ -4,6 +4,14 @@
  */
 export type AwsErrorKind = 'throttled' | 'access_denied' | 'invalid' | 'transient';
 
+/**
+ * An AWS response CostWatch cannot store as sent (missing fields, a non-decimal amount, a repeated
+ * page token). Treated as transient: the load rolls back and the job retries, then fails clearly.
+ */
+export class MalformedDataError extends Error {
+  override name = 'MalformedDataError';
+}
+
 const THROTTLING = new Set([
   'LimitExceededException',
   'ThrottlingException',

@@ -88,7 +88,9 @@ export async function enqueueBackfill(
   backfillId: string,
 ): Promise<{ windows: number }> {
   const windows = splitWindows(range.from, range.to, windowDays);
-  const jobs = orgIds.flatMap((orgId) => windows.map((w) => ({ orgId, ...w, trigger: 'backfill' as const, backfillId })));
+  // Window-major: each org's rate limit is its own, so interleaving orgs keeps every worker slot
+  // busy instead of filling them with one org's windows that all wait on that org's limit.
+  const jobs = windows.flatMap((w) => orgIds.map((orgId) => ({ orgId, ...w, trigger: 'backfill' as const, backfillId })));
   await enqueueFetches(queues, 'costs', jobs);
   await enqueueFetches(queues, 'metrics', jobs);
   return { windows: jobs.length };

@@ -9,14 +9,8 @@ import { expectedDailyTotal, sumDecimalStrings } from '../sim/data.js';
 import { addDays, eachDay, todayUtc } from '../lib/dates.js';
 import { startTestPipeline, type TestPipeline } from './helpers/pipeline.js';
 import { get, login, seedUser, startTestApi, type TestApi } from '../api/testing/harness.js';
+import { normDecimal } from './helpers/decimal.js';
 
-function norm(decimal: string): string {
-  const negative = decimal.startsWith('-');
-  const [int = '0', frac = ''] = decimal.replace('-', '').split('.');
-  const f = frac.replace(/0+$/, '');
-  const out = f ? `${int.replace(/^0+(?=\d)/, '')}.${f}` : int.replace(/^0+(?=\d)/, '');
-  return negative && out !== '0' ? `-${out}` : out;
-}
 
 interface Item {
   date?: string;
@@ -72,7 +66,7 @@ test('daily costs by service, account, region and in total equal the simulator, 
     for (const item of items) byDay.set(item.date ?? '', [...(byDay.get(item.date ?? '') ?? []), item.unblended_cost.amount]);
     assert.deepEqual([...byDay.keys()].sort(), eachDay(from, to), `${groupBy}: every day present`);
     for (const day of eachDay(from, to)) {
-      assert.equal(norm(sumDecimalStrings(byDay.get(day) ?? [])), norm(expectedDailyTotal(account, day)), `${groupBy} ${day}`);
+      assert.equal(normDecimal(sumDecimalStrings(byDay.get(day) ?? [])), normDecimal(expectedDailyTotal(account, day)), `${groupBy} ${day}`);
     }
   }
 });
@@ -82,7 +76,7 @@ test('monthly totals and top services agree with the rollups and the simulator',
   for (const month of months) {
     const days = eachDay(from, to).filter((d) => d.startsWith(month.month?.slice(0, 7) ?? 'x'));
     const truth = sumDecimalStrings(days.map((d) => expectedDailyTotal(account, d)));
-    assert.equal(norm(month.unblended_cost.amount), norm(truth), `month ${month.month}`);
+    assert.equal(normDecimal(month.unblended_cost.amount), normDecimal(truth), `month ${month.month}`);
   }
   const top = await get(api, `/api/v1/costs/top?from=${from}&to=${lastDay}&dimension=service&limit=5`, token);
   assert.equal(top.status, 200, top.text);
@@ -93,8 +87,8 @@ test('monthly totals and top services agree with the rollups and the simulator',
   );
   const served = (top.json as { items: Array<{ key: string; total: { amount: string } }> }).items;
   assert.deepEqual(
-    served.map((i) => [i.key, norm(i.total.amount)]),
-    rows.map((r) => [r.service, norm(r.total)]),
+    served.map((i) => [i.key, normDecimal(i.total.amount)]),
+    rows.map((r) => [r.service, normDecimal(r.total)]),
   );
 });
 
@@ -140,8 +134,8 @@ test('a refresh through the API reloads the restatement window and invalidates t
     [orgId, addDays(today, -2), today],
   );
   assert.deepEqual(
-    served.map((i) => [i.date, norm(i.unblended_cost.amount)]),
-    rows.map((r) => [r.day, norm(r.total)]),
+    served.map((i) => [i.date, normDecimal(i.unblended_cost.amount)]),
+    rows.map((r) => [r.day, normDecimal(r.total)]),
   );
   const runs = await get(api, '/api/v1/ingestion/runs?limit=5', token);
   assert.equal(runs.status, 200);

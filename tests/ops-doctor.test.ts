@@ -13,7 +13,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { startSimulator, type RunningSimulator } from '../sim/server.js';
 import { createOrganization } from '../database/repositories/organizations.repository.js';
 import { startHealthServer, type HealthServer } from '../lib/health-server.js';
-import type { DoctorReport } from '../lib/doctor/run.js';
+import type { DoctorReport } from '../cli/doctor/run.js';
 import { baseEnv, closedPort, runCli, waitUntil } from './ops-support.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? '';

@@ -18,19 +18,11 @@ import { addDays, eachDay, todayUtc } from '../lib/dates.js';
 import { createUser } from '../database/repositories/users.repository.js';
 import { hashPassword } from '../api/auth/passwords.js';
 import { baseEnv, startRole, waitUntil, type RunningRole } from './ops-support.js';
+import { normDecimal } from './helpers/decimal.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? '';
 const JWT = process.env.JWT_SECRET_KEY ?? 'ops-test-secret-ops-test-secret-0123456789';
 
-/** Decimal strings compared by value: '1.50' equals '1.5000000000'. */
-function norm(decimal: string): string {
-  const negative = decimal.startsWith('-');
-  const [int = '0', frac = ''] = decimal.replace('-', '').split('.');
-  const f = frac.replace(/0+$/, '');
-  const i = int.replace(/^0+(?=\d)/, '');
-  const out = f ? `${i}.${f}` : i;
-  return negative && out !== '0' ? `-${out}` : out;
-}
 
 /** GET that resolves to the status, or 'closed' when nothing listens any more. */
 async function status(url: string): Promise<number | 'closed'> {
@@ -203,9 +195,9 @@ async function assertWindowComplete(
   );
   const totals = new Map(rows.map((r) => [`${r.day}|${r.grouping}`, r.total]));
   for (const day of eachDay(window.from, window.to)) {
-    const expected = norm(expectedDailyTotal(org.awsAccountId, day));
+    const expected = normDecimal(expectedDailyTotal(org.awsAccountId, day));
     for (const grouping of ['account_service', 'region_service']) {
-      assert.equal(norm(totals.get(`${day}|${grouping}`) ?? 'missing'), expected, `${day} ${grouping}`);
+      assert.equal(normDecimal(totals.get(`${day}|${grouping}`) ?? 'missing'), expected, `${day} ${grouping}`);
     }
   }
   return rowsPerDay(db, org.id, window.from, window.to);

@@ -3,16 +3,8 @@ import assert from 'node:assert/strict';
 import { expectedDailyTotal } from '../sim/data.js';
 import { addDays, eachDay, todayUtc } from '../lib/dates.js';
 import { startTestPipeline, type TestPipeline } from './helpers/pipeline.js';
+import { normDecimal } from './helpers/decimal.js';
 
-/** Decimal strings compared by value: '1.50' equals '1.5000000000'. */
-function norm(decimal: string): string {
-  const negative = decimal.startsWith('-');
-  const [int = '0', frac = ''] = decimal.replace('-', '').split('.');
-  const f = frac.replace(/0+$/, '');
-  const i = int.replace(/^0+(?=\d)/, '');
-  const out = f ? `${i}.${f}` : i;
-  return negative && out !== '0' ? `-${out}` : out;
-}
 
 let p: TestPipeline;
 const accounts = ['210987654321', '345678901234', '456789012345'];
@@ -52,14 +44,14 @@ test('a 90-day backfill of several orgs matches the simulator to the last digit,
     const days = eachDay(from, to);
     assert.equal(rollups.rows.length, days.length);
     for (const day of days) {
-      const expected = norm(expectedDailyTotal(org.awsAccountId, day));
-      assert.equal(norm(byKey.get(`${day}|account_service`) ?? 'missing'), expected, `${org.awsAccountId} ${day} account_service`);
-      assert.equal(norm(byKey.get(`${day}|region_service`) ?? 'missing'), expected, `${org.awsAccountId} ${day} region_service`);
+      const expected = normDecimal(expectedDailyTotal(org.awsAccountId, day));
+      assert.equal(normDecimal(byKey.get(`${day}|account_service`) ?? 'missing'), expected, `${org.awsAccountId} ${day} account_service`);
+      assert.equal(normDecimal(byKey.get(`${day}|region_service`) ?? 'missing'), expected, `${org.awsAccountId} ${day} region_service`);
       const r = rollupByDay.get(day);
       assert.ok(r, `rollup for ${day}`);
-      assert.equal(norm(r.svc), expected);
-      assert.equal(norm(r.acct), expected);
-      assert.equal(norm(r.reg), expected);
+      assert.equal(normDecimal(r.svc), expected);
+      assert.equal(normDecimal(r.acct), expected);
+      assert.equal(normDecimal(r.reg), expected);
     }
     const monthly = await p.db.pool.query<{ month: string; total: string; daily: string }>(
       `SELECT m.month, m.total, d.total AS daily FROM
@@ -68,7 +60,7 @@ test('a 90-day backfill of several orgs matches the simulator to the last digit,
       [org.id],
     );
     assert.ok(monthly.rows.length >= 3);
-    for (const m of monthly.rows) assert.equal(norm(m.total), norm(m.daily), `monthly ${m.month}`);
+    for (const m of monthly.rows) assert.equal(normDecimal(m.total), normDecimal(m.daily), `monthly ${m.month}`);
     const metrics = await p.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM metric_daily WHERE organization_id = $1', [org.id]);
     assert.ok((metrics.rows[0]?.n ?? 0) > 0, 'utilisation rollups loaded');
   }

@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-cloudwatch';
 import pLimit from 'p-limit';
 import type { MetricRow } from '../database/repositories/metrics-data.repository.js';
-import { MalformedDataError } from '../database/repositories/cost-data.repository.js';
+import { MalformedDataError } from '../lib/aws-errors.js';
 
 /** What CostWatch stores: per namespace, the resource dimension and the metrics with their unit. */
 export const METRIC_CATALOG = [

@@ -11,7 +11,8 @@ import {
   type GetCostAndUsageCommandInput,
   type GetCostAndUsageCommandOutput,
 } from '@aws-sdk/client-cost-explorer';
-import { MalformedDataError, type CostGrouping, type CostRow } from '../database/repositories/cost-data.repository.js';
+import type { CostGrouping, CostRow } from '../database/repositories/cost-data.repository.js';
+import { MalformedDataError } from '../lib/aws-errors.js';
 
 export const COST_METRICS = ['UnblendedCost', 'AmortizedCost', 'NetUnblendedCost', 'UsageQuantity'] as const;
 
@@ -55,31 +56,47 @@ function rowsOfPage(page: GetCostAndUsageCommandOutput, grouping: CostGrouping):
   return rows;
 }
 
-async function* pagesOf(ce: CostExplorerClient, input: GetCostAndUsageCommandInput): AsyncGenerator<GetCostAndUsageCommandOutput> {
-  let pending: Promise<GetCostAndUsageCommandOutput> | null = ce.send(new GetCostAndUsageCommand(input));
-  const seen = new Set<string>();
-  while (pending) {
-    const page: GetCostAndUsageCommandOutput = await pending;
-    const token = page.NextPageToken;
-    if (token && seen.has(token)) throw new MalformedDataError('GetCostAndUsage returned the same NextPageToken twice');
-    if (token) seen.add(token);
-    pending = token ? ce.send(new GetCostAndUsageCommand({ ...input, NextPageToken: token })) : null;
-    // If the consumer stops (an error while loading), the prefetch must not become an unhandled rejection.
-    pending?.catch(() => undefined);
-    yield page;
-  }
+/**
+ * Every page of a GetCostAndUsage query. The first request is sent when this is called (not on
+ * the first read), so several queries can be in flight at once; each next page is requested while
+ * the current one is being written.
+ */
+function pagesOf(ce: CostExplorerClient, input: GetCostAndUsageCommandInput): AsyncGenerator<GetCostAndUsageCommandOutput> {
+  const first = ce.send(new GetCostAndUsageCommand(input));
+  // If the consumer stops early (an error while loading), a prefetch must not become an unhandled rejection.
+  first.catch(() => undefined);
+  return (async function* () {
+    let pending: Promise<GetCostAndUsageCommandOutput> | null = first;
+    const seen = new Set<string>();
+    while (pending) {
+      const page: GetCostAndUsageCommandOutput = await pending;
+      const token = page.NextPageToken;
+      if (token && seen.has(token)) throw new MalformedDataError('GetCostAndUsage returned the same NextPageToken twice');
+      if (token) seen.add(token);
+      pending = token ? ce.send(new GetCostAndUsageCommand({ ...input, NextPageToken: token })) : null;
+      pending?.catch(() => undefined);
+      yield page;
+    }
+  })();
 }
 
-/** Every CostRow of [from, to), both groupings, as batches (one per page). */
+/** Every CostRow of [from, to), both groupings (their first pages requested together), as batches. */
 export async function* costRowBatches(ce: CostExplorerClient, window: { from: string; to: string }): AsyncGenerator<CostRow[]> {
-  for (const [grouping, keys] of Object.entries(GROUPINGS) as Array<[CostGrouping, [string, string]]>) {
-    const input: GetCostAndUsageCommandInput = {
+  const streams = (Object.entries(GROUPINGS) as Array<[CostGrouping, [string, string]]>).map(([grouping, keys]) => ({
+    grouping,
+    pages: pagesOf(ce, {
       TimePeriod: { Start: window.from, End: window.to },
       Granularity: 'DAILY',
       Metrics: [...COST_METRICS],
       GroupBy: keys.map((Key) => ({ Type: 'DIMENSION', Key })),
-    };
-    for await (const page of pagesOf(ce, input)) yield rowsOfPage(page, grouping);
+    }),
+  }));
+  try {
+    for (const { grouping, pages } of streams) {
+      for await (const page of pages) yield rowsOfPage(page, grouping);
+    }
+  } finally {
+    await Promise.all(streams.map(({ pages }) => pages.return(undefined).catch(() => undefined)));
   }
 }
 

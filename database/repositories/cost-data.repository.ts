@@ -2,9 +2,10 @@
  * cost_data writes: replace one organization's rows for a window atomically, loading them with
  * COPY as they arrive from Cost Explorer.
  */
-import type { Pool, Queryable } from '../../lib/db.js';
-import { addDays } from '../../lib/dates.js';
-import { copyInto, copyText } from '../copy.js';
+import { withTransaction, type Pool } from '../../lib/db.js';
+import { MalformedDataError } from '../../lib/aws-errors.js';
+import { afterFirst, copyInto, copyText } from '../copy.js';
+import { ensureMonthlyPartitions } from '../partitions.js';
 
 export type CostGrouping = 'account_service' | 'region_service';
 
@@ -27,8 +28,6 @@ export interface LoadResult {
   rows: number;
   /** Earliest day AWS flagged Estimated, or null. */
   estimatedFrom: string | null;
-  /** First and last+1 day that received rows (null when none). */
-  touched: { from: string; to: string } | null;
 }
 
 const DECIMAL = /^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d{1,3})?$/;
@@ -38,22 +37,6 @@ function amount(value: string, field: string, row: CostRow): string {
     throw new MalformedDataError(`Cost Explorer sent a non-decimal ${field} ${JSON.stringify(value)} for ${row.service} on ${row.costDate}`);
   }
   return value;
-}
-
-/** AWS data that cannot be stored as sent; the load is rolled back and the job fails clearly. */
-export class MalformedDataError extends Error {
-  override name = 'MalformedDataError';
-}
-
-const partitionsReady = new Set<string>();
-
-// ensureCostPartitions: creates the monthly cost_data partitions of [from, to) before a load, in
-// its own statement so the DDL lock is not held through the load. Params: window.
-export async function ensureCostPartitions(db: Queryable, from: string, to: string): Promise<void> {
-  const key = `${from.slice(0, 7)}..${to.slice(0, 7)}`;
-  if (partitionsReady.has(key)) return;
-  await db.query(`SELECT ensure_monthly_partitions('cost_data', $1::date, $2::date)`, [from, addDays(to, -1)]);
-  partitionsReady.add(key);
 }
 
 /**
@@ -67,53 +50,37 @@ export async function replaceCostWindow(
   window: { from: string; to: string },
   batches: AsyncIterable<CostRow[]>,
 ): Promise<LoadResult> {
-  await ensureCostPartitions(pool, window.from, window.to);
-  const result: LoadResult = { rows: 0, estimatedFrom: null, touched: null };
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  await ensureMonthlyPartitions(pool, 'cost_data', window.from, window.to);
+  const rowsFromAws = await afterFirst(batches);
+  const result: LoadResult = { rows: 0, estimatedFrom: null };
+  const org = String(orgId);
+  async function* lines(): AsyncGenerator<string> {
+    for await (const batch of rowsFromAws) {
+      let chunk = '';
+      for (const row of batch) {
+        if (row.costDate < window.from || row.costDate >= window.to) {
+          throw new MalformedDataError(`Cost Explorer returned ${row.costDate}, outside the window ${window.from}..${window.to}`);
+        }
+        chunk +=
+          `${org}\t${row.costDate}\t${row.grouping}\t${copyText(row.service)}\t${copyText(row.linkedAccount)}\t` +
+          `${copyText(row.region)}\t${amount(row.unblendedCost, 'UnblendedCost', row)}\t${amount(row.amortizedCost, 'AmortizedCost', row)}\t` +
+          `${amount(row.netUnblendedCost, 'NetUnblendedCost', row)}\t${amount(row.usageQuantity, 'UsageQuantity', row)}\t` +
+          `${copyText(row.unit)}\t${row.estimated ? 't' : 'f'}\n`;
+        result.rows++;
+        if (row.estimated && (result.estimatedFrom === null || row.costDate < result.estimatedFrom)) result.estimatedFrom = row.costDate;
+      }
+      if (chunk) yield chunk;
+    }
+  }
+  await withTransaction(pool, async (client) => {
     // One loader per organization at a time: a retried or duplicate job waits, then replaces.
     await client.query('SELECT pg_advisory_xact_lock(1001, $1)', [orgId]);
-    await client.query('DELETE FROM cost_data WHERE organization_id = $1 AND cost_date >= $2 AND cost_date < $3', [
-      orgId,
-      window.from,
-      window.to,
-    ]);
-    const org = String(orgId);
-    async function* lines(): AsyncGenerator<string> {
-      for await (const batch of batches) {
-        let chunk = '';
-        for (const row of batch) {
-          if (row.costDate < window.from || row.costDate >= window.to) {
-            throw new MalformedDataError(`Cost Explorer returned ${row.costDate}, outside the window ${window.from}..${window.to}`);
-          }
-          chunk +=
-            `${org}\t${row.costDate}\t${row.grouping}\t${copyText(row.service)}\t${copyText(row.linkedAccount)}\t` +
-            `${copyText(row.region)}\t${amount(row.unblendedCost, 'UnblendedCost', row)}\t${amount(row.amortizedCost, 'AmortizedCost', row)}\t` +
-            `${amount(row.netUnblendedCost, 'NetUnblendedCost', row)}\t${amount(row.usageQuantity, 'UsageQuantity', row)}\t` +
-            `${copyText(row.unit)}\t${row.estimated ? 't' : 'f'}\n`;
-          result.rows++;
-          if (row.estimated && (result.estimatedFrom === null || row.costDate < result.estimatedFrom)) result.estimatedFrom = row.costDate;
-          if (!result.touched) result.touched = { from: row.costDate, to: addDays(row.costDate, 1) };
-          else {
-            if (row.costDate < result.touched.from) result.touched.from = row.costDate;
-            if (row.costDate >= result.touched.to) result.touched.to = addDays(row.costDate, 1);
-          }
-        }
-        if (chunk) yield chunk;
-      }
-    }
+    await client.query('DELETE FROM cost_data WHERE organization_id = $1 AND cost_date >= $2 AND cost_date < $3', [orgId, window.from, window.to]);
     await copyInto(
       client,
       'cost_data (organization_id, cost_date, grouping, service, linked_account, region, unblended_cost, amortized_cost, net_unblended_cost, usage_quantity, unit, estimated)',
       lines(),
     );
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
+  return result;
 }

@@ -14,11 +14,17 @@ export interface RunStart {
   backfillId: string | null;
 }
 
-// startFetchRun: records a fetch attempt as running and returns its id.
-// Params: org, source, window, trigger, job id, attempt number, backfill id.
+// startFetchRun: records a fetch attempt as running and returns its id. An earlier attempt of the
+// same job still 'running' was cut off (worker killed, or handed back on SIGTERM): it is marked
+// interrupted. Params: org, source, window, trigger, job id, attempt number, backfill id.
 export async function startFetchRun(db: Queryable, run: RunStart): Promise<number> {
   const { rows } = await db.query<{ id: number }>(
-    `INSERT INTO fetch_runs (organization_id, source, window_start, window_end, status, trigger, job_id, attempt, backfill_id)
+    `WITH cut_off AS (
+       UPDATE fetch_runs SET status = 'interrupted', finished_at = now(),
+         duration_ms = (extract(epoch FROM now() - started_at) * 1000)::int,
+         error = 'the worker stopped before this attempt finished; the job was handed to another attempt'
+       WHERE $6::text IS NOT NULL AND job_id = $6 AND organization_id = $1 AND source = $2 AND status = 'running')
+     INSERT INTO fetch_runs (organization_id, source, window_start, window_end, status, trigger, job_id, attempt, backfill_id)
      VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8) RETURNING id`,
     [run.orgId, run.source, run.from, run.to, run.trigger, run.jobId, run.attempt, run.backfillId],
   );

@@ -4,7 +4,7 @@
  */
 import pg from 'pg';
 import { migrationStatus } from '../../database/migrator.js';
-import { redactUrl } from '../logger.js';
+import { redactUrl } from '../../lib/logger.js';
 import { describeError, errorCode, fail, K8S, pass, warn, type CheckResult } from './check.js';
 
 /** Oldest Postgres CostWatch supports (partitioning and MERGE behaviour the migrations rely on). */

@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import type { Redis } from 'ioredis';
 import { getOrganization, listOrganizations } from '../../database/repositories/organizations.repository.js';
-import { todayUtc } from '../dates.js';
+import { todayUtc } from '../../lib/dates.js';
 import { describeError, fail, skip, withTimeout, type CheckResult } from './check.js';
 import { checkVariables, usableConfig } from './config.check.js';
 import {

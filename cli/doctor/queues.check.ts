@@ -5,7 +5,7 @@
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ALL_QUEUES, QUEUES, REFRESH_SCHEDULER_ID } from '../jobs.js';
+import { ALL_QUEUES, QUEUES, REFRESH_SCHEDULER_ID } from '../../lib/jobs.js';
 import { describeError, fail, K8S, pass, warn, type CheckResult } from './check.js';
 
 const NS = `-n ${K8S.namespace}`;

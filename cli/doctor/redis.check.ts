@@ -4,7 +4,7 @@
  * managed Redis (ElastiCache, Memorystore) allows even where CONFIG is disabled.
  */
 import { Redis } from 'ioredis';
-import { redactUrl } from '../logger.js';
+import { redactUrl } from '../../lib/logger.js';
 import { describeError, fail, K8S, pass, warn, withTimeout, type CheckResult } from './check.js';
 
 const NS = `-n ${K8S.namespace}`;

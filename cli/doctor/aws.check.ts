@@ -12,11 +12,11 @@ import {
   RequestTracker,
   withRequestTracker,
   type OrgAwsIdentity,
-} from '../aws.js';
-import { AwsRateLimiter } from '../aws-rate-limit.js';
-import { accessRemedy, awsErrorCode, classifyAwsError, IAM_ACTIONS } from '../aws-errors.js';
-import { addDays, type IsoDate } from '../dates.js';
-import { AWS_REQUEST_PRICE_DOLLARS } from '../metrics.js';
+} from '../../lib/aws.js';
+import { AwsRateLimiter } from '../../lib/aws-rate-limit.js';
+import { accessRemedy, awsErrorCode, classifyAwsError, IAM_ACTIONS } from '../../lib/aws-errors.js';
+import { addDays, type IsoDate } from '../../lib/dates.js';
+import { AWS_REQUEST_PRICE_DOLLARS } from '../../lib/metrics.js';
 import {
   describeError,
   errorCode,

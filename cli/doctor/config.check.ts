@@ -2,7 +2,7 @@
  * Variables: the environment parsed exactly as a worker parses it at start (`parseConfig`), one
  * result per problem, each with where the variable lives in the deployment.
  */
-import { ConfigError, parseConfig, type Config, type Role } from '../config.js';
+import { ConfigError, parseConfig, type Config, type Role } from '../../lib/config.js';
 import { fail, K8S, pass, type CheckResult } from './check.js';
 
 const SECRET_VARIABLES = new Set(['DATABASE_URL', 'REDIS_URL', 'JWT_SECRET_KEY']);
