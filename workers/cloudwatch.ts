@@ -39,30 +39,31 @@ interface Target {
   unit: string;
 }
 
-/** Every (resource, metric) of the catalog that CloudWatch lists, as stat queries. */
+/**
+ * Every (resource, metric) of the catalog that CloudWatch lists, as stat queries: one ListMetrics
+ * per namespace (filtered to the resource dimension), the metric names filtered here.
+ */
 export async function discoverTargets(cw: CloudWatchClient): Promise<Target[]> {
   const targets: Target[] = [];
   for (const entry of METRIC_CATALOG) {
-    for (const [metricName, unit] of Object.entries(entry.metrics)) {
-      let token: string | undefined;
-      const seen = new Set<string>();
-      do {
-        const page = await cw.send(
-          new ListMetricsCommand({ Namespace: entry.namespace, MetricName: metricName, Dimensions: [{ Name: entry.dimension }], NextToken: token }),
-        );
-        for (const metric of page.Metrics ?? []) {
-          const dims = metric.Dimensions ?? [];
-          const only = dims[0];
-          if (dims.length !== 1 || only?.Name !== entry.dimension || !only.Value) continue;
-          for (const stat of METRIC_STATS) {
-            targets.push({ namespace: entry.namespace, metricName, dimension: entry.dimension, resourceId: only.Value, stat, unit });
-          }
+    const units: Record<string, string> = entry.metrics;
+    let token: string | undefined;
+    const seen = new Set<string>();
+    do {
+      const page = await cw.send(new ListMetricsCommand({ Namespace: entry.namespace, Dimensions: [{ Name: entry.dimension }], NextToken: token }));
+      for (const metric of page.Metrics ?? []) {
+        const unit = metric.MetricName ? units[metric.MetricName] : undefined;
+        const dims = metric.Dimensions ?? [];
+        const only = dims[0];
+        if (!unit || !metric.MetricName || dims.length !== 1 || only?.Name !== entry.dimension || !only.Value) continue;
+        for (const stat of METRIC_STATS) {
+          targets.push({ namespace: entry.namespace, metricName: metric.MetricName, dimension: entry.dimension, resourceId: only.Value, stat, unit });
         }
-        token = page.NextToken;
-        if (token && seen.has(token)) throw new MalformedDataError('ListMetrics returned the same NextToken twice');
-        if (token) seen.add(token);
-      } while (token);
-    }
+      }
+      token = page.NextToken;
+      if (token && seen.has(token)) throw new MalformedDataError('ListMetrics returned the same NextToken twice');
+      if (token) seen.add(token);
+    } while (token);
   }
   return targets;
 }
