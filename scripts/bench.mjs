@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { ensureNpmDependencies, root, stackUp } from './ensure-deps.mjs';
+import { ensureNpmDependencies, root, stackUp, stackEnv } from './ensure-deps.mjs';
 
 ensureNpmDependencies();
 const stack = stackUp();
@@ -35,14 +35,7 @@ for (const file of files) {
   const result = spawnSync(process.execPath, ['--import', 'tsx', path.join('bench', file), ...flags], {
     cwd: root,
     stdio: 'inherit',
-    env: {
-      ...process.env,
-      DATABASE_URL: stack.DATABASE_URL,
-      REDIS_URL: stack.REDIS_URL,
-      JWT_SECRET_KEY: stack.JWT_SECRET_KEY,
-      LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
-      NODE_ENV: 'production',
-    },
+    env: stackEnv(stack, { NODE_ENV: 'production' }),
   });
   process.stdout.write(`(${file}: ${((Date.now() - t0) / 1000).toFixed(0)} s, exit ${result.status})\n`);
   if (result.status !== 0) failed++;

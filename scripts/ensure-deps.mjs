@@ -43,3 +43,15 @@ export function stackUp() {
   if (result.status !== 0) process.exit(result.status ?? 1);
   return JSON.parse(result.stdout);
 }
+
+/** The environment of a child process using the provisioned stack (quiet logs unless LOG_LEVEL is set). */
+export function stackEnv(stack, extra = {}) {
+  return {
+    ...process.env,
+    DATABASE_URL: stack.DATABASE_URL,
+    REDIS_URL: stack.REDIS_URL,
+    JWT_SECRET_KEY: stack.JWT_SECRET_KEY,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    ...extra,
+  };
+}

@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { ensureAptTools, ensureNpmDependencies, root, stackUp } from './ensure-deps.mjs';
+import { ensureAptTools, ensureNpmDependencies, root, stackEnv, stackUp } from './ensure-deps.mjs';
 
 ensureNpmDependencies();
 ensureAptTools([
@@ -39,14 +39,7 @@ const result = spawnSync(
   {
     cwd: root,
     stdio: 'inherit',
-    env: {
-      ...process.env,
-      DATABASE_URL: stack.DATABASE_URL,
-      REDIS_URL: stack.REDIS_URL,
-      JWT_SECRET_KEY: stack.JWT_SECRET_KEY,
-      LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
-      NODE_ENV: 'test',
-    },
+    env: stackEnv(stack, { NODE_ENV: 'test' }),
   },
 );
 process.exit(result.status ?? 1);
