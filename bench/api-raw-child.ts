@@ -1,0 +1,88 @@
+/**
+ * Throwaway API process of the API benchmark: the real app (createApp: auth, validation, the same
+ * handlers and JSON), but every read of a rollup table is answered from cost_data instead. The
+ * pool is wrapped so that each `FROM cost_daily_service` (account, region, monthly) becomes the
+ * subquery that rebuildCostRollups itself runs over cost_data; Postgres pushes the organization,
+ * date and filter predicates into it (partition pruning, the natural-key index). So this is "the
+ * same endpoint computed from cost_data directly", and its answers equal the API's (the benchmark
+ * checks that). Started like `costwatch api`, from the same environment; response cache off.
+ *
+ *   node --import tsx bench/api-raw-child.ts   (PORT, HOST, DATABASE_URL, REDIS_URL, ...)
+ */
+import type { AddressInfo } from 'node:net';
+import { asServiceConfig, loadConfig } from '../lib/config.js';
+import { createPool, type Pool } from '../lib/db.js';
+import { createLogger } from '../lib/logger.js';
+import { createRedis } from '../lib/redis.js';
+import { createQueues } from '../producers/queues.js';
+import { createApp } from '../api/app.js';
+
+const SUMS = `sum(unblended_cost) AS unblended_cost, sum(amortized_cost) AS amortized_cost,
+  sum(net_unblended_cost) AS net_unblended_cost, sum(usage_quantity) AS usage_quantity,
+  min(unit) AS unit, bool_or(estimated) AS estimated`;
+
+/** Each rollup table as the aggregate over cost_data it is built from (rollups.repository.ts). */
+export const RAW_SOURCES: Record<string, string> = {
+  cost_daily_service: `(SELECT organization_id, cost_date AS day, service, ${SUMS}
+     FROM cost_data WHERE grouping = 'account_service' GROUP BY organization_id, cost_date, service)`,
+  cost_daily_account: `(SELECT organization_id, cost_date AS day, linked_account, ${SUMS}
+     FROM cost_data WHERE grouping = 'account_service' GROUP BY organization_id, cost_date, linked_account)`,
+  cost_daily_region: `(SELECT organization_id, cost_date AS day, region, ${SUMS}
+     FROM cost_data WHERE grouping = 'region_service' GROUP BY organization_id, cost_date, region)`,
+  // The monthly queries take ($2, $3) = (from, to): bound cost_date by them too, as a hand-written
+  // query would, so that partitions are pruned (a predicate on date_trunc(cost_date) prunes none).
+  cost_monthly_service: `(SELECT organization_id, date_trunc('month', cost_date)::date AS month, service, ${SUMS},
+            count(DISTINCT cost_date)::int AS days
+     FROM cost_data WHERE grouping = 'account_service'
+      AND cost_date >= date_trunc('month', $2::date)::date
+      AND cost_date < (date_trunc('month', $3::date) + interval '1 month')::date
+     GROUP BY organization_id, date_trunc('month', cost_date)::date, service)`,
+};
+
+export function rewriteToRaw(sql: string): string {
+  return sql.replace(
+    /\bFROM (cost_daily_service|cost_daily_account|cost_daily_region|cost_monthly_service)\b/g,
+    (_m, table: string) => `FROM ${RAW_SOURCES[table] ?? table} AS ${table}`,
+  );
+}
+
+/** The pool, with the rollup tables of every query text replaced by their cost_data aggregate. */
+function rawPool(pool: Pool): Pool {
+  return new Proxy(pool, {
+    get(target, prop, receiver) {
+      if (prop !== 'query') return Reflect.get(target, prop, receiver) as unknown;
+      return (...args: unknown[]) => {
+        const [first, ...rest] = args;
+        const text = typeof first === 'string' ? rewriteToRaw(first) : first;
+        return (target.query as (...a: unknown[]) => unknown).call(target, text, ...rest);
+      };
+    },
+  });
+}
+
+const config = asServiceConfig(loadConfig('api'));
+const log = createLogger({ level: config.LOG_LEVEL, name: 'api-raw' });
+const pool = createPool({
+  connectionString: config.DATABASE_URL,
+  max: config.DB_POOL_SIZE,
+  applicationName: 'costwatch-bench-raw',
+  log,
+  statementTimeoutMs: 15_000,
+});
+const redis = createRedis(config.REDIS_URL, 'cache', log);
+const queueRedis = createRedis(config.REDIS_URL, 'producer', log);
+const queues = createQueues(queueRedis, { prefix: config.QUEUE_PREFIX, attempts: 1, backoffMs: 1000 });
+const app = createApp({ config, db: rawPool(pool), redis, queues, log });
+const server = app.listen(config.PORT, config.HOST);
+server.once('listening', () => {
+  const { port } = server.address() as AddressInfo;
+  log.info({ port }, 'raw cost_data api listening');
+});
+process.once('SIGTERM', () => {
+  server.closeAllConnections();
+  server.close(() => {
+    void Promise.allSettled([queues.close(), redis.quit(), queueRedis.quit(), pool.end()]).then(() =>
+      process.exit(0),
+    );
+  });
+});
