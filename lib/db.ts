@@ -23,7 +23,7 @@ export interface PoolOptions {
   statementTimeoutMs?: number;
 }
 
-/** Creates the process-wide pool. Idle-client errors are logged, never crash the process. */
+/** Creates the process-wide pool. Connection errors (idle or checked-out clients) are logged, never crash the process. */
 export function createPool(options: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
     connectionString: options.connectionString,
@@ -34,6 +34,13 @@ export function createPool(options: PoolOptions): pg.Pool {
     ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
   });
   pool.on('error', (error) => options.log?.warn({ err: error }, 'idle postgres client error'));
+  // The pool listens for errors of idle clients only. A checked-out client whose connection dies
+  // between two statements (Postgres restarted, backend terminated) emits 'error' with no query to
+  // fail: without this listener that is an uncaught exception that kills the process. Its next
+  // query fails instead, the job retries, and the pool discards the broken client on release.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => options.log?.warn({ err: error }, 'postgres connection lost'));
+  });
   return pool;
 }
 
@@ -51,4 +58,17 @@ export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolCl
   } finally {
     client.release();
   }
+}
+
+// Connection-level failures: the server is down, restarting, or dropped us (SQLSTATE class 08,
+// 57P01-57P03), as opposed to an error of the statement itself.
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', '57P01', '57P02', '57P03']);
+const CONNECTION_MESSAGES = /Connection terminated|not queryable|timeout exceeded when trying to connect|the database system is (starting up|shutting down|in recovery)/i;
+
+/** True when `error` says Postgres could not be reached (not that a statement failed). */
+export function isConnectionError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as Error & { code?: unknown }).code;
+  if (typeof code === 'string' && (CONNECTION_CODES.has(code) || code.startsWith('08'))) return true;
+  return CONNECTION_MESSAGES.test(error.message);
 }

@@ -6,7 +6,7 @@
  */
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Pool } from '../lib/db.js';
+import { isConnectionError, type Pool } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import { fetchJobSchema, type FetchJobData } from '../lib/jobs.js';
 import { RequestTracker, operationOfError, withRequestTracker } from '../lib/aws.js';
@@ -59,10 +59,39 @@ async function throttleDelayMs(deps: FetchJobDeps, orgId: number): Promise<numbe
 }
 
 /**
+ * Postgres unreachable (restarting, failing over): the job cannot load or even record its run, and
+ * retrying on the usual backoff would spend every attempt within seconds and fail it for good with
+ * its run left 'running' (a backfill waiting on it would never finish). Instead the job is delayed
+ * without spending an attempt, for as long as the outage lasts; `error` otherwise is rethrown.
+ */
+export async function delayWhileDatabaseDown(job: Job, token: string | undefined, error: unknown, log: Logger): Promise<never> {
+  if (!token || !isConnectionError(error)) throw error;
+  const delay = Math.round(1_000 + Math.random() * 1_000);
+  log.warn({ jobId: job.id, queue: job.queueName, delayMs: delay, err: error }, 'Postgres unreachable; job delayed without spending an attempt');
+  await job.moveToDelayed(Date.now() + delay, token);
+  throw new DelayedError();
+}
+
+/**
  * Runs one fetch job: `work` loads the data (inside a request tracker) and returns rows and the
  * touched window; this records the run, steers errors, and returns the result.
  */
 export async function runFetchJob(
+  job: Job,
+  token: string | undefined,
+  deps: FetchJobDeps,
+  source: 'costs' | 'metrics',
+  work: (org: Organization, data: FetchJobData) => Promise<FetchOutcome>,
+): Promise<FetchResult> {
+  try {
+    return await runFetchAttempt(job, token, deps, source, work);
+  } catch (error) {
+    if (error instanceof DelayedError || error instanceof UnrecoverableError) throw error;
+    return delayWhileDatabaseDown(job, token, error, deps.log);
+  }
+}
+
+async function runFetchAttempt(
   job: Job,
   token: string | undefined,
   deps: FetchJobDeps,

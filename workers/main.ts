@@ -55,7 +55,7 @@ export async function startWorkers(
       periodSeconds: config.METRICS_PERIOD_SECONDS,
       concurrency: config.METRICS_CONCURRENCY,
     }),
-    rollups: createRollupProcessor({ db, redis, prefix: config.QUEUE_PREFIX }),
+    rollups: createRollupProcessor({ db, redis, prefix: config.QUEUE_PREFIX, log }),
   };
 
   const served = options.queues ?? [...WORKER_QUEUES];

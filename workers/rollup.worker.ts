@@ -5,21 +5,28 @@ import type { Pool } from '../lib/db.js';
 import { rollupJobSchema } from '../lib/jobs.js';
 import { invalidateOrgCache } from '../lib/cache.js';
 import { rebuildCostRollups, rebuildMetricRollups } from '../database/repositories/rollups.repository.js';
+import type { Logger } from '../lib/logger.js';
+import { delayWhileDatabaseDown } from './fetch-job.js';
 
 export interface RollupDeps {
   db: Pool;
   redis: Redis;
   prefix: string;
+  log: Logger;
 }
 
 export function createRollupProcessor(deps: RollupDeps) {
-  return async (job: Job): Promise<{ rows: number; runs: number }> => {
+  return async (job: Job, token?: string): Promise<{ rows: number; runs: number }> => {
     const parsed = rollupJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`invalid rollup job data: ${parsed.error.message}`);
     const { orgId, source, from, to } = parsed.data;
-    const result =
-      source === 'costs' ? await rebuildCostRollups(deps.db, orgId, from, to) : await rebuildMetricRollups(deps.db, orgId, from, to);
-    await invalidateOrgCache(deps.redis, deps.prefix, orgId);
-    return result;
+    try {
+      const result =
+        source === 'costs' ? await rebuildCostRollups(deps.db, orgId, from, to) : await rebuildMetricRollups(deps.db, orgId, from, to);
+      await invalidateOrgCache(deps.redis, deps.prefix, orgId);
+      return result;
+    } catch (error) {
+      return delayWhileDatabaseDown(job, token, error, deps.log);
+    }
   };
 }

@@ -5,6 +5,7 @@
  * processes (`costwatch worker`) that the run started and alone may kill.
  */
 import { randomBytes } from 'node:crypto';
+import { createWriteStream, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { LOCAL_STATE_DIR } from '../../lib/paths.js';
@@ -102,6 +103,8 @@ export interface ChaosRun {
   queues: Queues;
   /** Worker processes currently running (started by this run). */
   workers: RoleProcess[];
+  /** Workers that exited without being told to: exit code or signal and their last output lines. */
+  unexpectedExits: string[];
   spawnWorker(extra?: Record<string, string>): Promise<RoleProcess>;
   /** Starts another role (`api`, `scheduler`) with the run's environment; resolves when `readyText` is logged. */
   spawn(args: string[], readyText: string, extra?: Record<string, string>): Promise<RoleProcess>;
@@ -110,6 +113,10 @@ export interface ChaosRun {
   backfill(orgIds: number[], from: string, to: string, windowDays: number, sources?: FetchSource[]): Promise<{ backfillId: string; jobs: number }>;
   /** Waits until `jobs` windows of the backfill are rolled up or failed for good. */
   waitBackfill(backfillId: string, jobs: number, timeoutMs: number): Promise<{ rolledUp: number; failed: number; ms: number }>;
+  /** SIGTERM to a process of the run, SIGKILL after `graceMs`; its exit code. */
+  stop(p: RoleProcess, graceMs?: number): Promise<number | null>;
+  /** kill -9 of a process of the run. */
+  kill9(p: RoleProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGTERM to every worker of the run, SIGKILL after `graceMs`; returns their exit codes. */
   stopWorkers(graceMs?: number): Promise<Array<number | null>>;
   close(): Promise<void>;
@@ -151,8 +158,12 @@ export async function startChaosRun(options: ChaosRunOptions = {}): Promise<Chao
     ...options.env,
   };
   const redis = createRedis(info.REDIS_URL, 'producer');
-  const queues = createQueues(redis, { prefix, attempts: 6, backoffMs: 200 });
+  // Job options come from the producer: the same attempts and backoff the run's processes are given.
+  const queues = createQueues(redis, { prefix, attempts: Number(env.FETCH_ATTEMPTS ?? 6), backoffMs: Number(env.RETRY_BACKOFF_MS ?? 2000) });
   const extras: RoleProcess[] = [];
+  // Processes this run stopped or killed on purpose.
+  const told = new Set<RoleProcess>();
+  queues.all.forEach((q) => q.on('error', () => undefined));
   const run: ChaosRun = {
     info,
     db,
@@ -162,16 +173,20 @@ export async function startChaosRun(options: ChaosRunOptions = {}): Promise<Chao
     redis,
     queues,
     workers: [],
+    unexpectedExits: [],
     async spawnWorker(extra = {}) {
       const p = await spawnRole(['worker'], { ...env, ...extra }, 'worker started', 60_000);
+      keepLog(p, `${prefix}-worker-${p.child.pid}`);
       run.workers.push(p);
-      void p.exited.then(() => {
+      void p.exited.then(({ code, signal }) => {
         run.workers = run.workers.filter((w) => w !== p);
+        if (!told.has(p)) run.unexpectedExits.push(`worker exited (code ${code}, signal ${signal}): ${p.output().trim().split('\n').slice(-4).join(' / ').slice(0, 1200)}`);
       });
       return p;
     },
     async spawn(args, readyText, extra = {}) {
       const p = await spawnRole(args, { ...env, ...extra }, readyText, 60_000);
+      keepLog(p, `${prefix}-${args[0] ?? 'role'}-${p.child.pid}`);
       extras.push(p);
       return p;
     },
@@ -204,6 +219,7 @@ export async function startChaosRun(options: ChaosRunOptions = {}): Promise<Chao
       for (;;) {
         const p = await backfillProgress(db.pool, backfillId).catch(() => null);
         if (p && p.rolledUp + p.failed >= jobs) return { rolledUp: p.rolledUp, failed: p.failed, ms: Date.now() - started };
+        if (run.workers.length === 0 && run.unexpectedExits.length > 0) throw new Error(`every worker died: ${run.unexpectedExits.join(' | ')}`);
         if (Date.now() - started > timeoutMs) {
           throw new Error(`backfill ${backfillId}: ${JSON.stringify(p)} of ${jobs} windows after ${timeoutMs} ms`);
         }
@@ -211,11 +227,20 @@ export async function startChaosRun(options: ChaosRunOptions = {}): Promise<Chao
       }
     },
     async stopWorkers(graceMs = 15_000) {
-      return Promise.all([...run.workers].map((w) => stopProcess(w, graceMs)));
+      return Promise.all([...run.workers].map((w) => run.stop(w, graceMs)));
+    },
+    stop(p, graceMs = 15_000) {
+      told.add(p);
+      return stopProcess(p, graceMs);
+    },
+    kill9(p) {
+      told.add(p);
+      p.child.kill('SIGKILL');
+      return p.exited;
     },
     async close() {
       await run.stopWorkers();
-      await Promise.all(extras.map((p) => stopProcess(p)));
+      await Promise.all(extras.map((p) => run.stop(p)));
       await Promise.all(queues.all.map((q) => q.obliterate({ force: true }).catch(() => undefined)));
       await queues.close().catch(() => undefined);
       await deleteKeys(redis, `${prefix}:*`).catch(() => undefined);
@@ -225,6 +250,17 @@ export async function startChaosRun(options: ChaosRunOptions = {}): Promise<Chao
     },
   };
   return run;
+}
+
+/** Copies a process's output to .costwatch/chaos/logs/<name>.log, for the post-mortem of a failed scenario. */
+function keepLog(p: RoleProcess, name: string): void {
+  const dir = path.join(CHAOS_STATE_DIR, 'logs');
+  mkdirSync(dir, { recursive: true });
+  const file = createWriteStream(path.join(dir, `${name}.log`));
+  file.write(p.output());
+  p.child.stdout?.pipe(file, { end: false });
+  p.child.stderr?.pipe(file, { end: false });
+  void p.exited.then(() => file.end());
 }
 
 /** Deletes every key matching `pattern` (SCAN, bounded batches). */

@@ -3,7 +3,7 @@
  * Each injects a fault during a backfill and then checks the load against the truth.
  */
 import { ACCOUNTS, backfillRange, Figures, type ChaosSize, type ScenarioResult } from './report.js';
-import { restartChaosPostgres, restartChaosRedis, sleep, startChaosRun, stopProcess, type ChaosRun } from './infra.js';
+import { restartChaosPostgres, restartChaosRedis, sleep, startChaosRun, type ChaosRun } from './infra.js';
 import { checkLoad, loadCounts, loadIsExact, referenceLoad, type LoadCheck } from './verify.js';
 import { backfillProgress } from '../../database/repositories/fetch-runs.repository.js';
 import { enqueueFetches } from '../../producers/enqueue.js';
@@ -53,8 +53,7 @@ export async function workerKills(size: ChaosSize): Promise<ScenarioResult> {
       if (finished) break;
       const victim = run.workers[Math.floor(Math.random() * run.workers.length)];
       if (!victim) break;
-      victim.child.kill('SIGKILL');
-      await victim.exited;
+      await run.kill9(victim);
       killedAt.push(Math.round((Date.now() - started) / 100) / 10);
       await run.spawnWorker();
     }
@@ -86,7 +85,6 @@ export async function redisRestart(size: ChaosSize): Promise<ScenarioResult> {
   try {
     const orgs = await run.createOrgs(accounts);
     await Promise.all([run.spawnWorker(), run.spawnWorker()]);
-    const spawned = run.workers.length;
     const { backfillId, jobs } = await run.backfill(orgs.map((o) => o.id), from, to, size.windowDays);
     for (const [i, mode] of modes.entries()) {
       const at = await waitForProgress(run, backfillId, jobs, (i + 1) / (modes.length + 2));
@@ -96,8 +94,8 @@ export async function redisRestart(size: ChaosSize): Promise<ScenarioResult> {
     }
     const result = await run.waitBackfill(backfillId, jobs, 900_000);
     f.expect(result.failed === 0, `${result.failed} windows failed`);
-    f.expect(run.workers.length === spawned, `${spawned - run.workers.length} worker processes died`);
-    f.set('errors', `${result.failed} failed windows, ${spawned - run.workers.length} workers died`);
+    f.expect(run.unexpectedExits.length === 0, `worker processes died: ${run.unexpectedExits.join(' | ')}`);
+    f.set('errors', `${result.failed} failed windows, ${run.unexpectedExits.length} workers died`);
     f.note(`jobs lost=${jobs - result.rolledUp - result.failed}`);
     recordLoad(f, await checkLoad(run.db.pool, orgs, from, to, reference), `${result.rolledUp}/${jobs}`);
     return f.done();
@@ -119,7 +117,6 @@ export async function postgresRestart(size: ChaosSize): Promise<ScenarioResult> 
   try {
     const orgs = await run.createOrgs(accounts);
     await Promise.all([run.spawnWorker(), run.spawnWorker()]);
-    const spawned = run.workers.length;
     const { backfillId, jobs } = await run.backfill(orgs.map((o) => o.id), from, to, size.windowDays);
     for (const [i, mode] of modes.entries()) {
       const at = await waitForProgress(run, backfillId, jobs, (i + 1) / (modes.length + 2));
@@ -130,8 +127,8 @@ export async function postgresRestart(size: ChaosSize): Promise<ScenarioResult> 
     const result = await run.waitBackfill(backfillId, jobs, 900_000);
     const statuses = await runStatusCounts(run);
     f.expect(result.failed === 0, `${result.failed} windows failed`);
-    f.expect(run.workers.length === spawned, `${spawned - run.workers.length} worker processes died`);
-    f.set('errors', `${result.failed} failed windows, ${spawned - run.workers.length} workers died`);
+    f.expect(run.unexpectedExits.length === 0, `worker processes died: ${run.unexpectedExits.join(' | ')}`);
+    f.set('errors', `${result.failed} failed windows, ${run.unexpectedExits.length} workers died`);
     f.note(`attempts recorded as retrying=${statuses.retrying ?? 0}, left running=${statuses.running ?? 0}`);
     recordLoad(f, await checkLoad(run.db.pool, orgs, from, to, reference), `${result.rolledUp}/${jobs}`);
     return f.done();
@@ -332,7 +329,7 @@ export async function sigtermMidLoad(size: ChaosSize): Promise<ScenarioResult> {
     const worker = run.workers[0];
     if (!worker) throw new Error('no worker');
     const t0 = Date.now();
-    const code = await stopProcess(worker, 30_000);
+    const code = await run.stop(worker, 30_000);
     const exitMs = Date.now() - t0;
     const mid = await run.db.pool.query<{ status: string; n: number }>(
       'SELECT status, count(*)::int AS n FROM fetch_runs WHERE id > $1 GROUP BY status',
