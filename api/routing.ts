@@ -123,7 +123,7 @@ function requestBody(req: Request): unknown {
   return body;
 }
 
-function send(res: Response, status: number, json: string): void {
+function send(res: Response, status: number, json: string | Buffer): void {
   res.status(status).type('application/json').send(json);
 }
 
@@ -187,14 +187,13 @@ export function orgRoute<
       const now = app.now();
       const status = def.status ?? 200;
 
-      let cacheKey: string | null = null;
+      let entry: Awaited<ReturnType<typeof app.cache.lookup>> = null;
       if (cached && app.cache.enabled) {
         const { org_id: _ignored, ...rest } = query;
-        cacheKey = await app.cache.keyFor(orgId, def.path, rest, toIsoDate(now));
-        const hit = cacheKey ? await app.cache.get(cacheKey) : null;
-        if (hit !== null) {
+        entry = await app.cache.lookup(orgId, def.path, rest, toIsoDate(now));
+        if (entry?.hit) {
           res.setHeader('X-Cache', 'hit');
-          send(res, status, hit);
+          send(res, status, entry.hit);
           return;
         }
       }
@@ -202,7 +201,7 @@ export function orgRoute<
       const json = JSON.stringify(result);
       if (cached) {
         res.setHeader('X-Cache', 'miss');
-        if (cacheKey) await app.cache.set(cacheKey, json);
+        if (entry) await entry.store(json);
       }
       send(res, status, json);
     },

@@ -1,13 +1,15 @@
 /**
- * Redis response cache of the rollup-backed GET endpoints. Keys name the organization, its cache
- * version (lib/cache.ts: bumped by every rollup of that org), the route, the validated query and
- * the UTC day, so a completed rollup invalidates every cached answer of the org at once. Redis
- * trouble never fails a request: a slow or failing cache is a miss.
+ * Redis response cache of the rollup-backed GET endpoints. Keys name the organization, the route,
+ * the validated query and the UTC day; each stored answer is prefixed with the org's cache version
+ * (lib/cache.ts: bumped by every rollup of that org) current when it was computed, so a completed
+ * rollup invalidates every cached answer of the org at once. A lookup is one MGET of the version
+ * and the answer, and a hit is sent as the stored bytes. Redis trouble never fails a request: a
+ * slow or failing cache is a miss.
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../lib/logger.js';
 import type { Redis } from '../../lib/redis.js';
-import { orgCacheVersion } from '../../lib/cache.js';
+import { orgCacheVersionKey } from '../../lib/cache.js';
 
 const CACHE_TIMEOUT_MS = 250;
 
@@ -41,32 +43,37 @@ export class ResponseCache {
     return this.ttlSeconds > 0;
   }
 
-  /** The key of one answer: org, its current cache version, route, query and day. Null when Redis fails. */
-  async keyFor(orgId: number, route: string, query: unknown, day: string): Promise<string | null> {
+  /**
+   * Looks an answer up. Returns the cached bytes (null on a miss) and a `store` that caches a freshly
+   * computed answer under the version read here (so an answer computed across a rollup is never
+   * served as current). Null when Redis fails.
+   */
+  async lookup(
+    orgId: number,
+    route: string,
+    query: unknown,
+    day: string,
+  ): Promise<{ hit: Buffer | null; store: (body: string) => Promise<void> } | null> {
+    const digest = createHash('sha256').update(`${route}\n${canonical(query)}\n${day}`).digest('base64url');
+    const key = `${this.prefix}:cache:r:${orgId}:${digest}`;
     try {
-      const version = await withTimeout(orgCacheVersion(this.redis, this.prefix, orgId), CACHE_TIMEOUT_MS);
-      const digest = createHash('sha256')
-        .update(`${route}\n${canonical(query)}\n${day}`)
-        .digest('base64url');
-      return `${this.prefix}:cache:r:${orgId}:${version}:${digest}`;
+      const [versionRaw, stored] = await withTimeout(
+        this.redis.mgetBuffer(orgCacheVersionKey(this.prefix, orgId), key),
+        CACHE_TIMEOUT_MS,
+      );
+      const version = versionRaw ? versionRaw.toString() : '0';
+      const tag = Buffer.from(`${version}\n`);
+      const hit = stored && stored.subarray(0, tag.length).equals(tag) ? stored.subarray(tag.length) : null;
+      return { hit, store: (body) => this.set(key, `${version}\n${body}`) };
     } catch (error) {
       this.log.warn({ err: error }, 'response cache unavailable');
       return null;
     }
   }
 
-  async get(key: string): Promise<string | null> {
+  private async set(key: string, value: string): Promise<void> {
     try {
-      return await withTimeout(this.redis.get(key), CACHE_TIMEOUT_MS);
-    } catch (error) {
-      this.log.warn({ err: error }, 'response cache read failed');
-      return null;
-    }
-  }
-
-  async set(key: string, body: string): Promise<void> {
-    try {
-      await withTimeout(this.redis.set(key, body, 'EX', this.ttlSeconds), CACHE_TIMEOUT_MS);
+      await withTimeout(this.redis.set(key, value, 'EX', this.ttlSeconds), CACHE_TIMEOUT_MS);
     } catch (error) {
       this.log.warn({ err: error }, 'response cache write failed');
     }
