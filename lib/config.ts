@@ -151,6 +151,16 @@ export class ConfigError extends Error {
 }
 
 /**
+ * A bad value as a config error may show it: error lines end up in logs, so the JWT secret is
+ * never shown (only its length) and a URL's password is masked.
+ */
+function shownValue(name: string, value: string): string {
+  if (name === 'JWT_SECRET_KEY') return `a value of ${value.length} characters`;
+  if (name.endsWith('_URL')) return JSON.stringify(value.replace(/^([^:/?#\s]+:\/\/[^:/@\s]*:)[^@\s]*@/, '$1***@'));
+  return JSON.stringify(value);
+}
+
+/**
  * Parses an environment for a role. Empty strings count as unset. Throws ConfigError listing
  * every problem, one line each, each starting with the variable's name.
  */
@@ -168,7 +178,7 @@ export function parseConfig(role: Role, env: Record<string, string | undefined>)
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const name = issue.path.join('.') || 'environment';
-      problems.push(`${name}: ${issue.message} (got ${JSON.stringify(cleaned[name] ?? '')})`);
+      problems.push(`${name}: ${issue.message} (got ${shownValue(name, cleaned[name] ?? '')})`);
     }
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);

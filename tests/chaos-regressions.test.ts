@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { DelayedError, type Job } from 'bullmq';
 import { createPool, isConnectionError } from '../lib/db.js';
+import { ConfigError, parseConfig } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
 import type { Redis } from '../lib/redis.js';
 import type { Queues } from '../producers/queues.js';
@@ -75,4 +76,23 @@ test('jobs meeting an unreachable Postgres are delayed without spending attempts
   } finally {
     await pool.end();
   }
+});
+
+test('config errors never echo the JWT secret or a URL password (they did: "(got "hunter2...")")', () => {
+  const problems = (env: Record<string, string>): string => {
+    try {
+      parseConfig('worker', { DATABASE_URL: 'postgresql://u:p@h/db', REDIS_URL: 'redis://h:1', JWT_SECRET_KEY: 'k'.repeat(40), ...env });
+      return '';
+    } catch (error) {
+      assert.ok(error instanceof ConfigError);
+      return error.problems.join('\n');
+    }
+  };
+  const short = problems({ JWT_SECRET_KEY: 'hunter2-short-secret' });
+  assert.match(short, /^JWT_SECRET_KEY: must be at least 32 characters \(got a value of 20 characters\)$/);
+  const db = problems({ DATABASE_URL: 'mysql://admin:hunter2pw@db/x' });
+  assert.match(db, /^DATABASE_URL: must be a URL starting with postgres:\/\/ or postgresql:\/\/ \(got "mysql:\/\/admin:\*\*\*@db\/x"\)$/);
+  const redis = problems({ REDIS_URL: 'http://:redispw99@h:1' });
+  assert.ok(redis.startsWith('REDIS_URL:') && !redis.includes('redispw99'), redis);
+  assert.match(problems({ PORT: 'abc' }), /PORT: must be a whole number \(got "abc"\)/, 'other values are still shown');
 });

@@ -1,6 +1,8 @@
 /** Every chaos scenario, in the order the suite runs them. */
 import type { ChaosSize, ScenarioResult } from './report.js';
 import { postgresRestart, redisRestart, roleRevoked, sigtermMidLoad, throttleAndStorm, workerKills } from './pipeline-scenarios.js';
+import { apiUnderLoad, hostileApi } from './api-scenarios.js';
+import { badCliAndConfig, malformedAws, queueFlood } from './misc-scenarios.js';
 
 export interface Scenario {
   id: string;
@@ -46,5 +48,42 @@ export const SCENARIOS: Scenario[] = [
       'A loaded window re-fetched with 400 ms per page (a window takes longer than the 2 s grace); SIGTERM to the worker mid-load. Exit 0 within the grace, ' +
       'the job handed back and finished by a new worker, and readers polling every 50 ms never see a partial day (all-or-nothing).',
     run: sigtermMidLoad,
+  },
+  {
+    id: 'api-load',
+    description:
+      'A `costwatch api` process under autocannon (10 connections, daily/monthly/summary/ingestion endpoints; quick 20 s, full 180 s) while a worker reloads and rolls up ' +
+      "windows a refresh loop enqueues every second for the org being read (each rollup drops the org's cache). 5xx must be 0; RSS sampled every second: " +
+      'stable = after a 25% warm-up, least-squares slope < 10 MB/min and the last sample within 1.5x of the first.',
+    run: apiUnderLoad,
+  },
+  {
+    id: 'queue',
+    description:
+      '10,000 (full: 100,000) waiting fetch jobs added with addBulk (enqueueFetches) under a dedicated prefix, for disabled orgs; Redis used_memory before/after and per job, ' +
+      'enqueue time; one worker process (concurrency 32) drains them: jobs/s per second must stay steady (min >= 20% of the median), completed jobs auto-removed (<= 5,000 kept).',
+    run: queueFlood,
+  },
+  {
+    id: 'hostile-api',
+    description:
+      'Fuzz every endpoint and query parameter of the OpenAPI document (garbage, boundary and raw percent-encoded values, repeated and unknown parameters, wrong methods, bad bodies) ' +
+      "as viewer/operator(/admin): 0 5xx. Forged, alg-none, expired and wrong-audience tokens: 401. Another org's ids: 404, no data. role/org_id in the login body: 400. " +
+      'Brute force at LOGIN_ATTEMPTS_PER_15MIN=10: 429s, even for the right password. Login timing unknown user vs wrong password: medians and ratio within 0.67-1.5.',
+    run: hostileApi,
+  },
+  {
+    id: 'malformed-aws',
+    description:
+      'Loaded windows re-fetched while Cost Explorer answers truncated JSON (malformedRate 1) and then well-formed JSON with non-decimal amounts and unexpected keys (corruptAmountRate 1): ' +
+      "the jobs fail, fetch_runs.error names the problem, the windows' previous rows are unchanged.",
+    run: malformedAws,
+  },
+  {
+    id: 'cli',
+    description:
+      'Bad flags (backfill dates and org, org create account id and role ARN, user create org and role, worker queues, sim rates) and bad variables (PORT, JWT_SECRET_KEY, DATABASE_URL, ' +
+      'REDIS_URL, WORKER_CONCURRENCY, CE_RATE_PER_ORG, REFRESH_CRON, LOG_LEVEL): exit 1, a message naming each, no stack trace, no secret value echoed.',
+    run: () => badCliAndConfig(),
   },
 ];

@@ -1,0 +1,328 @@
+/**
+ * API scenarios against a real `costwatch api` process: sustained load while the pipeline writes
+ * and invalidates the cache, and hostile input (fuzzing every endpoint and parameter of the
+ * OpenAPI document, forged and expired tokens, other organizations' ids, privilege escalation,
+ * brute force, login timing).
+ */
+import http from 'node:http';
+import autocannon from 'autocannon';
+import { SignJWT } from 'jose';
+import { ACCOUNTS, backfillRange, Figures, percentiles, slopePerMinute, type ChaosSize, type ScenarioResult } from './report.js';
+import { rssMb, sleep, startChaosRun, type ChaosRun } from './infra.js';
+import type { RoleProcess } from '../helpers/processes.js';
+import { addDays } from '../../lib/dates.js';
+import { enqueueFetches } from '../../producers/enqueue.js';
+import { createUser, type UserRole } from '../../database/repositories/users.repository.js';
+import { DEFAULT_BCRYPT_COST, hashPassword } from '../../api/auth/passwords.js';
+import { API_AUDIENCE, TOKEN_ISSUER } from '../../api/auth/tokens.js';
+
+const PASSWORD = 'chaos correct horse battery';
+
+async function startApi(run: ChaosRun, extra: Record<string, string> = {}): Promise<{ proc: RoleProcess; base: string }> {
+  const proc = await run.spawn(['api'], 'api listening', { PORT: '0', ...extra });
+  const line = proc
+    .output()
+    .split('\n')
+    .find((l) => l.includes('api listening'));
+  const port = (JSON.parse(line ?? '{}') as { port?: number }).port;
+  if (!port) throw new Error(`api port not found in: ${line}`);
+  return { proc, base: `http://127.0.0.1:${port}` };
+}
+
+async function addUser(run: ChaosRun, orgId: number, email: string, role: UserRole, cost = 4): Promise<void> {
+  await createUser(run.db.pool, { organizationId: orgId, email, passwordHash: await hashPassword(PASSWORD, cost), role });
+}
+
+async function post(base: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: unknown; ms: number }> {
+  const t0 = performance.now();
+  const res = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const text = await res.text();
+  const ms = performance.now() - t0;
+  let json: unknown = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: res.status, json, ms };
+}
+
+async function login(base: string, email: string): Promise<string> {
+  const r = await post(base, '/api/v1/auth/login', { email, password: PASSWORD });
+  const token = (r.json as { access_token?: string } | null)?.access_token;
+  if (r.status !== 200 || !token) throw new Error(`login ${email}: ${r.status} ${JSON.stringify(r.json)}`);
+  return token;
+}
+
+/**
+ * Sustained load (autocannon, 10 connections, 4 read endpoints) on the API process while a worker
+ * loads and rolls up windows that a refresh loop enqueues for the org being read every second
+ * (each rollup invalidates that org's cached responses). RSS of the API sampled every second.
+ * Stable: after a 25% warm-up, the least-squares RSS slope is under 10 MB/min and the last sample
+ * is within 1.5x of the first post-warm-up sample.
+ */
+export async function apiUnderLoad(size: ChaosSize): Promise<ScenarioResult> {
+  const f = new Figures(`API load ${size.apiSeconds} s + refresh loop`);
+  const run = await startChaosRun({ env: { WORKER_CONCURRENCY: '2', LOGIN_ATTEMPTS_PER_15MIN: '10000' } });
+  let refreshing = true;
+  let sampling = true;
+  try {
+    const [org] = await run.createOrgs([ACCOUNTS[0] ?? '']);
+    if (!org) throw new Error('no org');
+    await addUser(run, org.id, 'viewer@chaos.test', 'viewer');
+    const [, api] = await Promise.all([run.spawnWorker(), startApi(run)]);
+    const { to } = backfillRange(size);
+    const from = addDays(to, -28);
+    const first = await run.backfill([org.id], from, to, 7, ['costs']);
+    await run.waitBackfill(first.backfillId, first.jobs, 300_000);
+    const token = await login(api.base, 'viewer@chaos.test');
+
+    let refreshes = 0;
+    const refresher = (async () => {
+      for (let i = 0; refreshing && i < 10_000; i++) {
+        const day = addDays(to, -(i % 21) - 7);
+        await enqueueFetches(run.queues, 'costs', [{ orgId: org.id, from: day, to: addDays(day, 7), trigger: 'manual' }]).catch(() => undefined);
+        refreshes++;
+        await sleep(1_000);
+      }
+    })();
+    const rss: Array<{ t: number; v: number }> = [];
+    const t0 = Date.now();
+    const sampler = (async () => {
+      while (sampling) {
+        const v = await rssMb(api.proc.child.pid);
+        if (v !== null) rss.push({ t: (Date.now() - t0) / 1000, v });
+        await sleep(1_000);
+      }
+    })();
+    const q = `from=${from}&to=${addDays(to, -1)}`;
+    const result = await autocannon({
+      url: api.base,
+      connections: 10,
+      duration: size.apiSeconds,
+      headers: { authorization: `Bearer ${token}` },
+      requests: [
+        { method: 'GET', path: `/api/v1/costs/daily?${q}&group_by=service` },
+        { method: 'GET', path: `/api/v1/costs/monthly?${q}&group_by=service` },
+        { method: 'GET', path: '/api/v1/costs/summary' },
+        { method: 'GET', path: '/api/v1/ingestion/status' },
+      ],
+    });
+    refreshing = false;
+    sampling = false;
+    await Promise.all([refresher, sampler]);
+    const fiveXx = Object.entries(result.statusCodeStats ?? {}).reduce((s, [code, v]) => s + (Number(code) >= 500 ? (v.count ?? 0) : 0), 0);
+    const rolled = await run.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM fetch_runs WHERE trigger = 'manual' AND rolled_up_at IS NOT NULL`);
+    const warm = rss.filter((s) => s.t >= size.apiSeconds * 0.25);
+    const slope = slopePerMinute(warm);
+    const startRss = warm[0]?.v ?? 0;
+    const endRss = rss[rss.length - 1]?.v ?? 0;
+    const maxRss = Math.max(...rss.map((s) => s.v));
+    f.set('errors', `${fiveXx} 5xx, ${result.non2xx} non-2xx, ${result.errors} socket errors, ${result.timeouts} timeouts`);
+    f.set('latency', `${result.latency.p50}/${result.latency.p99} ms`);
+    f.set('rss', `${(rss[0]?.v ?? 0).toFixed(0)}->${endRss.toFixed(0)} MB, max ${maxRss.toFixed(0)}, slope ${slope.toFixed(1)} MB/min`);
+    f.set('rate', `${Math.round(result.requests.average)} req/s (${result.requests.total} requests)`);
+    f.note(`refreshes enqueued=${refreshes}, windows reloaded and rolled up during the load=${rolled.rows[0]?.n ?? 0}`);
+    f.expect(fiveXx === 0 && result.errors === 0 && result.non2xx === 0, 'errors under load');
+    f.expect((rolled.rows[0]?.n ?? 0) > 0, 'no window was reloaded during the load (cache never invalidated)');
+    f.expect(slope < 10, `RSS grows ${slope.toFixed(1)} MB/min`);
+    f.expect(endRss <= startRss * 1.5, `RSS ${startRss.toFixed(0)} -> ${endRss.toFixed(0)} MB`);
+    return f.done();
+  } catch (error) {
+    return f.crashed(error);
+  } finally {
+    refreshing = false;
+    sampling = false;
+    await run.close();
+  }
+}
+
+// ----- hostile input -----
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+
+function send(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<number> {
+  const url = new URL(base);
+  return new Promise((resolve) => {
+    const req = http.request({ host: url.hostname, port: url.port, method, path, headers, agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', () => resolve(-1));
+    });
+    req.on('error', () => resolve(-1));
+    req.setTimeout(20_000, () => {
+      resolve(-2);
+      req.destroy();
+    });
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+const GARBAGE = [
+  '', ' ', '0', '-1', '1e3', '0x10', '1.5', 'NaN', 'Infinity', 'null', 'true', '[]', '{}', '99999999999999999999999', '2147483648',
+  "' OR '1'='1", '"; DROP TABLE users; --', '%', '\\', '$1', '../../etc/passwd', 'a'.repeat(5000), '😀'.repeat(50), '\u0000', 'line\nbreak',
+  '2026-02-30', '2026-13-01', '0000-00-00', '9999-12-31', '1900-01-01', '2026-1-1', '2026-01-01T00:00:00Z', '<script>', 'SERVICE',
+];
+const RAW = ['%00', '%ED%A0%80', '%E0%A4%A', '%zz', '%FF%FE', 'a%26org_id%3D2'];
+
+interface OpenApiParam {
+  name: string;
+  in: string;
+  schema?: { type?: string; format?: string; enum?: unknown[]; pattern?: string };
+}
+type OpenApiDoc = { paths: Record<string, Record<string, { parameters?: OpenApiParam[]; requestBody?: unknown }>> };
+
+function validValue(p: OpenApiParam, orgId: number, from: string, to: string): string {
+  if (p.name === 'org_id') return String(orgId);
+  if (p.name === 'from') return from;
+  if (p.name === 'to') return to;
+  if (p.schema?.enum?.[0] !== undefined) return String(p.schema.enum[0]);
+  if (p.schema?.type === 'integer' || p.schema?.type === 'number') return '1';
+  if (p.schema?.format === 'date') return from;
+  return 'x';
+}
+
+/** Every endpoint x every parameter x boundary/garbage values, plus wrong methods and bad bodies: counts 5xx. */
+async function fuzzApi(base: string, tokens: string[], orgId: number, from: string, to: string): Promise<{ requests: number; fiveXx: number; samples: string[] }> {
+  const doc = (await (await fetch(`${base}/api/v1/openapi.json`)).json()) as OpenApiDoc;
+  const cases: Array<{ method: string; path: string; headers?: Record<string, string>; body?: string }> = [];
+  for (const [rawPath, ops] of Object.entries(doc.paths)) {
+    const path = rawPath.replace(/\{[^}]+\}/g, '1');
+    for (const [method, op] of Object.entries(ops)) {
+      const params = (op.parameters ?? []).filter((p) => p.in === 'query');
+      const valid = new URLSearchParams(params.map((p): [string, string] => [p.name, validValue(p, orgId, from, to)]));
+      for (const token of tokens) {
+        const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+        const m = method.toUpperCase();
+        cases.push({ method: m, path: `${path}?${valid}`, headers, body: m === 'POST' ? '{}' : undefined });
+        for (const p of params) {
+          for (const g of GARBAGE) {
+            const q = new URLSearchParams(valid);
+            q.set(p.name, g);
+            cases.push({ method: m, path: `${path}?${q}`, headers, body: m === 'POST' ? '{}' : undefined });
+          }
+          for (const raw of RAW) cases.push({ method: m, path: `${path}?${valid}&${p.name}=${raw}`.replace(`${p.name}=${valid.get(p.name)}&`, ''), headers });
+          cases.push({ method: m, path: `${path}?${valid}&${p.name}=1&${p.name}=2`, headers });
+        }
+        cases.push({ method: m, path: `${path}?${valid}&unknown_param=1`, headers });
+        for (const wrong of ['PUT', 'DELETE', 'PATCH']) cases.push({ method: wrong, path, headers });
+        if (m === 'POST') {
+          for (const body of ['{', 'null', '[]', '"x"', '{"a":'.repeat(2000), JSON.stringify({ x: 'y'.repeat(200_000) }), '{"__proto__":{"admin":true}}']) {
+            cases.push({ method: m, path, headers, body });
+          }
+          cases.push({ method: m, path, headers: { ...headers, 'content-type': 'text/plain' }, body: 'x' });
+        }
+      }
+    }
+  }
+  let fiveXx = 0;
+  const samples: string[] = [];
+  for (let i = 0; i < cases.length; i += 16) {
+    const statuses = await Promise.all(cases.slice(i, i + 16).map((c) => send(base, c.method, c.path, c.headers, c.body)));
+    statuses.forEach((s, j) => {
+      if (s >= 500 || s < 0) {
+        fiveXx++;
+        const c = cases[i + j];
+        if (samples.length < 3 && c) samples.push(`${c.method} ${c.path.slice(0, 100)} -> ${s}`);
+      }
+    });
+  }
+  return { requests: cases.length, fiveXx, samples };
+}
+
+function b64url(value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+async function get(base: string, path: string, token: string): Promise<{ status: number; text: string }> {
+  const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
+  return { status: res.status, text: await res.text() };
+}
+
+export async function hostileApi(size: ChaosSize): Promise<ScenarioResult> {
+  const f = new Figures('hostile API input and auth attacks');
+  const run = await startChaosRun({ env: { LOGIN_ATTEMPTS_PER_15MIN: '10000' } });
+  try {
+    const [orgA, orgB] = await run.createOrgs([ACCOUNTS[0] ?? '', ACCOUNTS[1] ?? '']);
+    if (!orgA || !orgB) throw new Error('no orgs');
+    await addUser(run, orgA.id, 'viewer@a.test', 'viewer');
+    await addUser(run, orgA.id, 'operator@a.test', 'operator');
+    await addUser(run, orgA.id, 'admin@a.test', 'admin');
+    // The timing user has a production-cost hash, like the API's dummy hash for unknown users.
+    await addUser(run, orgA.id, 'timing@a.test', 'viewer', DEFAULT_BCRYPT_COST);
+    await run.db.pool.query(`INSERT INTO cost_daily_service VALUES ($1, '2026-01-05', 'SecretServiceOfB', 7, 7, 7, 7, 'USD', false)`, [orgB.id]);
+    const [{ base }, limited] = await Promise.all([startApi(run), startApi(run, { LOGIN_ATTEMPTS_PER_15MIN: '10' })]);
+    const viewer = await login(base, 'viewer@a.test');
+    const operator = await login(base, 'operator@a.test');
+    const admin = await login(base, 'admin@a.test');
+
+    const fuzz = await fuzzApi(base, size.mode === 'full' ? [viewer, operator, admin] : [viewer, operator], orgA.id, '2026-01-01', '2026-01-31');
+
+    // Tokens: forged, alg none, expired, wrong audience; each must be 401.
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { org: orgA.id, role: 'operator' };
+    const forged = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject('1').setIssuer(TOKEN_ISSUER).setAudience(API_AUDIENCE).setIssuedAt(now).setExpirationTime(now + 600).sign(new TextEncoder().encode('x'.repeat(40)));
+    const none = `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ ...claims, sub: '1', iss: TOKEN_ISSUER, aud: API_AUDIENCE, iat: now, exp: now + 600 })}.`;
+    const secret = new TextEncoder().encode(run.env.JWT_SECRET_KEY ?? '');
+    const expired = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject('1').setIssuer(TOKEN_ISSUER).setAudience(API_AUDIENCE).setIssuedAt(now - 7200).setExpirationTime(now - 3600).sign(secret);
+    const wrongAudience = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject('1').setIssuer(TOKEN_ISSUER).setAudience('costwatch-admin').setIssuedAt(now).setExpirationTime(now + 600).sign(secret);
+    const tokenStatuses = await Promise.all([forged, none, expired, wrongAudience, 'garbage.token.x'].map(async (t) => (await get(base, '/api/v1/costs/summary', t)).status));
+    const tokensRejected = tokenStatuses.filter((s) => s === 401).length;
+
+    // Another organization's ids: a viewer/admin of A naming B gets 404 and never B's rows.
+    const crossPaths = [`/api/v1/costs/daily?from=2026-01-01&to=2026-01-31&org_id=${orgB.id}`, `/api/v1/ingestion/status?org_id=${orgB.id}`, `/api/v1/ingestion/runs?org_id=${orgB.id}`];
+    let crossLeaks = 0;
+    let crossOk = 0;
+    for (const token of [viewer, admin]) {
+      for (const p of crossPaths) {
+        const r = await get(base, p, token);
+        if (r.text.includes('SecretServiceOfB') || r.status === 200) crossLeaks++;
+        else crossOk++;
+      }
+    }
+    // Privilege escalation: extra fields in the login body; a viewer's admin action.
+    const escalate = await post(base, '/api/v1/auth/login', { email: 'viewer@a.test', password: PASSWORD, role: 'operator', org_id: orgB.id });
+    const escalatedToken = (escalate.json as { access_token?: string } | null)?.access_token;
+    const escalatedRole = escalatedToken ? (JSON.parse(Buffer.from(escalatedToken.split('.')[1] ?? '', 'base64url').toString()) as { role?: string }).role : null;
+    const viewerRefresh = await post(base, '/api/v1/ingestion/refresh', {}, { authorization: `Bearer ${viewer}` });
+
+    // Brute force against the API limited to 10 attempts per email and IP per 15 minutes.
+    const brute: number[] = [];
+    for (let i = 0; i < 30; i++) brute.push((await post(limited.base, '/api/v1/auth/login', { email: 'viewer@a.test', password: `guess-${i}` })).status);
+    const blocked = brute.filter((s) => s === 429).length;
+    const afterCorrect = await post(limited.base, '/api/v1/auth/login', { email: 'viewer@a.test', password: PASSWORD });
+
+    // Timing of login: unknown user vs wrong password (interleaved).
+    const unknown: number[] = [];
+    const wrong: number[] = [];
+    const samples = size.mode === 'full' ? 30 : 12;
+    for (let i = 0; i < samples; i++) {
+      unknown.push((await post(base, '/api/v1/auth/login', { email: `nobody${i}@a.test`, password: 'wrong password' })).ms);
+      wrong.push((await post(base, '/api/v1/auth/login', { email: 'timing@a.test', password: `wrong password ${i}` })).ms);
+    }
+    const mu = percentiles(unknown).p50;
+    const mw = percentiles(wrong).p50;
+    const ratio = mu / mw;
+
+    f.set('errors', `${fuzz.fiveXx} 5xx of ${fuzz.requests} fuzz requests`);
+    f.set('latency', `login unknown ${mu.toFixed(0)} / wrong pw ${mw.toFixed(0)} ms (ratio ${ratio.toFixed(2)})`);
+    f.note(`bad tokens rejected 401: ${tokensRejected}/5 (${tokenStatuses.join(',')})`);
+    f.note(`other org's ids refused: ${crossOk}/${crossOk + crossLeaks}`);
+    f.note(`login with role/org_id fields -> ${escalate.status}${escalatedRole ? ` (role ${escalatedRole})` : ''}; viewer refresh -> ${viewerRefresh.status}`);
+    f.note(`brute force: ${blocked}/30 answered 429, then the right password -> ${afterCorrect.status}`);
+    f.expect(fuzz.fiveXx === 0, `5xx under fuzzing: ${fuzz.samples.join('; ')}`);
+    f.expect(tokensRejected === 5, `bad tokens not all rejected: ${tokenStatuses.join(',')}`);
+    f.expect(crossLeaks === 0, `${crossLeaks} cross-organization requests answered`);
+    f.expect(escalate.status === 400 || escalatedRole === 'viewer', `login body escalated the role to ${escalatedRole}`);
+    f.expect(viewerRefresh.status === 403, `viewer refresh answered ${viewerRefresh.status}`);
+    f.expect(blocked >= 19, `only ${blocked} of 30 brute-force attempts limited`);
+    f.expect(afterCorrect.status === 429, `locked-out email accepted the right password (${afterCorrect.status})`);
+    f.expect(ratio > 0.67 && ratio < 1.5, `login timing reveals unknown users (ratio ${ratio.toFixed(2)})`);
+    return f.done();
+  } catch (error) {
+    return f.crashed(error);
+  } finally {
+    await run.close();
+  }
+}
