@@ -155,7 +155,8 @@ export function maxPerSecond(times: number[]): number {
  * a per-org Cost Explorer limit of CE_RATE_PER_ORG: all windows complete, the healthy orgs are never
  * delayed and finish first, and no account sees more than 2 x CE_RATE_PER_ORG requests in any
  * sliding second (the limiter's fixed one-second windows let a burst at the end of one window meet
- * the next window's burst: 2x is the bound of a fixed-window limiter).
+ * the next window's burst: 2x is the bound of a fixed-window limiter), plus the org's STS
+ * AssumeRole calls, which the simulator timestamps with the same account.
  */
 export async function throttleAndStorm(size: ChaosSize): Promise<ScenarioResult> {
   const rate = 5;
@@ -165,7 +166,7 @@ export async function throttleAndStorm(size: ChaosSize): Promise<ScenarioResult>
   const { from, to } = backfillRange(size);
   const reference = await referenceLoad(ACCOUNTS.slice(0, size.orgs), from, to, size.windowDays);
   const run = await startChaosRun({
-    sim: { accountThrottleRates: { [throttled]: 0.5 }, pageSize: 60 },
+    sim: { accountThrottleRates: { [throttled]: 0.5 }, pageSize: size.mode === 'full' ? 60 : 200 },
     env: { WORKER_CONCURRENCY: '4', CE_RATE_PER_ORG: String(rate), RETRY_BACKOFF_MS: '300', THROTTLE_BACKOFF_MS: '500', FETCH_ATTEMPTS: '10' },
   });
   try {
@@ -185,14 +186,20 @@ export async function throttleAndStorm(size: ChaosSize): Promise<ScenarioResult>
     );
     const byAccount = new Map(finished.rows.map((r) => [r.account, r]));
     const peaks = accounts.map((a) => maxPerSecond((counts.timestamps?.[a] ?? []).slice().sort((x, y) => x - y)));
+    // The simulator's arrival times are per account, all services: the org's STS AssumeRole calls
+    // (not under the Cost Explorer limit; a handful per worker process) may share a peak second.
+    const bounds = accounts.map((a) => 2 * rate + (counts.byAccount[a]?.['sts:AssumeRole'] ?? 0));
     const sent = accounts.map((a) => Object.values(counts.byAccount[a] ?? {}).reduce((s, n) => s + n, 0));
     const throttledSeen = Object.values(counts.throttled[throttled] ?? {}).reduce((s, n) => s + n, 0);
     const errors = Object.values(counts.errors).reduce((s, row) => s + Object.values(row).reduce((a, b) => a + b, 0), 0);
-    f.set('rate', `max/1s per org ${peaks.join(', ')} (bound ${2 * rate})`);
+    f.set('rate', `max/1s per org ${peaks.join(', ')} (bounds ${bounds.join(', ')})`);
     f.set('errors', `${errors} 5xx + ${throttledSeen} throttles injected; ${result.failed} failed windows`);
     f.note(`requests per org ${sent.join(', ')}; delayed runs of the throttled org=${byAccount.get(throttled)?.throttled ?? 0}`);
     f.expect(result.failed === 0, `${result.failed} windows failed`);
-    f.expect(peaks.every((p) => p <= 2 * rate), `an org exceeded ${2 * rate} requests in a second: ${peaks.join(', ')}`);
+    f.expect(
+      peaks.every((p, i) => p <= (bounds[i] ?? 0)),
+      `an org exceeded its bound of requests in a second: ${peaks.join(', ')} > ${bounds.join(', ')}`,
+    );
     for (const h of healthy) {
       f.expect((byAccount.get(h)?.throttled ?? 0) === 0, `healthy org ${h} had delayed runs`);
       const hl = byAccount.get(h)?.last;
@@ -290,11 +297,12 @@ export async function sigtermMidLoad(size: ChaosSize): Promise<ScenarioResult> {
     const [org] = await run.createOrgs([account]);
     if (!org) throw new Error('org not created');
     await run.spawnWorker();
-    const first = await run.backfill([org.id], from, to, size.windowDays, ['costs']);
+    const windows = splitWindows(from, to, size.windowDays).slice(0, 2);
+    const loadedTo = windows[windows.length - 1]?.to ?? to;
+    const first = await run.backfill([org.id], from, loadedTo, size.windowDays, ['costs']);
     await run.waitBackfill(first.backfillId, first.jobs, 300_000);
     // Slow AWS: many small pages, each 400 ms.
     run.sim.control.setOptions({ latencyMs: 400, pageSize: 15 });
-    const windows = splitWindows(from, to, size.windowDays).slice(0, 2);
     const runsBefore = (await run.db.pool.query<{ id: number }>('SELECT coalesce(max(id), 0)::int AS id FROM fetch_runs')).rows[0]?.id ?? 0;
     await enqueueFetches(run.queues, 'costs', windows.map((w) => ({ orgId: org.id, ...w, trigger: 'manual' as const })));
     let observations = 0;
@@ -306,7 +314,7 @@ export async function sigtermMidLoad(size: ChaosSize): Promise<ScenarioResult> {
         if (counts) {
           observations++;
           for (const [key, expected] of reference) {
-            if (!key.startsWith(`${account}|costs|`)) continue;
+            if (!key.startsWith(`${account}|costs|`) || (key.split('|')[2] ?? '') >= loadedTo) continue;
             const n = counts.get(key)?.n ?? 0;
             if (n !== expected) {
               partial++;
@@ -338,7 +346,7 @@ export async function sigtermMidLoad(size: ChaosSize): Promise<ScenarioResult> {
     f.note(`exit code ${code} after ${(exitMs / 1000).toFixed(1)} s; runs at exit: ${mid.rows.map((r) => `${r.status}=${r.n}`).join(', ')}`);
     f.expect(code === 0, `worker exited with ${code}`);
     f.expect(exitMs < 10_000, `worker took ${exitMs} ms to exit (grace 2 s)`);
-    run.sim.control.setOptions({ latencyMs: 20 });
+    run.sim.control.setOptions({ latencyMs: 0, pageSize: 500 });
     await run.spawnWorker();
     await waitForIdle(run, 300_000);
     observing = false;
@@ -353,7 +361,7 @@ export async function sigtermMidLoad(size: ChaosSize): Promise<ScenarioResult> {
     f.note(`runs: ${runs.rows.map((r) => `${r.status}=${r.n}`).join(', ')}`);
     f.expect(partial === 0, `partially visible windows: ${partialSamples.join(', ')}`);
     f.expect(succeeded >= windows.length, `${succeeded} of ${windows.length} windows re-fetched`);
-    recordLoad(f, await checkLoad(run.db.pool, [org], from, to, reference, ['costs']), `${succeeded}/${windows.length}`);
+    recordLoad(f, await checkLoad(run.db.pool, [org], from, loadedTo, reference, ['costs']), `${succeeded}/${windows.length}`);
     return f.done();
   } catch (error) {
     return f.crashed(error);
