@@ -178,7 +178,7 @@ async function startLocalPostgres(stateDir: string, secrets: Secrets, log: (line
     chownSync(socketDir, uid, gid);
   }
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
-    log('initialising a local Postgres cluster in .costwatch/postgres');
+    log(`initialising a local Postgres cluster in ${path.relative(process.cwd(), dataDir) || dataDir}`);
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const pwfile = path.join(stateDir, 'run', 'pwfile');
     writeFileSync(pwfile, secrets.pgPassword, { mode: 0o600 });

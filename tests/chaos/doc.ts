@@ -30,6 +30,29 @@ Scenario code: \`tests/chaos/\`; runner: \`scripts/chaos.mjs\`.
 
 ${SCENARIOS.map((s) => `- **${s.id}**: ${s.description}`).join('\n')}
 
+## What it found (fixed; regression tests in tests/chaos-regressions.test.ts)
+
+- **Postgres restart killed every worker.** pg's Pool listens for errors of idle clients only; a
+  checked-out client whose connection died between two statements raised an uncaught \`error\`
+  event. lib/db.ts now gives every client an error listener; the next query fails and the job retries.
+- **Postgres restart failed windows for good and left their runs 'running'.** Jobs spent all their
+  attempts during the outage, and the failure could not be written to fetch_runs (Postgres was
+  down), so \`backfill --wait\` never finished. Jobs meeting a connection-level error are now delayed
+  (1-2 s) without spending an attempt for as long as the outage lasts (workers/fetch-job.ts
+  \`delayWhileDatabaseDown\`, also in the rollup worker).
+- **Config errors echoed secrets** (\`JWT_SECRET_KEY ... (got "hunter2...")\`, URLs with passwords) into
+  logs. lib/config.ts now shows the secret's length only and masks URL passwords.
+
+## Limits and notes
+
+- Per-org rate: the limiter uses fixed one-second windows in Redis, so any sliding second may see up
+  to 2 x CE_RATE_PER_ORG requests (the end of one window and the start of the next); the simulator
+  timestamps STS AssumeRole with the same account, so the bound asserted adds that org's AssumeRole count.
+- A fetch job that meets truncated JSON from AWS fails with the SDK's deserialization error
+  (\`SyntaxError ... Deserialization error\`), after FETCH_ATTEMPTS; corrupt amounts fail at once with
+  \`MalformedDataError\` naming the field, value, service and day. The previous rows stay.
+- RSS figures are of the API process only; "stable" is defined in the api-load scenario above.
+
 ## Last full run
 
 ${run.date}, ${run.size.mode} mode, ${run.minutes} min. Machine: ${run.machine}.
