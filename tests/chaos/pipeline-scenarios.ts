@@ -38,7 +38,8 @@ export async function workerKills(size: ChaosSize): Promise<ScenarioResult> {
   const accounts = ACCOUNTS.slice(0, size.orgs);
   const { from, to } = backfillRange(size);
   const reference = await referenceLoad(accounts, from, to, size.windowDays);
-  const run = await startChaosRun({ sim: { latencyMs: 40 }, env: { WORKER_CONCURRENCY: '3' } });
+  // Latency stretches the backfill so that every kill lands while loads are running.
+  const run = await startChaosRun({ sim: { latencyMs: size.mode === 'full' ? 150 : 40 }, env: { WORKER_CONCURRENCY: '3' } });
   try {
     const orgs = await run.createOrgs(accounts);
     await Promise.all(Array.from({ length: size.workers }, () => run.spawnWorker()));
@@ -49,7 +50,7 @@ export async function workerKills(size: ChaosSize): Promise<ScenarioResult> {
     const killedAt: number[] = [];
     const started = Date.now();
     while (killedAt.length < size.kills && !finished) {
-      await sleep(size.mode === 'full' ? 1_000 + Math.random() * 3_000 : 400 + Math.random() * 1_200);
+      await sleep(size.mode === 'full' ? 800 + Math.random() * 2_000 : 400 + Math.random() * 1_200);
       if (finished) break;
       const victim = run.workers[Math.floor(Math.random() * run.workers.length)];
       if (!victim) break;
