@@ -1,13 +1,17 @@
 /**
  * The chaos suite's quick mode inside `npm test` (the full runs: `npm run test:chaos`). Same
- * scenario code (tests/chaos/) with small sizes, on the suite's own Postgres and Redis under
- * .costwatch/chaos/ (ports 54339/63799), which its scenarios restart; the shared test instances
+ * scenario code (tests/chaos/) with small sizes, on its own Postgres and Redis under
+ * .costwatch/chaos-ci/ (ports 54349/63809), which its scenarios restart; the shared test instances
  * are never touched. Scenarios run one after another (they share the chaos instances).
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SIZES, formatTable, type ScenarioResult } from './chaos/report.js';
 import { SCENARIOS } from './chaos/scenarios.js';
+import { CHAOS_CI_INSTANCE, useChaosInstance } from './chaos/infra.js';
+
+// Not the instances of `npm run test:chaos`: a full run may be going on at the same time.
+useChaosInstance(CHAOS_CI_INSTANCE);
 
 const size = SIZES.quick;
 const results: ScenarioResult[] = [];

@@ -22,7 +22,9 @@ npm run test:chaos -- --only kill9,redis   # some scenarios
 
 The suite provisions its own Postgres and Redis under \`.costwatch/chaos/\` on 127.0.0.1:54339 and
 127.0.0.1:63799 (\`stackUp({ stateDir, pgPort, redisPort })\` of lib/stack.ts), because it stops and
-restarts them; the instances other tests use (54329/63790) are never touched. Every process it
+restarts them; the instances other tests use (54329/63790) are never touched. The quick mode inside
+\`npm test\` uses another pair (\`.costwatch/chaos-ci/\`, 54349/63809), so both may run at once; each
+pair is locked to one run at a time (\`.costwatch/chaos.lock\`, \`.costwatch/chaos-ci.lock\`). Every process it
 kills or stops is one it started. Everything listens on 127.0.0.1; every loop is bounded in count and time.
 Scenario code: \`tests/chaos/\`; runner: \`scripts/chaos.mjs\`.
 

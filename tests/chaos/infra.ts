@@ -1,11 +1,12 @@
 /**
- * The chaos suite's own Postgres and Redis (under .costwatch/chaos/, ports 54339 and 63799: the
- * scenarios restart them, so they never touch the shared test instances on 54329/63790), and a
+ * The chaos suite's own Postgres and Redis (under .costwatch/chaos/, ports 54339 and 63799; the
+ * quick mode in `npm test`: .costwatch/chaos-ci/, 54349 and 63809): the scenarios restart them, so
+ * they never touch the shared test instances on 54329/63790. Then a
  * run: a fresh migrated database, a queue prefix, the AWS simulator in process, real worker
  * processes (`costwatch worker`) that the run started and alone may kill.
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { LOCAL_STATE_DIR } from '../../lib/paths.js';
@@ -21,10 +22,61 @@ import { createOrganization, type Organization } from '../../database/repositori
 import { startSimulator, type RunningSimulator, type SimOptions } from '../../sim/server.js';
 import { spawnRole, type RoleProcess } from '../helpers/processes.js';
 
-export const CHAOS_STATE_DIR = path.join(LOCAL_STATE_DIR, 'chaos');
-export const CHAOS_PG_PORT = 54339;
-export const CHAOS_REDIS_PORT = 63799;
-export const chaosStackRef: LocalStackRef = { stateDir: CHAOS_STATE_DIR, redisPort: CHAOS_REDIS_PORT, log: () => undefined };
+export interface ChaosInstance {
+  stateDir: string;
+  pgPort: number;
+  redisPort: number;
+}
+
+/** `npm run test:chaos`'s instances. */
+export const CHAOS_INSTANCE: ChaosInstance = { stateDir: path.join(LOCAL_STATE_DIR, 'chaos'), pgPort: 54339, redisPort: 63799 };
+/** The quick mode inside `npm test` has its own, so a full run and `npm test` may overlap. */
+export const CHAOS_CI_INSTANCE: ChaosInstance = { stateDir: path.join(LOCAL_STATE_DIR, 'chaos-ci'), pgPort: 54349, redisPort: 63809 };
+
+let instance: ChaosInstance = CHAOS_INSTANCE;
+
+/** Chooses the instances of this process (before the first scenario). */
+export function useChaosInstance(chosen: ChaosInstance): void {
+  if (stack) throw new Error('useChaosInstance must be called before the chaos stack starts');
+  instance = chosen;
+}
+
+const stackRef = (): LocalStackRef => ({ stateDir: instance.stateDir, redisPort: instance.redisPort, log: () => undefined });
+
+/**
+ * One run at a time per instance (its scenarios restart Postgres and Redis): a lock file holding
+ * the owner's pid, waited for (at most 40 minutes) while that process lives, removed at exit.
+ */
+async function lockInstance(): Promise<void> {
+  const file = `${instance.stateDir}.lock`;
+  mkdirSync(path.dirname(file), { recursive: true });
+  const deadline = Date.now() + 40 * 60_000;
+  for (let announced = false; ; ) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      process.once('exit', () => rmSync(file, { force: true }));
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const owner = Number(readFileSync(file, 'utf8').trim());
+    let alive: boolean;
+    try {
+      // Signal 0 only checks that the process exists.
+      alive = Number.isInteger(owner) && owner > 0 && process.kill(owner, 0);
+    } catch {
+      alive = false;
+    }
+    if (!alive) {
+      rmSync(file, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`${file}: chaos instance still used by process ${owner}`);
+    if (!announced) process.stderr.write(`chaos: waiting for process ${owner} to finish with ${instance.stateDir}\n`);
+    announced = true;
+    await sleep(2_000);
+  }
+}
 
 const AWS_KEYS = { AWS_ACCESS_KEY_ID: 'AKIACOSTWATCHTEST', AWS_SECRET_ACCESS_KEY: 'costwatch-test-secret' };
 process.env.AWS_ACCESS_KEY_ID ??= AWS_KEYS.AWS_ACCESS_KEY_ID;
@@ -34,20 +86,22 @@ let stack: Promise<StackInfo> | null = null;
 
 /** Starts (once per process) the chaos suite's dedicated local Postgres and Redis. */
 export function chaosStack(): Promise<StackInfo> {
-  stack ??= stackUp({
-    stateDir: CHAOS_STATE_DIR,
-    pgPort: CHAOS_PG_PORT,
-    redisPort: CHAOS_REDIS_PORT,
-    docker: false,
-    log: (line) => process.stderr.write(`chaos stack: ${line}\n`),
-  });
+  stack ??= lockInstance().then(() =>
+    stackUp({
+      stateDir: instance.stateDir,
+      pgPort: instance.pgPort,
+      redisPort: instance.redisPort,
+      docker: false,
+      log: (line) => process.stderr.write(`chaos stack: ${line}\n`),
+    }),
+  );
   return stack;
 }
 
 /** `pg_ctl stop -m mode`, down for `downMs`, start: only ever the chaos instance. */
-export const restartChaosPostgres = (mode: 'fast' | 'immediate', downMs: number) => restartLocalPostgres(chaosStackRef, mode, downMs);
+export const restartChaosPostgres = (mode: 'fast' | 'immediate', downMs: number) => restartLocalPostgres(stackRef(), mode, downMs);
 /** Redis SHUTDOWN [NOSAVE], down for `downMs`, start on the same AOF dir: only ever the chaos instance. */
-export const restartChaosRedis = (mode: 'clean' | 'nosave', downMs: number) => restartLocalRedis(chaosStackRef, mode, downMs);
+export const restartChaosRedis = (mode: 'clean' | 'nosave', downMs: number) => restartLocalRedis(stackRef(), mode, downMs);
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -254,7 +308,7 @@ export async function startChaosRun(options: ChaosRunOptions = {}): Promise<Chao
 
 /** Copies a process's output to .costwatch/chaos/logs/<name>.log, for the post-mortem of a failed scenario. */
 function keepLog(p: RoleProcess, name: string): void {
-  const dir = path.join(CHAOS_STATE_DIR, 'logs');
+  const dir = path.join(instance.stateDir, 'logs');
   mkdirSync(dir, { recursive: true });
   const file = createWriteStream(path.join(dir, `${name}.log`));
   file.write(p.output());

@@ -152,7 +152,7 @@ function runCli(args: string[], env: Record<string, string>): Promise<{ code: nu
 }
 
 /** Bad flags and variables: exit 1, a message naming the flag or variable, no stack trace, no secret echoed. */
-export async function badCliAndConfig(): Promise<ScenarioResult> {
+export async function badCliAndConfig(size: ChaosSize): Promise<ScenarioResult> {
   const f = new Figures('bad CLI flags and config');
   const run = await startChaosRun();
   try {
@@ -178,9 +178,11 @@ export async function badCliAndConfig(): Promise<ScenarioResult> {
       { args: ['scheduler'], env: { REFRESH_CRON: 'every day' }, names: /REFRESH_CRON/ },
       { args: ['worker'], env: { LOG_LEVEL: 'loud' }, names: /LOG_LEVEL/ },
     ];
+    // Quick mode: every other case (each spawn costs seconds of CPU), always the secret ones.
+    const chosen = size.mode === 'full' ? cases : cases.filter((c, i) => i % 2 === 0 || c.secret);
     const results: Array<{ c: (typeof cases)[number]; r: { code: number | null; out: string } }> = [];
-    for (let i = 0; i < cases.length; i += 3) {
-      results.push(...(await Promise.all(cases.slice(i, i + 3).map(async (c) => ({ c, r: await runCli(c.args, { ...env, ...c.env }) })))));
+    for (let i = 0; i < chosen.length; i += 3) {
+      results.push(...(await Promise.all(chosen.slice(i, i + 3).map(async (c) => ({ c, r: await runCli(c.args, { ...env, ...c.env }) })))));
     }
     let clear = 0;
     for (const { c, r } of results) {
@@ -194,7 +196,7 @@ export async function badCliAndConfig(): Promise<ScenarioResult> {
       if (problems.length === 0) clear++;
       else f.expect(false, `${label}: ${problems.join(', ')}: ${r.out.trim().split('\n').slice(0, 2).join(' / ').slice(0, 160)}`);
     }
-    f.set('errors', `${clear}/${cases.length} clear (exit 1, names the flag/variable, no stack, no secret)`);
+    f.set('errors', `${clear}/${chosen.length} clear (exit 1, names the flag/variable, no stack, no secret)`);
     return f.done();
   } catch (error) {
     return f.crashed(error);
