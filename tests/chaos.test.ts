@@ -8,7 +8,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SIZES, formatTable, type ScenarioResult } from './chaos/report.js';
 import { SCENARIOS } from './chaos/scenarios.js';
-import { CHAOS_CI_INSTANCE, useChaosInstance } from './chaos/infra.js';
+import { CHAOS_CI_INSTANCE, killAllStarted, useChaosInstance } from './chaos/infra.js';
 
 // Not the instances of `npm run test:chaos`: a full run may be going on at the same time.
 useChaosInstance(CHAOS_CI_INSTANCE);
@@ -28,6 +28,8 @@ for (const scenario of SCENARIOS.filter((s) => CI.includes(s.id))) {
   });
 }
 
-after(() => {
+after(async () => {
+  // A scenario cut off by its timeout never ran its cleanup: its processes would keep this file alive.
+  await killAllStarted();
   if (results.length > 0) process.stdout.write(`\n${formatTable(results)}\n`);
 });

@@ -176,6 +176,27 @@ export interface ChaosRun {
   close(): Promise<void>;
 }
 
+// Every process any run of this process started, until it exits.
+const started = new Set<RoleProcess>();
+
+function track(p: RoleProcess): RoleProcess {
+  started.add(p);
+  void p.exited.then(() => started.delete(p));
+  return p;
+}
+
+/**
+ * kill -9 of every process the runs of this process started and that is still running: for a
+ * scenario abandoned on a timeout, whose own cleanup never ran (its children would keep the test
+ * process alive).
+ */
+export async function killAllStarted(): Promise<number> {
+  const left = [...started];
+  for (const p of left) p.child.kill('SIGKILL');
+  await Promise.all(left.map((p) => p.exited));
+  return left.length;
+}
+
 /** Stops a process this run started: SIGTERM, then SIGKILL after `graceMs`. */
 export async function stopProcess(p: RoleProcess, graceMs = 15_000): Promise<number | null> {
   if (p.child.exitCode !== null || p.child.signalCode !== null) return p.child.exitCode;
@@ -229,7 +250,7 @@ export async function startChaosRun(options: ChaosRunOptions = {}): Promise<Chao
     workers: [],
     unexpectedExits: [],
     async spawnWorker(extra = {}) {
-      const p = await spawnRole(['worker'], { ...env, ...extra }, 'worker started', 60_000);
+      const p = track(await spawnRole(['worker'], { ...env, ...extra }, 'worker started', 60_000));
       keepLog(p, `${prefix}-worker-${p.child.pid}`);
       run.workers.push(p);
       void p.exited.then(({ code, signal }) => {
@@ -239,7 +260,7 @@ export async function startChaosRun(options: ChaosRunOptions = {}): Promise<Chao
       return p;
     },
     async spawn(args, readyText, extra = {}) {
-      const p = await spawnRole(args, { ...env, ...extra }, readyText, 60_000);
+      const p = track(await spawnRole(args, { ...env, ...extra }, readyText, 60_000));
       keepLog(p, `${prefix}-${args[0] ?? 'role'}-${p.child.pid}`);
       extras.push(p);
       return p;
