@@ -39,7 +39,8 @@ export async function workerKills(size: ChaosSize): Promise<ScenarioResult> {
   const { from, to } = backfillRange(size);
   const reference = await referenceLoad(accounts, from, to, size.windowDays);
   // Latency stretches the backfill so that every kill lands while loads are running.
-  const run = await startChaosRun({ sim: { latencyMs: size.mode === 'full' ? 150 : 40 }, env: { WORKER_CONCURRENCY: '3' } });
+  // Quick mode too: at 40 ms the small backfill could finish between the first and second kill.
+  const run = await startChaosRun({ sim: { latencyMs: size.mode === 'full' ? 150 : 120 }, env: { WORKER_CONCURRENCY: '3' } });
   try {
     const orgs = await run.createOrgs(accounts);
     await Promise.all(Array.from({ length: size.workers }, () => run.spawnWorker()));
@@ -50,7 +51,7 @@ export async function workerKills(size: ChaosSize): Promise<ScenarioResult> {
     const killedAt: number[] = [];
     const started = Date.now();
     while (killedAt.length < size.kills && !finished) {
-      await sleep(size.mode === 'full' ? 800 + Math.random() * 2_000 : 400 + Math.random() * 1_200);
+      await sleep(size.mode === 'full' ? 800 + Math.random() * 2_000 : 200 + Math.random() * 600);
       if (finished) break;
       const victim = run.workers[Math.floor(Math.random() * run.workers.length)];
       if (!victim) break;
