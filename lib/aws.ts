@@ -66,13 +66,20 @@ function trackingPlugin<I extends object, O extends object>(service: AwsService,
   const middleware: FinalizeRequestMiddleware<I, O> = (next, context) => async (args) => {
     const operation = String(context.commandName ?? 'Unknown').replace(/Command$/, '');
     await limiter.acquire(service, orgId);
-    trackerStore.getStore()?.count(operation);
-    awsRequests.inc({ service, operation });
-    const price = AWS_REQUEST_PRICE_DOLLARS[operation];
-    if (price) awsEstimatedCost.inc({ service, operation }, price);
+    // Counted once AWS answered (any status): an attempt lost to a reset keep-alive socket never
+    // reached AWS and is not billed, so the per-org counts match what AWS saw.
+    const answered = () => {
+      trackerStore.getStore()?.count(operation);
+      awsRequests.inc({ service, operation });
+      const price = AWS_REQUEST_PRICE_DOLLARS[operation];
+      if (price) awsEstimatedCost.inc({ service, operation }, price);
+    };
     try {
-      return await next(args);
+      const result = await next(args);
+      answered();
+      return result;
     } catch (error) {
+      if ((error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode !== undefined) answered();
       if (error && typeof error === 'object' && !failedOperation.has(error)) failedOperation.set(error, operation);
       if (classifyAwsError(error) === 'throttled') awsThrottles.inc({ service, operation });
       else awsErrors.inc({ service, operation, code: awsErrorCode(error) });

@@ -24,15 +24,26 @@ const REDIS_URL = process.env.REDIS_URL ?? '';
 const JWT = process.env.JWT_SECRET_KEY ?? 'ops-test-secret-ops-test-secret-0123456789';
 
 
-/** GET that resolves to the status, or 'closed' when nothing listens any more. */
+/** GET that resolves to the status, or 'closed' when nothing listens any more (or it does not answer in 5 s). */
 async function status(url: string): Promise<number | 'closed'> {
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+    const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
     await response.arrayBuffer();
     return response.status;
   } catch {
     return 'closed';
   }
+}
+
+/** Polls until the endpoint answers 200, or returns the last status after `ms`. */
+async function readyWithin(url: string, ms: number): Promise<number | 'closed'> {
+  const deadline = Date.now() + ms;
+  let last = await status(url);
+  while (last !== 200 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+    last = await status(url);
+  }
+  return last;
 }
 
 interface Env {
@@ -145,7 +156,7 @@ async function terminateMidFetch(
     const started = await worker.waitForLog((l) => l.msg === 'worker started', 30_000);
     const port = Number(started.metricsPort);
     assert.ok(port > 0, 'worker started logs its metricsPort');
-    assert.equal(await status(`http://127.0.0.1:${port}/ready`), 200);
+    assert.equal(await readyWithin(`http://127.0.0.1:${port}/ready`, 15_000), 200);
     const { windows } = await enqueueBackfill(
       e.queues,
       [org.id],
@@ -291,7 +302,7 @@ describe('SIGTERM', { timeout: 240_000 }, () => {
     try {
       const started = await scheduler.waitForLog((l) => l.msg === 'scheduler started', 30_000);
       const port = Number(started.metricsPort);
-      assert.equal(await status(`http://127.0.0.1:${port}/ready`), 200);
+      assert.equal(await readyWithin(`http://127.0.0.1:${port}/ready`, 15_000), 200);
       scheduler.child.kill('SIGTERM');
       const exit = await scheduler.exited(15_000);
       assert.equal(exit.code, 0, scheduler.lines.slice(-20).join('\n'));
