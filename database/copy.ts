@@ -23,7 +23,16 @@ export function copyText(value: string): string {
  */
 export async function copyInto(client: PoolClient, target: string, chunks: AsyncIterable<string>): Promise<void> {
   const stream = client.query(copyFrom(`COPY ${target} FROM STDIN`));
-  await pipeline(Readable.from(chunks, { objectMode: false, highWaterMark: 1 << 16 }), stream);
+  // If the connection dies mid-COPY (Postgres restarted), fail the stream instead of waiting forever.
+  const gone = (error?: Error) => stream.destroy(error ?? new Error('the Postgres connection closed during COPY'));
+  client.once('error', gone);
+  client.once('end', gone);
+  try {
+    await pipeline(Readable.from(chunks, { objectMode: false, highWaterMark: 1 << 16 }), stream);
+  } finally {
+    client.off('error', gone);
+    client.off('end', gone);
+  }
 }
 
 /**
