@@ -47,6 +47,10 @@ ${SCENARIOS.map((s) => `- **${s.id}**: ${s.description}`).join('\n')}
 
 ## Limits and notes
 
+- The chaos Postgres runs with \`synchronous_commit = on\`, as production does. The local dev/test
+  instances use \`off\` (lib/stack.ts: a crash may lose the last second of commits); under
+  \`pg_ctl -m immediate\` that lost a rollup whose job had completed, and the backfill never finished.
+
 - Per-org rate: the limiter uses fixed one-second windows in Redis, so any sliding second may see up
   to 2 x CE_RATE_PER_ORG requests (the end of one window and the start of the next); the simulator
   timestamps STS AssumeRole with the same account, so the bound asserted adds that org's AssumeRole count.

@@ -86,15 +86,27 @@ let stack: Promise<StackInfo> | null = null;
 
 /** Starts (once per process) the chaos suite's dedicated local Postgres and Redis. */
 export function chaosStack(): Promise<StackInfo> {
-  stack ??= lockInstance().then(() =>
-    stackUp({
-      stateDir: instance.stateDir,
-      pgPort: instance.pgPort,
-      redisPort: instance.redisPort,
-      docker: false,
-      log: (line) => process.stderr.write(`chaos stack: ${line}\n`),
-    }),
-  );
+  stack ??= lockInstance()
+    .then(() =>
+      stackUp({
+        stateDir: instance.stateDir,
+        pgPort: instance.pgPort,
+        redisPort: instance.redisPort,
+        docker: false,
+        log: (line) => process.stderr.write(`chaos stack: ${line}\n`),
+      }),
+    )
+    .then(async (info) => {
+      // Local instances run with synchronous_commit = off (a crash may lose the last commits). The
+      // crash scenarios need production durability: otherwise a rollup or load that committed
+      // just before pg_ctl -m immediate is lost although its job completed.
+      const admin = new pg.Client({ connectionString: info.DATABASE_URL });
+      await admin.connect();
+      await admin.query(`ALTER SYSTEM SET synchronous_commit = 'on'`);
+      await admin.query('SELECT pg_reload_conf()');
+      await admin.end();
+      return info;
+    });
   return stack;
 }
 
