@@ -21,6 +21,7 @@ import { rebuildCostRollups } from '../database/repositories/rollups.repository.
 import { createUser } from '../database/repositories/users.repository.js';
 import { hashPassword } from '../api/auth/passwords.js';
 import { adminUrl, progress } from './support.js';
+import { withDatabase } from '../tests/helpers/db.js';
 
 /** Bump when the generator changes what it writes: cached datasets of another version are rebuilt. */
 const GENERATOR_VERSION = 2;
@@ -59,12 +60,6 @@ export interface Dataset {
   generated: boolean;
   users: BenchUser[];
   sizes: Record<string, string>;
-}
-
-function withDatabase(url: string, name: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${name}`;
-  return parsed.toString();
 }
 
 async function withClient<T>(url: string, work: (c: pg.Client) => Promise<T>): Promise<T> {

@@ -11,6 +11,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { addDays, startOfMonth } from '../lib/dates.js';
 import { BENCH_DIR, sleep } from './support.js';
+import { prng } from './cost-rows.js';
 
 const ROOT = path.resolve(BENCH_DIR, '..');
 const children = new Set<ChildProcess>();
@@ -100,18 +101,6 @@ export async function loginAll(
     tokens.set(user.orgId, body.access_token);
   }
   return tokens;
-}
-
-/** Small seeded PRNG (mulberry32), so every run draws the same request sequence. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export interface MixEntry {

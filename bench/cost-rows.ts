@@ -102,8 +102,8 @@ export const REGIONS = [
 export const COST_COLUMNS =
   'organization_id, cost_date, grouping, service, linked_account, region, unblended_cost, amortized_cost, net_unblended_cost, usage_quantity, unit, estimated';
 
-/** mulberry32: small, fast, seeded. */
-function prng(seed: number): () => number {
+/** mulberry32: small, fast, seeded (shared by the benchmarks). */
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

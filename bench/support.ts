@@ -5,14 +5,12 @@
  * JSON copy of the results under bench/results/.
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { createPool, type Pool } from '../lib/db.js';
-import { migrateUp } from '../database/migrator.js';
+import { createTestDatabase, type TestDatabase } from '../tests/helpers/db.js';
 
 export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 export const RESULTS_DIR = path.join(BENCH_DIR, 'results');
@@ -55,18 +53,7 @@ export function redisUrl(): string {
   return url;
 }
 
-export interface BenchDatabase {
-  url: string;
-  name: string;
-  pool: Pool;
-  drop(): Promise<void>;
-}
-
-function withDatabase(url: string, name: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${name}`;
-  return parsed.toString();
-}
+export type BenchDatabase = TestDatabase;
 
 const created = new Set<string>();
 
@@ -78,27 +65,15 @@ async function dropDatabase(name: string): Promise<void> {
   created.delete(name);
 }
 
-/** CREATE DATABASE cw_bench_<random> + every migration, and a pool on it. */
+/** CREATE DATABASE cw_bench_<random> + every migration, and a pool on it (the tests' helper). */
 export async function createBenchDatabase(poolSize = 10): Promise<BenchDatabase> {
-  const name = `cw_bench_${randomBytes(5).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl() });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  created.add(name);
-  const url = withDatabase(adminUrl(), name);
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  await migrateUp(client);
-  await client.end();
-  const pool = createPool({ connectionString: url, max: poolSize, applicationName: 'costwatch-bench' });
+  const db = await createTestDatabase({ poolSize, prefix: 'cw_bench_', applicationName: 'costwatch-bench' });
+  created.add(db.name);
   return {
-    url,
-    name,
-    pool,
+    ...db,
     async drop() {
-      await pool.end().catch(() => undefined);
-      await dropDatabase(name);
+      await db.drop();
+      created.delete(db.name);
     },
   };
 }

@@ -20,15 +20,21 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-function withDatabase(url: string, name: string): string {
+/** The same connection URL, naming another database. */
+export function withDatabase(url: string, name: string): string {
   const parsed = new URL(url);
   parsed.pathname = `/${name}`;
   return parsed.toString();
 }
 
-/** Creates an empty database (migrated unless `migrate: false`) and a pool on it. */
-export async function createTestDatabase(options: { migrate?: boolean; poolSize?: number } = {}): Promise<TestDatabase> {
-  const name = `cw_test_${randomBytes(5).toString('hex')}`;
+/**
+ * Creates an empty database (migrated unless `migrate: false`) and a pool on it. `prefix` names
+ * it (benchmarks use `cw_bench_`).
+ */
+export async function createTestDatabase(
+  options: { migrate?: boolean; poolSize?: number; prefix?: string; applicationName?: string } = {},
+): Promise<TestDatabase> {
+  const name = `${options.prefix ?? 'cw_test_'}${randomBytes(5).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl() });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
@@ -40,7 +46,7 @@ export async function createTestDatabase(options: { migrate?: boolean; poolSize?
     await migrateUp(client);
     await client.end();
   }
-  const pool = createPool({ connectionString: url, max: options.poolSize ?? 5, applicationName: 'costwatch-test' });
+  const pool = createPool({ connectionString: url, max: options.poolSize ?? 5, applicationName: options.applicationName ?? 'costwatch-test' });
   return {
     url,
     name,
