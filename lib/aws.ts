@@ -9,10 +9,22 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { CostExplorerClient } from '@aws-sdk/client-cost-explorer';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, FinalizeRequestMiddleware, Pluggable } from '@smithy/types';
+import type {
+  AwsCredentialIdentity,
+  AwsCredentialIdentityProvider,
+  FinalizeRequestMiddleware,
+  Pluggable,
+} from '@smithy/types';
 import type { AwsRateLimiter, AwsService } from './aws-rate-limit.js';
 import { classifyAwsError, awsErrorCode } from './aws-errors.js';
-import { awsErrors, awsEstimatedCost, awsRequests, awsThrottles, AWS_REQUEST_PRICE_DOLLARS } from './metrics.js';
+import { AwsRetryStrategy } from './aws-retry.js';
+import {
+  awsErrors,
+  awsEstimatedCost,
+  awsRequests,
+  awsThrottles,
+  AWS_REQUEST_PRICE_DOLLARS,
+} from './metrics.js';
 
 /** Counts the AWS requests of one job, per operation. */
 export class RequestTracker {
@@ -50,8 +62,10 @@ export interface AwsGatewayOptions {
   /** AWS_ENDPOINT_URL: an emulator such as `costwatch sim`. */
   endpoint?: string | undefined;
   limiter: AwsRateLimiter;
-  /** SDK attempts per request (standard retry mode: backoff with jitter, throttles included). */
+  /** Attempts of one request on transient and server errors (backoff with full jitter). */
   maxAttempts?: number;
+  /** Attempts of one request while AWS throttles it (see lib/aws-retry.ts: no SDK retry quota). */
+  throttleAttempts?: number;
   /** Organizations whose clients are kept (least recently used are closed). */
   cacheSize?: number;
 }
@@ -62,7 +76,11 @@ interface OrgClients {
   cloudwatch: CloudWatchClient;
 }
 
-function trackingPlugin<I extends object, O extends object>(service: AwsService, orgId: number, limiter: AwsRateLimiter): Pluggable<I, O> {
+function trackingPlugin<I extends object, O extends object>(
+  service: AwsService,
+  orgId: number,
+  limiter: AwsRateLimiter,
+): Pluggable<I, O> {
   const middleware: FinalizeRequestMiddleware<I, O> = (next, context) => async (args) => {
     const operation = String(context.commandName ?? 'Unknown').replace(/Command$/, '');
     await limiter.acquire(service, orgId);
@@ -79,8 +97,12 @@ function trackingPlugin<I extends object, O extends object>(service: AwsService,
       answered();
       return result;
     } catch (error) {
-      if ((error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode !== undefined) answered();
-      if (error && typeof error === 'object' && !failedOperation.has(error)) failedOperation.set(error, operation);
+      if (
+        (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode !== undefined
+      )
+        answered();
+      if (error && typeof error === 'object' && !failedOperation.has(error))
+        failedOperation.set(error, operation);
       if (classifyAwsError(error) === 'throttled') awsThrottles.inc({ service, operation });
       else awsErrors.inc({ service, operation, code: awsErrorCode(error) });
       throw error;
@@ -89,7 +111,12 @@ function trackingPlugin<I extends object, O extends object>(service: AwsService,
   return {
     applyToStack(stack) {
       // Low priority in finalizeRequest runs inside the retry middleware: once per attempt.
-      stack.add(middleware, { step: 'finalizeRequest', priority: 'low', name: 'costwatchTracking', override: true });
+      stack.add(middleware, {
+        step: 'finalizeRequest',
+        priority: 'low',
+        name: 'costwatchTracking',
+        override: true,
+      });
     },
   };
 }
@@ -98,15 +125,27 @@ export class AwsGateway {
   private readonly clients = new Map<number, OrgClients>();
   private readonly credentials = new Map<string, Promise<AwsCredentialIdentity>>();
   private readonly sts: STSClient;
+  private readonly retryStrategy: AwsRetryStrategy;
 
   constructor(private readonly options: AwsGatewayOptions) {
+    const maxAttempts = options.maxAttempts ?? 3;
+    this.retryStrategy = new AwsRetryStrategy({
+      maxAttempts,
+      throttleAttempts: options.throttleAttempts ?? maxAttempts,
+    });
     this.sts = new STSClient(this.clientConfig());
   }
 
-  private clientConfig(): { region: string; endpoint?: string; maxAttempts: number } {
+  private clientConfig(): {
+    region: string;
+    endpoint?: string;
+    maxAttempts: number;
+    retryStrategy: AwsRetryStrategy;
+  } {
     return {
       region: this.options.region,
       maxAttempts: this.options.maxAttempts ?? 3,
+      retryStrategy: this.retryStrategy,
       ...(this.options.endpoint ? { endpoint: this.options.endpoint } : {}),
     };
   }
@@ -143,7 +182,8 @@ export class AwsGateway {
         }),
       );
       const c = response.Credentials;
-      if (!c?.AccessKeyId || !c.SecretAccessKey) throw new Error(`STS AssumeRole of ${roleArn} returned no credentials`);
+      if (!c?.AccessKeyId || !c.SecretAccessKey)
+        throw new Error(`STS AssumeRole of ${roleArn} returned no credentials`);
       return {
         accessKeyId: c.AccessKeyId,
         secretAccessKey: c.SecretAccessKey,

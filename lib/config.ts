@@ -95,8 +95,10 @@ export const envSchema = z.object({
   CW_RATE_PER_ORG: decimal(0.1, 1000).default(20),
   /** AWS requests per second across all organizations and replicas (global cap). */
   AWS_RATE_GLOBAL: decimal(1, 100000).default(200),
-  /** Attempts of one AWS request by the SDK (standard retry mode: backoff with jitter) before the job reacts. */
+  /** Attempts of one AWS request on transient and server errors (backoff with full jitter) before the job reacts. */
   AWS_MAX_ATTEMPTS: int(1, 20).default(5),
+  /** Attempts of one AWS request while AWS throttles it (no SDK retry quota; each attempt waits for the org's rate-limit slot). */
+  AWS_THROTTLE_ATTEMPTS: int(1, 30).default(10),
   /** First delay of a throttled organization's job, doubled on each throttle (at most 32x, and 10 minutes). */
   THROTTLE_BACKOFF_MS: int(100, 600000).default(5000),
   /** Attempts of a fetch job before it fails for good (transient errors). */

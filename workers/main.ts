@@ -35,16 +35,38 @@ export async function startWorkers(
   options: { queues?: WorkerQueue[]; log?: Logger } = {},
 ): Promise<RunningWorkers> {
   const log = options.log ?? createLogger({ level: config.LOG_LEVEL, name: 'worker' });
-  const db = createPool({ connectionString: config.DATABASE_URL, max: config.DB_POOL_SIZE, applicationName: 'costwatch-worker', log });
+  const db = createPool({
+    connectionString: config.DATABASE_URL,
+    max: config.DB_POOL_SIZE,
+    applicationName: 'costwatch-worker',
+    log,
+  });
   const redis = createRedis(config.REDIS_URL, 'worker', log);
-  const queues = createQueues(redis, { prefix: config.QUEUE_PREFIX, attempts: config.FETCH_ATTEMPTS, backoffMs: config.RETRY_BACKOFF_MS });
+  const queues = createQueues(redis, {
+    prefix: config.QUEUE_PREFIX,
+    attempts: config.FETCH_ATTEMPTS,
+    backoffMs: config.RETRY_BACKOFF_MS,
+  });
   const limiter = new AwsRateLimiter(redis, config.QUEUE_PREFIX, {
     ce: config.CE_RATE_PER_ORG,
     cloudwatch: config.CW_RATE_PER_ORG,
     global: config.AWS_RATE_GLOBAL,
   });
-  const aws = new AwsGateway({ region: config.AWS_REGION, endpoint: config.AWS_ENDPOINT_URL, limiter, maxAttempts: config.AWS_MAX_ATTEMPTS });
-  const fetchDeps = { db, redis, log, prefix: config.QUEUE_PREFIX, throttleBackoffMs: config.THROTTLE_BACKOFF_MS, queues };
+  const aws = new AwsGateway({
+    region: config.AWS_REGION,
+    endpoint: config.AWS_ENDPOINT_URL,
+    limiter,
+    maxAttempts: config.AWS_MAX_ATTEMPTS,
+    throttleAttempts: config.AWS_THROTTLE_ATTEMPTS,
+  });
+  const fetchDeps = {
+    db,
+    redis,
+    log,
+    prefix: config.QUEUE_PREFIX,
+    throttleBackoffMs: config.THROTTLE_BACKOFF_MS,
+    queues,
+  };
 
   // A typed map: a queue without a processor is a compile error.
   const processors: Record<WorkerQueue, Processor> = {
@@ -71,19 +93,27 @@ export async function startWorkers(
       maxStalledCount: 5,
     });
     const observe = (job: Job | undefined) => {
-      if (job?.processedOn && job.finishedOn) jobDuration.observe({ queue: name }, (job.finishedOn - job.processedOn) / 1000);
+      if (job?.processedOn && job.finishedOn)
+        jobDuration.observe({ queue: name }, (job.finishedOn - job.processedOn) / 1000);
     };
-    const durationMs = (job: Job | undefined) => (job?.processedOn && job.finishedOn ? job.finishedOn - job.processedOn : undefined);
+    const durationMs = (job: Job | undefined) =>
+      job?.processedOn && job.finishedOn ? job.finishedOn - job.processedOn : undefined;
     worker.on('completed', (job) => {
       jobsTotal.inc({ queue: name, outcome: 'completed' });
       observe(job);
-      log.debug({ queue: name, jobId: job.id, job: job.name, attempt: job.attemptsMade, durationMs: durationMs(job) }, 'job completed');
+      log.debug(
+        { queue: name, jobId: job.id, job: job.name, attempt: job.attemptsMade, durationMs: durationMs(job) },
+        'job completed',
+      );
     });
     worker.on('failed', (job, error) => {
       const final = !job || job.attemptsMade >= (job.opts.attempts ?? 1) || job.finishedOn !== undefined;
       jobsTotal.inc({ queue: name, outcome: final ? 'failed' : 'retried' });
       observe(job);
-      log[final ? 'warn' : 'debug']({ queue: name, jobId: job?.id, job: job?.name, attempt: job?.attemptsMade, reason: error.message }, final ? 'job failed' : 'job failed; will retry');
+      log[final ? 'warn' : 'debug'](
+        { queue: name, jobId: job?.id, job: job?.name, attempt: job?.attemptsMade, reason: error.message },
+        final ? 'job failed' : 'job failed; will retry',
+      );
     });
     worker.on('error', (error) => log.warn({ err: error, queue: name }, 'worker error'));
     return worker;
@@ -94,9 +124,14 @@ export async function startWorkers(
     host: config.HOST,
     port: config.METRICS_PORT,
     readiness: async () =>
-      accepting ? dependencyReadiness({ postgres: () => db.query('SELECT 1'), redis: () => redis.ping() }) : 'shutting down',
+      accepting
+        ? dependencyReadiness({ postgres: () => db.query('SELECT 1'), redis: () => redis.ping() })
+        : 'shutting down',
   });
-  log.info({ queues: served, concurrency: config.WORKER_CONCURRENCY, metricsPort: health.port }, 'worker started');
+  log.info(
+    { queues: served, concurrency: config.WORKER_CONCURRENCY, metricsPort: health.port },
+    'worker started',
+  );
 
   return {
     metricsPort: health.port,
@@ -105,19 +140,26 @@ export async function startWorkers(
       const graceful = Promise.all(workers.map((w) => w.close()));
       const timedOut = await Promise.race([
         graceful.then(() => false),
-        new Promise<boolean>((resolve) => setTimeout(() => resolve(true), config.SHUTDOWN_GRACE_SECONDS * 1000).unref()),
+        new Promise<boolean>((resolve) =>
+          setTimeout(() => resolve(true), config.SHUTDOWN_GRACE_SECONDS * 1000).unref(),
+        ),
       ]);
       if (timedOut) {
         // BullMQ's close(true) after close() returns the same pending promise, so it cannot force
         // anything: stop waiting instead. Exiting drops the job's Postgres connection (its transaction
         // rolls back: nothing half-loaded) and its lock expires after JOB_LOCK_SECONDS, when another
         // worker's stalled check takes the job over.
-        log.warn({ graceSeconds: config.SHUTDOWN_GRACE_SECONDS }, 'jobs still running after the grace period; handing them back');
+        log.warn(
+          { graceSeconds: config.SHUTDOWN_GRACE_SECONDS },
+          'jobs still running after the grace period; handing them back',
+        );
       }
       await queues.close();
       aws.destroy();
       // The pool's end waits for checked-out clients, which a handed-back job still holds.
-      const poolEnded = timedOut ? Promise.race([db.end(), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]) : db.end();
+      const poolEnded = timedOut
+        ? Promise.race([db.end(), new Promise((resolve) => setTimeout(resolve, 1_000).unref())])
+        : db.end();
       await Promise.all([poolEnded, health.close()]);
       redis.disconnect();
     },
