@@ -29,9 +29,16 @@ export async function queueFlood(size: ChaosSize): Promise<ScenarioResult> {
     const orgs = await run.createOrgs(ACCOUNTS.slice(0, 5));
     for (const org of orgs) await setOrganizationStatus(run.db.pool, org.id, 'disabled');
     const perOrg = Math.ceil(n / orgs.length);
-    const jobs = orgs.flatMap((org) =>
-      Array.from({ length: perOrg }, (_, i) => ({ orgId: org.id, from: addDays('1990-01-01', i), to: addDays('1990-01-01', i + 1), trigger: 'backfill' as const })),
-    ).slice(0, n);
+    const jobs = orgs
+      .flatMap((org) =>
+        Array.from({ length: perOrg }, (_, i) => ({
+          orgId: org.id,
+          from: addDays('1990-01-01', i),
+          to: addDays('1990-01-01', i + 1),
+          trigger: 'backfill' as const,
+        })),
+      )
+      .slice(0, n);
     const before = usedMemory(await run.redis.info('memory'));
     const t0 = Date.now();
     await enqueueFetches(run.queues, 'costs', jobs);
@@ -39,8 +46,12 @@ export async function queueFlood(size: ChaosSize): Promise<ScenarioResult> {
     const after = usedMemory(await run.redis.info('memory'));
     const waiting = await run.queues.fetchCosts.getWaitingCount();
     const perJob = (after - before) / n;
-    f.note(`enqueued in ${(enqueueMs / 1000).toFixed(1)} s (${Math.round(n / (enqueueMs / 1000))} jobs/s); waiting=${waiting}`);
-    f.note(`Redis used_memory ${(before / 2 ** 20).toFixed(1)} -> ${(after / 2 ** 20).toFixed(1)} MB (${Math.round(perJob)} B/job)`);
+    f.note(
+      `enqueued in ${(enqueueMs / 1000).toFixed(1)} s (${Math.round(n / (enqueueMs / 1000))} jobs/s); waiting=${waiting}`,
+    );
+    f.note(
+      `Redis used_memory ${(before / 2 ** 20).toFixed(1)} -> ${(after / 2 ** 20).toFixed(1)} MB (${Math.round(perJob)} B/job)`,
+    );
     f.expect(waiting === n, `${waiting} of ${n} jobs waiting`);
 
     await run.spawnWorker();
@@ -57,22 +68,42 @@ export async function queueFlood(size: ChaosSize): Promise<ScenarioResult> {
     }
     const drainS = (Date.now() - drainStart) / 1000;
     // The middle of the drain (first and last 10% of samples are ramp-up and tail).
-    const middle = samples.slice(Math.floor(samples.length * 0.1), Math.max(1, Math.ceil(samples.length * 0.9)));
+    const middle = samples.slice(
+      Math.floor(samples.length * 0.1),
+      Math.max(1, Math.ceil(samples.length * 0.9)),
+    );
     const sorted = [...middle].sort((a, b) => a - b);
     const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
     const min = sorted[0] ?? 0;
+    // Steadiness over 5-second spans: a single slow second (a GC pause, an AOF fsync, this poll
+    // itself being late on a shared 2-core machine) is noise; a stall that lasts is not.
+    const spans: number[] = [];
+    for (let i = 0; i + 5 <= middle.length; i += 5)
+      spans.push(middle.slice(i, i + 5).reduce((a, b) => a + b, 0));
+    const spanSorted = [...spans].sort((a, b) => a - b);
+    const spanMedian = spanSorted[Math.floor(spanSorted.length / 2)] ?? 0;
+    const spanMin = spanSorted[0] ?? 0;
     await sleep(1_500);
     const keys = await countKeys(run.redis, `${run.prefix}:fetch-costs:*`);
     const completed = await run.queues.fetchCosts.getCompletedCount();
     const memEnd = usedMemory(await run.redis.info('memory'));
-    f.set('rate', `${Math.round(n / drainS)} jobs/s drained (median ${median}/s, min ${min}/s)`);
+    f.set(
+      'rate',
+      `${Math.round(n / drainS)} jobs/s drained (median ${median}/s, min ${min}/s; slowest 5 s ${spanMin} vs median ${spanMedian})`,
+    );
     f.set('windows', `${n - left}/${n} drained`);
-    f.note(`drained in ${drainS.toFixed(0)} s; after: ${completed} completed kept, ${keys} keys, used_memory ${(memEnd / 2 ** 20).toFixed(1)} MB`);
+    f.note(
+      `drained in ${drainS.toFixed(0)} s; after: ${completed} completed kept, ${keys} keys, used_memory ${(memEnd / 2 ** 20).toFixed(1)} MB`,
+    );
     f.expect(left === 0, `${left} jobs left after the drain deadline`);
     // A 10,000-job quick drain lasts a few seconds, where one GC pause or a neighbouring test makes a
     // slow second (seen in CI: 328 against a median of 3,542); steadiness is judged on the full run.
     if (size.mode === 'full') {
-      f.expect(min > 0 && min >= median * 0.2, `drain not steady: a second with ${min} jobs against a median of ${median}`);
+      f.expect(min > 0, `drain stalled: a second without a job drained`);
+      f.expect(
+        spans.length === 0 || spanMin >= spanMedian * 0.5,
+        `drain not steady: 5 s with ${spanMin} jobs against a median of ${spanMedian}`,
+      );
     }
     f.expect(completed <= 5_000, `${completed} completed jobs kept (removeOnComplete count 5,000)`);
     f.expect(keys <= 5_000 + 50, `${keys} Redis keys left for the queue`);
@@ -94,7 +125,9 @@ export async function malformedAws(size: ChaosSize): Promise<ScenarioResult> {
   const account = ACCOUNTS[0] ?? '';
   const { from, to } = backfillRange(size);
   const reference = await referenceLoad(ACCOUNTS.slice(0, size.orgs), from, to, size.windowDays);
-  const run = await startChaosRun({ env: { FETCH_ATTEMPTS: '2', RETRY_BACKOFF_MS: '100', AWS_MAX_ATTEMPTS: '2' } });
+  const run = await startChaosRun({
+    env: { FETCH_ATTEMPTS: '2', RETRY_BACKOFF_MS: '100', AWS_MAX_ATTEMPTS: '2' },
+  });
   try {
     const [org] = await run.createOrgs([account]);
     if (!org) throw new Error('no org');
@@ -108,20 +141,35 @@ export async function malformedAws(size: ChaosSize): Promise<ScenarioResult> {
       ['corrupt amounts', { corruptAmountRate: 1 }, /non-decimal/i],
     ] as const) {
       run.sim.control.setOptions({ malformedRate: 0, corruptAmountRate: 0, ...option });
-      const since = (await run.db.pool.query<{ id: number }>('SELECT coalesce(max(id), 0)::int AS id FROM fetch_runs')).rows[0]?.id ?? 0;
-      await enqueueFetches(run.queues, 'costs', windows.map((w) => ({ orgId: org.id, ...w, trigger: 'manual' as const })));
+      const since =
+        (await run.db.pool.query<{ id: number }>('SELECT coalesce(max(id), 0)::int AS id FROM fetch_runs'))
+          .rows[0]?.id ?? 0;
+      await enqueueFetches(
+        run.queues,
+        'costs',
+        windows.map((w) => ({ orgId: org.id, ...w, trigger: 'manual' as const })),
+      );
       const deadline = Date.now() + 120_000;
       let failed: Array<{ error: string | null }> = [];
       while (Date.now() < deadline) {
-        const r = await run.db.pool.query<{ error: string | null }>(`SELECT error FROM fetch_runs WHERE id > $1 AND status = 'failed'`, [since]);
+        const r = await run.db.pool.query<{ error: string | null }>(
+          `SELECT error FROM fetch_runs WHERE id > $1 AND status = 'failed'`,
+          [since],
+        );
         failed = r.rows;
         if (failed.length >= windows.length) break;
         await sleep(250);
       }
       const message = failed[0]?.error ?? '';
       errors.push(`${label}: ${failed.length}/${windows.length} failed, "${message.slice(0, 110)}"`);
-      f.expect(failed.length === windows.length, `${label}: ${failed.length} of ${windows.length} jobs failed`);
-      f.expect(failed.every((r) => pattern.test(r.error ?? '')), `${label}: error does not name the problem: "${message.slice(0, 200)}"`);
+      f.expect(
+        failed.length === windows.length,
+        `${label}: ${failed.length} of ${windows.length} jobs failed`,
+      );
+      f.expect(
+        failed.every((r) => pattern.test(r.error ?? '')),
+        `${label}: error does not name the problem: "${message.slice(0, 200)}"`,
+      );
     }
     run.sim.control.setOptions({ malformedRate: 0, corruptAmountRate: 0 });
     const check = await checkLoad(run.db.pool, [org], from, to, reference, ['costs']);
@@ -168,7 +216,19 @@ export async function badCliAndConfig(size: ChaosSize): Promise<ScenarioResult> 
       { args: ['backfill', '--all', '--from', '2026-13-01', '--to', '2026-01-08'], names: /--from/ },
       { args: ['backfill', '--all', '--from', '2026-02-01', '--to', '2026-01-08'], names: /--from|--to/ },
       { args: ['org', 'create', '--name', 'x', '--aws-account-id', '123'], names: /--aws-account-id/ },
-      { args: ['org', 'create', '--name', 'x', '--aws-account-id', '123456789012', '--role-arn', 'not-an-arn'], names: /--role-arn/ },
+      {
+        args: [
+          'org',
+          'create',
+          '--name',
+          'x',
+          '--aws-account-id',
+          '123456789012',
+          '--role-arn',
+          'not-an-arn',
+        ],
+        names: /--role-arn/,
+      },
       { args: ['user', 'create', '--org', 'abc', '--email', 'a@b.c', '--role', 'viewer'], names: /--org/ },
       { args: ['user', 'create', '--org', '1', '--email', 'a@b.c', '--role', 'god'], names: /--role/ },
       { args: ['worker', '--queues', 'nope'], names: /--queues/ },
@@ -176,9 +236,23 @@ export async function badCliAndConfig(size: ChaosSize): Promise<ScenarioResult> 
       { args: ['api'], env: { PORT: 'abc' }, names: /PORT/ },
       { args: ['api'], env: { PORT: '70000' }, names: /PORT/ },
       { args: ['worker'], env: { JWT_SECRET_KEY: secretish }, names: /JWT_SECRET_KEY/, secret: secretish },
-      { args: ['worker'], env: { DATABASE_URL: 'mysql://admin:hunter2pw@db/x' }, names: /DATABASE_URL/, secret: 'hunter2pw' },
-      { args: ['worker'], env: { REDIS_URL: 'http://:redispw99@h:1' }, names: /REDIS_URL/, secret: 'redispw99' },
-      { args: ['worker'], env: { WORKER_CONCURRENCY: '0', CE_RATE_PER_ORG: '-1' }, names: /WORKER_CONCURRENCY[\s\S]*CE_RATE_PER_ORG|CE_RATE_PER_ORG[\s\S]*WORKER_CONCURRENCY/ },
+      {
+        args: ['worker'],
+        env: { DATABASE_URL: 'mysql://admin:hunter2pw@db/x' },
+        names: /DATABASE_URL/,
+        secret: 'hunter2pw',
+      },
+      {
+        args: ['worker'],
+        env: { REDIS_URL: 'http://:redispw99@h:1' },
+        names: /REDIS_URL/,
+        secret: 'redispw99',
+      },
+      {
+        args: ['worker'],
+        env: { WORKER_CONCURRENCY: '0', CE_RATE_PER_ORG: '-1' },
+        names: /WORKER_CONCURRENCY[\s\S]*CE_RATE_PER_ORG|CE_RATE_PER_ORG[\s\S]*WORKER_CONCURRENCY/,
+      },
       { args: ['scheduler'], env: { REFRESH_CRON: 'every day' }, names: /REFRESH_CRON/ },
       { args: ['worker'], env: { LOG_LEVEL: 'loud' }, names: /LOG_LEVEL/ },
     ];
@@ -186,11 +260,17 @@ export async function badCliAndConfig(size: ChaosSize): Promise<ScenarioResult> 
     const chosen = size.mode === 'full' ? cases : cases.filter((c, i) => i % 2 === 0 || c.secret);
     const results: Array<{ c: (typeof cases)[number]; r: { code: number | null; out: string } }> = [];
     for (let i = 0; i < chosen.length; i += 3) {
-      results.push(...(await Promise.all(chosen.slice(i, i + 3).map(async (c) => ({ c, r: await runCli(c.args, { ...env, ...c.env }) })))));
+      results.push(
+        ...(await Promise.all(
+          chosen.slice(i, i + 3).map(async (c) => ({ c, r: await runCli(c.args, { ...env, ...c.env }) })),
+        )),
+      );
     }
     let clear = 0;
     for (const { c, r } of results) {
-      const label = `${Object.entries(c.env ?? {}).map(([k, v]) => `${k}=${v}`).join(' ')} costwatch ${c.args.join(' ')}`.trim();
+      const label = `${Object.entries(c.env ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')} costwatch ${c.args.join(' ')}`.trim();
       const problems = [
         r.code !== 1 ? `exit ${r.code}` : '',
         c.names.test(r.out) ? '' : 'message does not name it',
@@ -198,7 +278,11 @@ export async function badCliAndConfig(size: ChaosSize): Promise<ScenarioResult> 
         c.secret && r.out.includes(c.secret) ? 'secret echoed' : '',
       ].filter(Boolean);
       if (problems.length === 0) clear++;
-      else f.expect(false, `${label}: ${problems.join(', ')}: ${r.out.trim().split('\n').slice(0, 2).join(' / ').slice(0, 160)}`);
+      else
+        f.expect(
+          false,
+          `${label}: ${problems.join(', ')}: ${r.out.trim().split('\n').slice(0, 2).join(' / ').slice(0, 160)}`,
+        );
     }
     f.set('errors', `${clear}/${chosen.length} clear (exit 1, names the flag/variable, no stack, no secret)`);
     return f.done();
