@@ -30,7 +30,8 @@ export interface SimProcess {
 
 export async function startSimProcess(options: Partial<SimOptions>): Promise<SimProcess> {
   const child = fork(path.join(BENCH_DIR, 'sim-child.ts'), [JSON.stringify(options)], {
-    execArgv: ['--import', 'tsx'],
+    // BENCH_SIM_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof-sim" profiles the simulator.
+    execArgv: ['--import', 'tsx', ...(process.env.BENCH_SIM_NODE_ARGS ?? '').split(' ').filter(Boolean)],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const request = <T>(message: SimMessage, reply: string): Promise<T> =>
