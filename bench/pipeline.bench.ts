@@ -376,7 +376,7 @@ if (scenarios.includes('latency')) {
 }
 
 if (scenarios.includes('steady')) {
-  const settings = { RESTATEMENT_DAYS: 3, REFETCH_CURRENT_MONTH: false, BILL_CLOSE_DAY: 1 };
+  const settings = { RESTATEMENT_DAYS: 3, METRICS_REFRESH_DAYS: 1, REFETCH_CURRENT_MONTH: false, BILL_CLOSE_DAY: 1 };
   if (Number(today.slice(8, 10)) <= settings.BILL_CLOSE_DAY)
     progress('note: today is the 1st: the previous month is part of the refresh window');
   const runs: RunResult[] = [];

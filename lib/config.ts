@@ -36,13 +36,16 @@ const url = (protocols: string[]) =>
   z
     .string()
     .trim()
-    .refine((v) => {
-      try {
-        return protocols.includes(new URL(v).protocol);
-      } catch {
-        return false;
-      }
-    }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+    .refine(
+      (v) => {
+        try {
+          return protocols.includes(new URL(v).protocol);
+        } catch {
+          return false;
+        }
+      },
+      `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+    );
 
 // Five- or six-field cron expression; BullMQ's cron parser validates it fully at scheduling time.
 const cron = z
@@ -67,12 +70,20 @@ export const envSchema = z.object({
   /** Metrics/health port of the scheduler and workers; 0 picks a free port. */
   METRICS_PORT: int(0, 65535).default(9464),
   /** Default AWS region for every client. */
-  AWS_REGION: z.string().trim().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as us-east-1').default('us-east-1'),
+  AWS_REGION: z
+    .string()
+    .trim()
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as us-east-1')
+    .default('us-east-1'),
   /** Points every AWS client at an emulator such as `costwatch sim` (read natively by the AWS SDK too). */
   AWS_ENDPOINT_URL: url(['http:', 'https:']).optional(),
 
   /** Prefix of every BullMQ key in Redis; lets several deployments (or tests) share one Redis. */
-  QUEUE_PREFIX: z.string().trim().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('costwatch'),
+  QUEUE_PREFIX: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only')
+    .default('costwatch'),
   /** Postgres pool size per process. Keep replicas x pool below max_connections (see `costwatch doctor`). */
   DB_POOL_SIZE: int(1, 200).default(10),
 
@@ -80,6 +91,8 @@ export const envSchema = z.object({
   REFRESH_CRON: cron.default('0 */6 * * *'),
   /** Days before today that are always re-fetched (AWS restates recent days, flagged Estimated). */
   RESTATEMENT_DAYS: int(1, 60).default(3),
+  /** Days before today a scheduled metrics refresh re-reads (CloudWatch data is final within hours; keep it above the tick interval). */
+  METRICS_REFRESH_DAYS: int(1, 60).default(1),
   /** Re-fetch the whole current month on each refresh (credits and amortisation restate month to date). */
   REFETCH_CURRENT_MONTH: bool.default(true),
   /** The previous month is re-fetched until this day of the current month, when its bill is final. */
@@ -158,7 +171,8 @@ export class ConfigError extends Error {
  */
 function shownValue(name: string, value: string): string {
   if (name === 'JWT_SECRET_KEY') return `a value of ${value.length} characters`;
-  if (name.endsWith('_URL')) return JSON.stringify(value.replace(/^([^:/?#\s]+:\/\/[^:/@\s]*:)[^@\s]*@/, '$1***@'));
+  if (name.endsWith('_URL'))
+    return JSON.stringify(value.replace(/^([^:/?#\s]+:\/\/[^:/@\s]*:)[^@\s]*@/, '$1***@'));
   return JSON.stringify(value);
 }
 
@@ -201,7 +215,10 @@ export function asServiceConfig(config: Config): ServiceConfig {
 }
 
 /** Returns a required string setting or throws the standard one-line problem for it. */
-export function required<K extends 'DATABASE_URL' | 'REDIS_URL' | 'JWT_SECRET_KEY'>(config: Config, key: K): string {
+export function required<K extends 'DATABASE_URL' | 'REDIS_URL' | 'JWT_SECRET_KEY'>(
+  config: Config,
+  key: K,
+): string {
   const value = config[key];
   if (value === undefined) throw new ConfigError([`${key}: environment variable required`]);
   return value;

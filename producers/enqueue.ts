@@ -13,13 +13,21 @@ import {
   type RollupJobData,
   type Trigger,
 } from '../lib/jobs.js';
-import { addDays, addMonths, startOfMonth, splitWindows, type DateWindow, type IsoDate } from '../lib/dates.js';
+import {
+  addDays,
+  addMonths,
+  startOfMonth,
+  splitWindows,
+  type DateWindow,
+  type IsoDate,
+} from '../lib/dates.js';
 import type { Queues } from './queues.js';
 
 export type FetchSource = 'costs' | 'metrics';
 
 export interface RefreshSettings {
   RESTATEMENT_DAYS: number;
+  METRICS_REFRESH_DAYS: number;
   REFETCH_CURRENT_MONTH: boolean;
   BILL_CLOSE_DAY: number;
 }
@@ -29,7 +37,11 @@ export interface RefreshSettings {
  * still flagged Estimated, the current month (when configured), and the previous month until its
  * bill closes. Everything before is final and never fetched again. End is exclusive (tomorrow).
  */
-export function costRefreshWindow(today: IsoDate, settings: RefreshSettings, estimatedFrom?: IsoDate | null): DateWindow {
+export function costRefreshWindow(
+  today: IsoDate,
+  settings: RefreshSettings,
+  estimatedFrom?: IsoDate | null,
+): DateWindow {
   const candidates = [addDays(today, -settings.RESTATEMENT_DAYS)];
   if (settings.REFETCH_CURRENT_MONTH) candidates.push(startOfMonth(today));
   if (Number(today.slice(8, 10)) <= settings.BILL_CLOSE_DAY) candidates.push(addMonths(today, -1));
@@ -39,12 +51,22 @@ export function costRefreshWindow(today: IsoDate, settings: RefreshSettings, est
   return { from, to: addDays(today, 1) };
 }
 
-/** CloudWatch datapoints older than the restatement days are final. */
-export function metricsRefreshWindow(today: IsoDate, settings: Pick<RefreshSettings, 'RESTATEMENT_DAYS'>): DateWindow {
-  return { from: addDays(today, -settings.RESTATEMENT_DAYS), to: addDays(today, 1) };
+/**
+ * The metrics window a refresh re-reads: today and METRICS_REFRESH_DAYS before it. CloudWatch
+ * datapoints arrive within minutes (at most a few hours) and are never restated, unlike Cost
+ * Explorer's Estimated days, so re-reading the cost restatement window would fetch final data again.
+ */
+export function metricsRefreshWindow(
+  today: IsoDate,
+  settings: Pick<RefreshSettings, 'METRICS_REFRESH_DAYS'>,
+): DateWindow {
+  return { from: addDays(today, -settings.METRICS_REFRESH_DAYS), to: addDays(today, 1) };
 }
 
-function fetchJob(source: FetchSource, data: FetchJobData): { name: string; data: FetchJobData; opts: JobsOptions } {
+function fetchJob(
+  source: FetchSource,
+  data: FetchJobData,
+): { name: string; data: FetchJobData; opts: JobsOptions } {
   const parsed = fetchJobSchema.parse(data);
   return {
     name: source === 'costs' ? JOB_NAMES.fetchCosts : JOB_NAMES.fetchMetrics,
@@ -56,7 +78,11 @@ function fetchJob(source: FetchSource, data: FetchJobData): { name: string; data
 }
 
 /** Enqueues fetches (deduplicated) and returns how many were handed to BullMQ. */
-export async function enqueueFetches(queues: Queues, source: FetchSource, jobs: FetchJobData[]): Promise<number> {
+export async function enqueueFetches(
+  queues: Queues,
+  source: FetchSource,
+  jobs: FetchJobData[],
+): Promise<number> {
   const queue = source === 'costs' ? queues.fetchCosts : queues.fetchMetrics;
   for (let i = 0; i < jobs.length; i += 1000) {
     await queue.addBulk(jobs.slice(i, i + 1000).map((job) => fetchJob(source, job)));
@@ -90,7 +116,9 @@ export async function enqueueBackfill(
   const windows = splitWindows(range.from, range.to, windowDays);
   // Window-major: each org's rate limit is its own, so interleaving orgs keeps every worker slot
   // busy instead of filling them with one org's windows that all wait on that org's limit.
-  const jobs = windows.flatMap((w) => orgIds.map((orgId) => ({ orgId, ...w, trigger: 'backfill' as const, backfillId })));
+  const jobs = windows.flatMap((w) =>
+    orgIds.map((orgId) => ({ orgId, ...w, trigger: 'backfill' as const, backfillId })),
+  );
   await enqueueFetches(queues, 'costs', jobs);
   await enqueueFetches(queues, 'metrics', jobs);
   return { windows: jobs.length };

@@ -43,6 +43,7 @@ export async function startScheduler(config: ServiceConfig, options: { log?: Log
   }
   const settings = {
     RESTATEMENT_DAYS: config.RESTATEMENT_DAYS,
+    METRICS_REFRESH_DAYS: config.METRICS_REFRESH_DAYS,
     REFETCH_CURRENT_MONTH: config.REFETCH_CURRENT_MONTH,
     BILL_CLOSE_DAY: config.BILL_CLOSE_DAY,
   };

@@ -38,7 +38,7 @@ async function assertMatchesTruth(p: TestPipeline, org: { id: number; awsAccount
   for (const day of days) assert.equal(byDay.get(day), normDecimal(expectedDailyTotal(org.awsAccountId, day)), `rollup ${day}`);
 }
 
-const settings = { RESTATEMENT_DAYS: 3, REFETCH_CURRENT_MONTH: false, BILL_CLOSE_DAY: 1 };
+const settings = { RESTATEMENT_DAYS: 3, METRICS_REFRESH_DAYS: 1, REFETCH_CURRENT_MONTH: false, BILL_CLOSE_DAY: 1 };
 
 test('a restated day is updated by the next scheduled refresh; closed days are never requested again', async () => {
   const p = await startTestPipeline();
