@@ -5,13 +5,14 @@
  *
  *  backfill  N orgs x 30 days (enqueueBackfill), zero latency, rate limits raised: in-process
  *            workers, then 1 and 2 `costwatch worker` processes. jobs/s, rows/s, total time.
- *  latency   200 ms simulated latency, CE_RATE_PER_ORG=2, cost fetches only: wall time against
- *            the lower bound the per-org rate, the latency and the worker concurrency allow.
+ *  latency   200 ms simulated latency, CE_RATE_PER_ORG=2, cost fetches only, WORKER_CONCURRENCY 8
+ *            and 32: wall time against the lower bound the per-org rate, the latency and the
+ *            worker concurrency allow.
  *  steady    the scheduler's daily refresh (enqueueDueFetches) of N orgs, RESTATEMENT_DAYS=3,
  *            REFETCH_CURRENT_MONTH=false, BILL_CLOSE_DAY=1: costs only, then costs + metrics.
  *
  *   npm run bench -- pipeline [--quick] [--scenario=backfill,latency,steady] [--orgs=N]
- *     [--latency-orgs=N] [--steady-orgs=N] [--procs=1,2]
+ *     [--latency-orgs=N] [--latency-concurrency=8,32] [--steady-orgs=N] [--procs=1,2]
  */
 import { addDays, splitWindows, todayUtc } from '../lib/dates.js';
 import { enqueueBackfill, enqueueFetches } from '../producers/enqueue.js';
@@ -47,6 +48,10 @@ const scenarios = (args.flags.get('scenario') ?? 'backfill,latency,steady').spli
 const BACKFILL_ORGS = numberFlag(args, 'orgs', args.quick ? 15 : 60);
 const LATENCY_ORGS = numberFlag(args, 'latency-orgs', args.quick ? 8 : 24);
 const STEADY_ORGS = numberFlag(args, 'steady-orgs', args.quick ? 60 : 300);
+const LATENCY_CONCURRENCY = (args.flags.get('latency-concurrency') ?? '8,32')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
 const PROCS = (args.flags.get('procs') ?? '1,2')
   .split(',')
   .map(Number)
@@ -256,45 +261,36 @@ if (scenarios.includes('backfill')) {
 if (scenarios.includes('latency')) {
   const LATENCY = 200;
   const RATE = 2;
-  const h = await startHarness({
-    orgs: LATENCY_ORGS,
-    sim: { latencyMs: LATENCY },
-    env: { CE_RATE_PER_ORG: String(RATE) },
-  });
-  try {
-    const range = { from: addDays(today, -(BACKFILL_DAYS + 2)), to: addDays(today, -2) };
-    const windows = splitWindows(range.from, range.to, h.config.BACKFILL_WINDOW_DAYS);
-    progress(
-      `latency: ${LATENCY_ORGS} orgs x ${windows.length} cost windows, ${LATENCY} ms latency, CE_RATE_PER_ORG=${RATE}`,
-    );
-    const queues: WorkerQueue[] = ['fetch-costs', 'rollups'];
-    const latencyRuns: Array<{
-      order: string;
-      run: RunResult;
-      ceTotal: number;
-      rateBoundMs: number;
-      concurrencyBoundMs: number;
-      bound: number;
-    }> = [];
-    const orders = [
-      {
-        // What enqueueBackfill does: every window of org 1, then every window of org 2, ...
-        order: 'enqueueBackfill (org-major)',
-        enqueue: async (hh: Harness) =>
-          (
-            await enqueueBackfill(
-              hh.queues,
-              hh.orgIds,
-              range,
-              hh.config.BACKFILL_WINDOW_DAYS,
-              'bench-latency',
-            )
-          ).windows,
-      },
-      {
-        // The same jobs, window-major: consecutive jobs belong to different organizations.
-        order: 'enqueueFetches, window-major',
-        enqueue: async (hh: Harness) =>
+  const range = { from: addDays(today, -(BACKFILL_DAYS + 2)), to: addDays(today, -2) };
+  const queues: WorkerQueue[] = ['fetch-costs', 'rollups'];
+  const latencyRuns: Array<{
+    concurrency: number;
+    run: RunResult;
+    ceTotal: number;
+    rateBoundMs: number;
+    concurrencyBoundMs: number;
+    bound: number;
+  }> = [];
+  // The default WORKER_CONCURRENCY, then enough slots for every org to have a job in flight: a job
+  // waiting for its org's rate-limit slot holds a worker slot, so with fewer slots than orgs the
+  // slots, not the per-org limits, set the pace.
+  for (const concurrency of LATENCY_CONCURRENCY) {
+    const h = await startHarness({
+      orgs: LATENCY_ORGS,
+      sim: { latencyMs: LATENCY },
+      env: { CE_RATE_PER_ORG: String(RATE), WORKER_CONCURRENCY: String(concurrency) },
+    });
+    try {
+      const windows = splitWindows(range.from, range.to, h.config.BACKFILL_WINDOW_DAYS);
+      progress(
+        `latency: ${LATENCY_ORGS} orgs x ${windows.length} cost windows, ${LATENCY} ms latency, CE_RATE_PER_ORG=${RATE}, WORKER_CONCURRENCY=${concurrency}`,
+      );
+      const run = await runPipeline(h, {
+        scenario: `latency, concurrency ${concurrency}`,
+        sources: ['costs'],
+        workers: (x) => inProcessWorkers(x, queues),
+        // enqueueBackfill's jobs (window-major), cost fetches only.
+        enqueue: async (hh) =>
           enqueueFetches(
             hh.queues,
             'costs',
@@ -303,80 +299,66 @@ if (scenarios.includes('latency')) {
                 orgId,
                 ...w,
                 trigger: 'backfill' as const,
-                backfillId: 'bench-latency-2',
+                backfillId: 'bench-latency',
               })),
             ),
           ),
-      },
-    ];
-    for (const [i, o] of orders.entries()) {
-      const hh =
-        i === 0
-          ? h
-          : await startHarness({
-              orgs: LATENCY_ORGS,
-              sim: { latencyMs: LATENCY },
-              env: { CE_RATE_PER_ORG: String(RATE) },
-            });
-      try {
-        const run = await runPipeline(hh, {
-          scenario: `latency ${o.order}`,
-          sources: ['costs'],
-          workers: (x) => inProcessWorkers(x, queues),
-          enqueue: o.enqueue,
-          timeoutMs: 4 * 60_000,
-        });
-        // Lower bound: no org can go faster than its CE requests at RATE a second, and no more
-        // than WORKER_CONCURRENCY jobs (each sending its requests one after another) run at once.
-        const perOrg = Object.values(run.aws.byAccount).map((ops) => ops['ce:GetCostAndUsage'] ?? 0);
-        const ceTotal = perOrg.reduce((a, b) => a + b, 0);
-        const rateBoundMs = (Math.max(...perOrg) / RATE) * 1000;
-        const concurrencyBoundMs = (ceTotal * LATENCY) / hh.config.WORKER_CONCURRENCY;
-        latencyRuns.push({
-          order: o.order,
-          run,
-          ceTotal,
-          rateBoundMs,
-          concurrencyBoundMs,
-          bound: Math.max(rateBoundMs, concurrencyBoundMs),
-        });
-      } finally {
-        if (i > 0) await hh.close();
-      }
+        timeoutMs: 4 * 60_000,
+      });
+      // Lower bound: no org can go faster than its CE requests at RATE a second, and no more
+      // than WORKER_CONCURRENCY jobs run at once (counted as if each sent its requests one
+      // after another; both groupings' first pages actually go out together, so this is generous).
+      const perOrg = Object.values(run.aws.byAccount).map((ops) => ops['ce:GetCostAndUsage'] ?? 0);
+      const ceTotal = perOrg.reduce((a, b) => a + b, 0);
+      const rateBoundMs = (Math.max(...perOrg) / RATE) * 1000;
+      const concurrencyBoundMs = (ceTotal * LATENCY) / concurrency;
+      latencyRuns.push({
+        concurrency,
+        run,
+        ceTotal,
+        rateBoundMs,
+        concurrencyBoundMs,
+        bound: Math.max(rateBoundMs, concurrencyBoundMs),
+      });
+    } finally {
+      await h.close();
     }
-    printTable(
-      `Latency ${LATENCY} ms, CE_RATE_PER_ORG=${RATE}, WORKER_CONCURRENCY=${h.config.WORKER_CONCURRENCY} (1 process): ${LATENCY_ORGS} orgs x ${windows.length} cost windows`,
-      [
-        'job order',
-        'wall',
-        'avg cost job',
-        'CE requests',
-        'bound: per-org rate',
-        'bound: concurrency x latency',
-        'lower bound',
-        'wall / bound',
-        'goal',
-      ],
-      latencyRuns.map((l) => [
-        l.order,
-        fmt.s(l.run.wallMs),
-        `${fmt.int(l.run.fetchJobMs.costs)} ms`,
-        fmt.int(l.ceTotal),
-        fmt.s(l.rateBoundMs),
-        fmt.s(l.concurrencyBoundMs),
-        fmt.s(l.bound),
-        fmt.ratio(l.run.wallMs / l.bound),
-        `<= 1.10x: ${l.run.wallMs / l.bound <= 1.1 ? 'PASS' : 'FAIL'}`,
-      ]),
-    );
-    results.latency = latencyRuns;
-  } finally {
-    await h.close();
   }
+  printTable(
+    `Latency ${LATENCY} ms, CE_RATE_PER_ORG=${RATE} (1 process): ${LATENCY_ORGS} orgs x 30 days of cost windows`,
+    [
+      'WORKER_CONCURRENCY',
+      'wall',
+      'avg cost job',
+      'CE requests',
+      'bound: per-org rate',
+      'bound: concurrency x latency',
+      'lower bound',
+      'wall / bound',
+      'goal',
+    ],
+    latencyRuns.map((l) => [
+      String(l.concurrency),
+      fmt.s(l.run.wallMs),
+      `${fmt.int(l.run.fetchJobMs.costs)} ms`,
+      fmt.int(l.ceTotal),
+      fmt.s(l.rateBoundMs),
+      fmt.s(l.concurrencyBoundMs),
+      fmt.s(l.bound),
+      fmt.ratio(l.run.wallMs / l.bound),
+      `<= 1.10x: ${l.run.wallMs / l.bound <= 1.1 ? 'PASS' : 'FAIL'}`,
+    ]),
+  );
+  results.latency = latencyRuns;
 }
 
 if (scenarios.includes('steady')) {
-  const settings = { RESTATEMENT_DAYS: 3, METRICS_REFRESH_DAYS: 1, REFETCH_CURRENT_MONTH: false, BILL_CLOSE_DAY: 1 };
+  const settings = {
+    RESTATEMENT_DAYS: 3,
+    METRICS_REFRESH_DAYS: 1,
+    REFETCH_CURRENT_MONTH: false,
+    BILL_CLOSE_DAY: 1,
+  };
   if (Number(today.slice(8, 10)) <= settings.BILL_CLOSE_DAY)
     progress('note: today is the 1st: the previous month is part of the refresh window');
   const runs: RunResult[] = [];
