@@ -14,7 +14,13 @@ import {
   requiredString,
   type Input,
 } from './input.js';
-import { listInstances, rawSample, type InstanceInfo, type MetricSpec } from './metric-data.js';
+import {
+  listInstances,
+  metricSeries,
+  seriesSample,
+  type InstanceInfo,
+  type MetricSpec,
+} from './metric-data.js';
 import { decodePageToken, encodePageToken, requestFingerprint } from './page-token.js';
 
 const BASIC_STATS = ['Average', 'Maximum', 'Minimum', 'Sum', 'SampleCount'];
@@ -92,16 +98,22 @@ function checkRange(start: number | undefined, end: number | undefined): { start
   return { start, end };
 }
 
-function statistic(values: number[], stat: string): number {
+function statistic(values: readonly number[], stat: string): number {
   switch (stat) {
     case 'Average':
-      return values.reduce((a, b) => a + b, 0) / values.length;
+      return sum(values) / values.length;
     case 'Sum':
-      return values.reduce((a, b) => a + b, 0);
-    case 'Minimum':
-      return Math.min(...values);
-    case 'Maximum':
-      return Math.max(...values);
+      return sum(values);
+    case 'Minimum': {
+      let min = Number.POSITIVE_INFINITY;
+      for (const v of values) if (v < min) min = v;
+      return min;
+    }
+    case 'Maximum': {
+      let max = Number.NEGATIVE_INFINITY;
+      for (const v of values) if (v > max) max = v;
+      return max;
+    }
     case 'SampleCount':
       return values.length;
     default: {
@@ -112,25 +124,35 @@ function statistic(values: number[], stat: string): number {
   }
 }
 
+/** Left-to-right sum from 0, as `reduce((a, b) => a + b, 0)` adds. */
+function sum(values: readonly number[]): number {
+  let total = 0;
+  for (const v of values) total += v;
+  return total;
+}
+
+interface Bucket {
+  readonly t: number;
+  readonly samples: number[];
+}
+
 /** Raw samples of each period-aligned bucket in [start, end), ascending; empty buckets omitted. */
-function buckets(
-  ref: MetricRef,
-  start: number,
-  end: number,
-  period: number,
-  ctx: CallContext,
-): Array<{ t: number; samples: number[] }> {
-  const out: Array<{ t: number; samples: number[] }> = [];
-  const res = ref.instance.resolution;
-  const alive = Math.max(start, ref.instance.launchedAt);
-  const dead = Math.min(end, ref.instance.stoppedAt ?? Number.POSITIVE_INFINITY, ctx.nowSeconds);
+function buckets(ref: MetricRef, start: number, end: number, period: number, ctx: CallContext): Bucket[] {
+  const out: Bucket[] = [];
+  const { instance } = ref;
+  const res = instance.resolution;
+  const alive = Math.max(start, instance.launchedAt);
+  const dead = Math.min(end, instance.stoppedAt ?? Number.POSITIVE_INFINITY, ctx.nowSeconds);
   if (alive >= dead) return out;
+  const series = metricSeries(instance, ref.metric, ctx.options.dataSeed);
+  const now = ctx.nowSeconds;
   for (let t = Math.floor(start / period) * period; t < end; t += period) {
     if (t + period <= alive) continue;
     if (t >= dead) break;
     const samples: number[] = [];
-    for (let s = Math.ceil(Math.max(t, start) / res) * res; s < Math.min(t + period, end); s += res) {
-      const value = rawSample(ref.instance, ref.metric, s, ctx.nowSeconds, ctx.options.dataSeed);
+    const stop = Math.min(t + period, end);
+    for (let s = Math.ceil(Math.max(t, start) / res) * res; s < stop; s += res) {
+      const value = seriesSample(instance, series, s, now);
       if (value !== undefined) samples.push(value);
     }
     if (samples.length > 0) out.push({ t, samples });
@@ -287,6 +309,30 @@ export function getMetricData(ctx: CallContext, input: Input): Record<string, un
   const state = token ? decodePageToken(token, fingerprint) : { offset: 0, pin: 0 };
   if (!state) throw new SimError('InvalidNextToken', 'The service returned an invalid NextToken.');
 
+  // Several statistics of one metric (CostWatch asks for Average and Maximum) read the same
+  // samples: each (metric, period) is sampled once per call and dropped after its last query.
+  const sampled = new Map<string, { buckets: Bucket[] | undefined; uses: number }>();
+  const sampleKey = (q: ParsedQuery, ref: MetricRef): string =>
+    `${ref.instance.namespace}|${ref.instance.id}|${ref.metric.name}|${q.period}`;
+  for (let qi = state.offset; qi < queries.length; qi++) {
+    const q = queries[qi];
+    if (!q?.returnData || !q.ref || (q.unit !== undefined && q.unit !== q.ref.metric.unit)) continue;
+    const key = sampleKey(q, q.ref);
+    const entry = sampled.get(key);
+    if (entry) entry.uses += 1;
+    else sampled.set(key, { buckets: undefined, uses: 1 });
+  }
+  const bucketsOf = (q: ParsedQuery, ref: MetricRef): Bucket[] => {
+    const key = sampleKey(q, ref);
+    const entry = sampled.get(key);
+    if (!entry) return buckets(ref, start, end, q.period, ctx);
+    entry.buckets ??= buckets(ref, start, end, q.period, ctx);
+    const result = entry.buckets;
+    entry.uses -= 1;
+    if (entry.uses <= 0) sampled.delete(key);
+    return result;
+  };
+
   let budget = maxDatapoints;
   let nextToken: string | undefined;
   const results: Array<Record<string, unknown>> = [];
@@ -296,7 +342,7 @@ export function getMetricData(ctx: CallContext, input: Input): Record<string, un
     const from = qi === state.offset ? state.pin : 0;
     const points =
       q.ref && (q.unit === undefined || q.unit === q.ref.metric.unit)
-        ? buckets(q.ref, start, end, q.period, ctx).map((b) => ({ t: b.t, v: statistic(b.samples, q.stat) }))
+        ? bucketsOf(q, q.ref).map((b) => ({ t: b.t, v: statistic(b.samples, q.stat) }))
         : [];
     if (scanBy === 'TimestampDescending') points.reverse();
     if (budget === 0 && from < points.length) {

@@ -5,7 +5,7 @@
  * (data seed, instance, metric, timestamp); statistics are computed from the raw samples.
  */
 import { DEFAULT_DATA_SEED, type DataOptions } from './cost-data.js';
-import { hashInt, hashUnit } from './prng.js';
+import { hashInt, hashPrefix, hashPrefixedInt, hashUnit } from './prng.js';
 import { realTodayIndex } from './calendar.js';
 
 export interface MetricSpec {
@@ -134,6 +134,44 @@ function lifetime(
   return { launchedAt, stoppedAt };
 }
 
+/**
+ * The constants of one (seed, instance, metric) series, hashed once: the series' level and
+ * the FNV state of the noise hash's fixed prefix, so a sample costs one short hash.
+ */
+export interface MetricSeries {
+  readonly metric: MetricSpec;
+  /** `metric.base * personality`. */
+  readonly level: number;
+  /** Whether the daily load curve applies (not to free-space gauges). */
+  readonly diurnal: boolean;
+  /** `hashPrefix(seed, instance.id, metric.name)`: the noise hash before the timestamp. */
+  readonly noisePrefix: number;
+}
+
+const MAX_CACHED_SERIES = 50_000;
+const seriesCache = new Map<string, MetricSeries>();
+
+/** The series of a metric of an instance (cached: it depends only on seed, instance id and metric). */
+export function metricSeries(
+  instance: InstanceInfo,
+  metric: MetricSpec,
+  seed = DEFAULT_DATA_SEED,
+): MetricSeries {
+  const key = `${seed}|${instance.namespace}|${instance.id}|${metric.name}`;
+  const cached = seriesCache.get(key);
+  if (cached?.metric === metric) return cached;
+  const personality = 0.6 + hashUnit(seed, instance.id, metric.name, 'level') * 0.8;
+  const series: MetricSeries = {
+    metric,
+    level: metric.base * personality,
+    diurnal: !(metric.unit === 'Bytes' && metric.name.startsWith('Free')),
+    noisePrefix: hashPrefix(seed, instance.id, metric.name),
+  };
+  if (seriesCache.size >= MAX_CACHED_SERIES) seriesCache.clear();
+  seriesCache.set(key, series);
+  return series;
+}
+
 /** Raw sample of a metric at an aligned timestamp, or undefined when the instance was not running. */
 export function rawSample(
   instance: InstanceInfo,
@@ -142,16 +180,25 @@ export function rawSample(
   nowSeconds: number,
   seed = DEFAULT_DATA_SEED,
 ): number | undefined {
+  return seriesSample(instance, metricSeries(instance, metric, seed), t, nowSeconds);
+}
+
+/** `rawSample` of a series of the instance. */
+export function seriesSample(
+  instance: InstanceInfo,
+  series: MetricSeries,
+  t: number,
+  nowSeconds: number,
+): number | undefined {
   if (t < instance.launchedAt || t >= nowSeconds) return undefined;
   if (instance.stoppedAt !== null && t >= instance.stoppedAt) return undefined;
+  const metric = series.metric;
   if (metric.swing === 0) return metric.base;
   const hour = Math.floor((t % 86_400) / 3600);
   const shape = (DIURNAL_PM[hour] ?? 1000) / 1000;
-  const personality = 0.6 + hashUnit(seed, instance.id, metric.name, 'level') * 0.8;
-  const noise = hashUnit(seed, instance.id, metric.name, t) * 2 - 1;
-  const value =
-    metric.base * personality * (metric.unit === 'Bytes' && metric.name.startsWith('Free') ? 1 : shape) +
-    metric.swing * 0.3 * noise;
+  const noise = (hashPrefixedInt(series.noisePrefix, t) / 0x100000000) * 2 - 1;
+  // Same operations in the same order as `base * personality * shape + swing * 0.3 * noise`.
+  const value = series.level * (series.diurnal ? shape : 1) + metric.swing * 0.3 * noise;
   const bounded = Math.max(0, metric.unit === 'Percent' ? Math.min(100, value) : value);
   // Counts are whole numbers and percentages carry AWS-like precision.
   return metric.unit === 'Count' ? Math.round(bounded) : Math.round(bounded * 1e6) / 1e6;

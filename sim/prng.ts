@@ -4,19 +4,58 @@
  * requests arrive in; fault injection uses the same idea keyed by request sequence number.
  */
 
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
 /** 32-bit FNV-1a over the parts, finished with murmur3's fmix32 for avalanche. */
 export function hash32(...parts: ReadonlyArray<string | number>): number {
-  let h = 0x811c9dc5;
-  for (const part of parts) {
-    const text = String(part);
-    for (let i = 0; i < text.length; i++) {
-      h ^= text.charCodeAt(i);
-      h = Math.imul(h, 0x01000193);
-    }
-    // Separator so ('ab','c') and ('a','bc') differ.
-    h ^= 0x1f;
-    h = Math.imul(h, 0x01000193);
+  return finishHash(hashPrefix(...parts));
+}
+
+/**
+ * The FNV state after `parts`, before the finishing mix: hot loops hash a fixed prefix once
+ * and continue it with `hashPrefixedInt`, giving exactly `hash32(...parts, n)`.
+ */
+export function hashPrefix(...parts: ReadonlyArray<string | number>): number {
+  let h = FNV_OFFSET;
+  for (const part of parts) h = continueHash(h, String(part));
+  return h;
+}
+
+const digits = new Uint8Array(16);
+
+/** `hash32(...prefixParts, n)` from `hashPrefix(...prefixParts)`, without building `String(n)`. */
+export function hashPrefixedInt(prefix: number, n: number): number {
+  if (!Number.isSafeInteger(n) || n < 0) return finishHash(continueHash(prefix, String(n)));
+  // The decimal digits of n, least significant first: the characters of String(n) reversed.
+  let count = 0;
+  let rest = n;
+  do {
+    digits[count++] = rest % 10;
+    rest = Math.floor(rest / 10);
+  } while (rest > 0);
+  let h = prefix;
+  while (count > 0) {
+    h ^= 48 + (digits[--count] ?? 0);
+    h = Math.imul(h, FNV_PRIME);
   }
+  h ^= 0x1f;
+  return finishHash(Math.imul(h, FNV_PRIME));
+}
+
+function continueHash(state: number, text: string): number {
+  let h = state;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, FNV_PRIME);
+  }
+  // Separator so ('ab','c') and ('a','bc') differ.
+  h ^= 0x1f;
+  return Math.imul(h, FNV_PRIME);
+}
+
+function finishHash(state: number): number {
+  let h = state;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
