@@ -12,6 +12,7 @@ import {
   type GetCostAndUsageCommandOutput,
 } from '@aws-sdk/client-cost-explorer';
 import type { CostGrouping, CostRow } from '../database/repositories/cost-data.repository.js';
+import type { MonthForecast } from '../database/repositories/organizations.repository.js';
 import { MalformedDataError } from '../lib/aws-errors.js';
 
 export const COST_METRICS = ['UnblendedCost', 'AmortizedCost', 'NetUnblendedCost', 'UsageQuantity'] as const;
@@ -22,20 +23,27 @@ const GROUPINGS: Record<CostGrouping, [string, string]> = {
 };
 
 function rowsOfPage(page: GetCostAndUsageCommandOutput, grouping: CostGrouping): CostRow[] {
-  if (!Array.isArray(page.ResultsByTime)) throw new MalformedDataError('GetCostAndUsage response has no ResultsByTime');
+  if (!Array.isArray(page.ResultsByTime))
+    throw new MalformedDataError('GetCostAndUsage response has no ResultsByTime');
   const rows: CostRow[] = [];
   for (const result of page.ResultsByTime) {
     const day = result.TimePeriod?.Start;
-    if (!day || !/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new MalformedDataError(`GetCostAndUsage result without a valid TimePeriod.Start: ${JSON.stringify(day)}`);
+    if (!day || !/^\d{4}-\d{2}-\d{2}$/.test(day))
+      throw new MalformedDataError(
+        `GetCostAndUsage result without a valid TimePeriod.Start: ${JSON.stringify(day)}`,
+      );
     for (const group of result.Groups ?? []) {
       const [service, second] = group.Keys ?? [];
       if (typeof service !== 'string' || typeof second !== 'string' || group.Keys?.length !== 2) {
-        throw new MalformedDataError(`GetCostAndUsage group on ${day} has keys ${JSON.stringify(group.Keys)}, expected 2`);
+        throw new MalformedDataError(
+          `GetCostAndUsage group on ${day} has keys ${JSON.stringify(group.Keys)}, expected 2`,
+        );
       }
       const m = group.Metrics ?? {};
       const value = (name: (typeof COST_METRICS)[number]): string => {
         const amount = m[name]?.Amount;
-        if (typeof amount !== 'string') throw new MalformedDataError(`GetCostAndUsage group ${service} on ${day} lacks ${name}.Amount`);
+        if (typeof amount !== 'string')
+          throw new MalformedDataError(`GetCostAndUsage group ${service} on ${day} lacks ${name}.Amount`);
         return amount;
       };
       rows.push({
@@ -61,7 +69,10 @@ function rowsOfPage(page: GetCostAndUsageCommandOutput, grouping: CostGrouping):
  * the first read), so several queries can be in flight at once; each next page is requested while
  * the current one is being written.
  */
-function pagesOf(ce: CostExplorerClient, input: GetCostAndUsageCommandInput): AsyncGenerator<GetCostAndUsageCommandOutput> {
+function pagesOf(
+  ce: CostExplorerClient,
+  input: GetCostAndUsageCommandInput,
+): AsyncGenerator<GetCostAndUsageCommandOutput> {
   const first = ce.send(new GetCostAndUsageCommand(input));
   // If the consumer stops early (an error while loading), a prefetch must not become an unhandled rejection.
   first.catch(() => undefined);
@@ -71,7 +82,8 @@ function pagesOf(ce: CostExplorerClient, input: GetCostAndUsageCommandInput): As
     while (pending) {
       const page: GetCostAndUsageCommandOutput = await pending;
       const token = page.NextPageToken;
-      if (token && seen.has(token)) throw new MalformedDataError('GetCostAndUsage returned the same NextPageToken twice');
+      if (token && seen.has(token))
+        throw new MalformedDataError('GetCostAndUsage returned the same NextPageToken twice');
       if (token) seen.add(token);
       pending = token ? ce.send(new GetCostAndUsageCommand({ ...input, NextPageToken: token })) : null;
       pending?.catch(() => undefined);
@@ -81,16 +93,21 @@ function pagesOf(ce: CostExplorerClient, input: GetCostAndUsageCommandInput): As
 }
 
 /** Every CostRow of [from, to), both groupings (their first pages requested together), as batches. */
-export async function* costRowBatches(ce: CostExplorerClient, window: { from: string; to: string }): AsyncGenerator<CostRow[]> {
-  const streams = (Object.entries(GROUPINGS) as Array<[CostGrouping, [string, string]]>).map(([grouping, keys]) => ({
-    grouping,
-    pages: pagesOf(ce, {
-      TimePeriod: { Start: window.from, End: window.to },
-      Granularity: 'DAILY',
-      Metrics: [...COST_METRICS],
-      GroupBy: keys.map((Key) => ({ Type: 'DIMENSION', Key })),
+export async function* costRowBatches(
+  ce: CostExplorerClient,
+  window: { from: string; to: string },
+): AsyncGenerator<CostRow[]> {
+  const streams = (Object.entries(GROUPINGS) as Array<[CostGrouping, [string, string]]>).map(
+    ([grouping, keys]) => ({
+      grouping,
+      pages: pagesOf(ce, {
+        TimePeriod: { Start: window.from, End: window.to },
+        Granularity: 'DAILY',
+        Metrics: [...COST_METRICS],
+        GroupBy: keys.map((Key) => ({ Type: 'DIMENSION', Key })),
+      }),
     }),
-  }));
+  );
   try {
     for (const { grouping, pages } of streams) {
       for await (const page of pages) yield rowsOfPage(page, grouping);
@@ -100,15 +117,11 @@ export async function* costRowBatches(ce: CostExplorerClient, window: { from: st
   }
 }
 
-export interface Forecast {
-  mean: string;
-  lower: string | null;
-  upper: string | null;
-  unit: string;
-}
-
 /** Cost Explorer's forecast of unblended cost for [from, to), or null when AWS has too little history. */
-export async function fetchForecast(ce: CostExplorerClient, window: { from: string; to: string }): Promise<Forecast | null> {
+export async function fetchForecast(
+  ce: CostExplorerClient,
+  window: { from: string; to: string },
+): Promise<MonthForecast | null> {
   try {
     const response = await ce.send(
       new GetCostForecastCommand({
@@ -119,7 +132,8 @@ export async function fetchForecast(ce: CostExplorerClient, window: { from: stri
       }),
     );
     const mean = response.Total?.Amount;
-    if (typeof mean !== 'string') throw new MalformedDataError('GetCostForecast response has no Total.Amount');
+    if (typeof mean !== 'string')
+      throw new MalformedDataError('GetCostForecast response has no Total.Amount');
     const interval = response.ForecastResultsByTime?.[0];
     return {
       mean,

@@ -3,8 +3,7 @@ import type { Job } from 'bullmq';
 import type { AwsGateway } from '../lib/aws.js';
 import { addMonths, todayUtc } from '../lib/dates.js';
 import { replaceCostWindow } from '../database/repositories/cost-data.repository.js';
-import { recordOrganizationSuccess } from '../database/repositories/organizations.repository.js';
-import { upsertForecastWithActuals } from '../database/repositories/forecasts.repository.js';
+import { recordCostRefresh } from '../database/repositories/organizations.repository.js';
 import { costRowBatches, fetchForecast } from './cost-explorer.js';
 import { runFetchJob, type FetchJobDeps, type FetchResult } from './fetch-job.js';
 
@@ -18,14 +17,14 @@ export function createFetchCostsProcessor(deps: FetchCostsDeps) {
     runFetchJob(job, token, deps, 'costs', async (org, data) => {
       const ce = deps.aws.costExplorer(org);
       const load = await replaceCostWindow(deps.db, org.id, data, costRowBatches(ce, data));
-      await recordOrganizationSuccess(deps.db, org.id, load.estimatedFrom);
       const today = todayUtc(deps.now?.());
       // A refresh that reaches today also refreshes the month's forecast (one more request).
-      if (data.trigger !== 'backfill' && data.to > today) {
-        const monthEnd = addMonths(today, 1);
-        const forecast = await fetchForecast(ce, { from: today, to: monthEnd });
-        if (forecast) await upsertForecastWithActuals(deps.db, org.id, today, forecast);
-      }
+      const forecast =
+        data.trigger !== 'backfill' && data.to > today
+          ? await fetchForecast(ce, { from: today, to: addMonths(today, 1) })
+          : null;
+      // The org's success is recorded with the forecast, in one statement (one round trip).
+      await recordCostRefresh(deps.db, org.id, { estimatedFrom: load.estimatedFrom, today, forecast });
       return { rows: load.rows, window: { from: data.from, to: data.to } };
     });
 }

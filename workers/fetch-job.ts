@@ -13,7 +13,10 @@ import { RequestTracker, operationOfError, withRequestTracker } from '../lib/aws
 import { accessRemedy, classifyAwsError, awsErrorCode } from '../lib/aws-errors.js';
 import { RateLimitWaitError } from '../lib/aws-rate-limit.js';
 import { jobsTotal, rowsLoaded } from '../lib/metrics.js';
-import { getOrganization, recordOrganizationFailure, type Organization } from '../database/repositories/organizations.repository.js';
+import {
+  recordOrganizationFailure,
+  type Organization,
+} from '../database/repositories/organizations.repository.js';
 import { finishFetchRun, startFetchRun } from '../database/repositories/fetch-runs.repository.js';
 import { enqueueRollup } from '../producers/enqueue.js';
 import type { Queues } from '../producers/queues.js';
@@ -40,17 +43,25 @@ export type FetchResult = (FetchOutcome & { runId: number; awsRequests: number }
 export function parseFetchJob(job: Job): FetchJobData {
   const parsed = fetchJobSchema.safeParse(job.data);
   if (!parsed.success) {
-    throw new UnrecoverableError(`invalid ${job.name} job data: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new UnrecoverableError(
+      `invalid ${job.name} job data: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   }
   return parsed.data;
 }
 
 function message(error: unknown): string {
-  return error instanceof Error ? `${error.name === 'Error' ? '' : `${error.name}: `}${error.message}` : String(error);
+  return error instanceof Error
+    ? `${error.name === 'Error' ? '' : `${error.name}: `}${error.message}`
+    : String(error);
+}
+
+function throttleKey(deps: FetchJobDeps, orgId: number): string {
+  return `${deps.prefix}:throttle:${orgId}`;
 }
 
 async function throttleDelayMs(deps: FetchJobDeps, orgId: number): Promise<number> {
-  const key = `${deps.prefix}:throttle:${orgId}`;
+  const key = throttleKey(deps, orgId);
   const strikes = await deps.redis.incr(key);
   await deps.redis.expire(key, 900);
   // Concurrent jobs of one org each add a strike, so the exponent is capped: at most 32x the base.
@@ -64,10 +75,18 @@ async function throttleDelayMs(deps: FetchJobDeps, orgId: number): Promise<numbe
  * its run left 'running' (a backfill waiting on it would never finish). Instead the job is delayed
  * without spending an attempt, for as long as the outage lasts; `error` otherwise is rethrown.
  */
-export async function delayWhileDatabaseDown(job: Job, token: string | undefined, error: unknown, log: Logger): Promise<never> {
+export async function delayWhileDatabaseDown(
+  job: Job,
+  token: string | undefined,
+  error: unknown,
+  log: Logger,
+): Promise<never> {
   if (!token || !isConnectionError(error)) throw error;
   const delay = Math.round(1_000 + Math.random() * 1_000);
-  log.warn({ jobId: job.id, queue: job.queueName, delayMs: delay, err: error }, 'Postgres unreachable; job delayed without spending an attempt');
+  log.warn(
+    { jobId: job.id, queue: job.queueName, delayMs: delay, err: error },
+    'Postgres unreachable; job delayed without spending an attempt',
+  );
   await job.moveToDelayed(Date.now() + delay, token);
   throw new DelayedError();
 }
@@ -99,16 +118,10 @@ async function runFetchAttempt(
   work: (org: Organization, data: FetchJobData) => Promise<FetchOutcome>,
 ): Promise<FetchResult> {
   const data = parseFetchJob(job);
-  const org = await getOrganization(deps.db, data.orgId);
-  if (!org) throw new UnrecoverableError(`organization ${data.orgId} does not exist`);
-  if (org.status !== 'active') {
-    deps.log.debug({ jobId: job.id, orgId: org.id, status: org.status }, 'organization not active; fetch skipped');
-    return { skipped: `organization ${org.id} is ${org.status}` };
-  }
   const attempt = job.attemptsMade + 1;
   const finalAttempt = attempt >= (job.opts.attempts ?? 1);
-  const runId = await startFetchRun(deps.db, {
-    orgId: org.id,
+  const { org, runId, throttledLately } = await startFetchRun(deps.db, {
+    orgId: data.orgId,
     source,
     from: data.from,
     to: data.to,
@@ -117,22 +130,50 @@ async function runFetchAttempt(
     attempt,
     backfillId: data.backfillId ?? null,
   });
+  if (!org) throw new UnrecoverableError(`organization ${data.orgId} does not exist`);
+  if (runId === null) {
+    deps.log.debug(
+      { jobId: job.id, orgId: org.id, status: org.status },
+      'organization not active; fetch skipped',
+    );
+    return { skipped: `organization ${org.id} is ${org.status}` };
+  }
   const tracker = new RequestTracker();
   try {
     const outcome = await withRequestTracker(tracker, () => work(org, data));
-    await finishFetchRun(deps.db, runId, { status: 'succeeded', rows: outcome.rows, awsRequests: tracker.byOperation });
+    await finishFetchRun(deps.db, runId, {
+      status: 'succeeded',
+      rows: outcome.rows,
+      awsRequests: tracker.byOperation,
+    });
     rowsLoaded.inc({ source }, outcome.rows);
     // After the run is recorded, so the rollup can mark it published.
     await enqueueRollup(deps.queues, { orgId: org.id, source, ...outcome.window });
-    await deps.redis.del(`${deps.prefix}:throttle:${org.id}`);
+    // Success ends the org's throttle backoff; an org that was not throttled lately has no strikes
+    // to clear, which spares the usual job a Redis command.
+    if (throttledLately) await deps.redis.del(throttleKey(deps, org.id));
     return { ...outcome, runId, awsRequests: tracker.total };
   } catch (error) {
     const kind = error instanceof RateLimitWaitError ? 'throttled' : classifyAwsError(error);
     const operation = operationOfError(error) ?? 'unknown';
-    const logContext = { jobId: job.id, orgId: org.id, source, from: data.from, to: data.to, attempt, code: awsErrorCode(error), operation };
+    const logContext = {
+      jobId: job.id,
+      orgId: org.id,
+      source,
+      from: data.from,
+      to: data.to,
+      attempt,
+      code: awsErrorCode(error),
+      operation,
+    };
     if (kind === 'throttled' && token) {
       const delay = await throttleDelayMs(deps, org.id);
-      await finishFetchRun(deps.db, runId, { status: 'throttled', rows: 0, awsRequests: tracker.byOperation, error: `${message(error)}; retrying in ${delay} ms` });
+      await finishFetchRun(deps.db, runId, {
+        status: 'throttled',
+        rows: 0,
+        awsRequests: tracker.byOperation,
+        error: `${message(error)}; retrying in ${delay} ms`,
+      });
       deps.log.info({ ...logContext, delayMs: delay }, 'AWS throttled this organization; job delayed');
       await job.moveToDelayed(Date.now() + delay, token);
       jobsTotal.inc({ queue: job.queueName, outcome: 'delayed' });
@@ -142,13 +183,23 @@ async function runFetchAttempt(
       const remedy = accessRemedy(operation, org);
       const text = `AWS denied ${operation} for organization ${org.id}: ${message(error)}`;
       await recordOrganizationFailure(deps.db, org.id, 'access_denied', text, remedy);
-      await finishFetchRun(deps.db, runId, { status: 'failed', rows: 0, awsRequests: tracker.byOperation, error: `${text}. ${remedy}` });
+      await finishFetchRun(deps.db, runId, {
+        status: 'failed',
+        rows: 0,
+        awsRequests: tracker.byOperation,
+        error: `${text}. ${remedy}`,
+      });
       deps.log.error({ ...logContext, remedy }, text);
       throw new UnrecoverableError(`${text}. ${remedy}`);
     }
     if (kind === 'invalid') {
       const text = `AWS rejected ${operation} for ${data.from}..${data.to}: ${message(error)}`;
-      await finishFetchRun(deps.db, runId, { status: 'failed', rows: 0, awsRequests: tracker.byOperation, error: text });
+      await finishFetchRun(deps.db, runId, {
+        status: 'failed',
+        rows: 0,
+        awsRequests: tracker.byOperation,
+        error: text,
+      });
       deps.log.error(logContext, text);
       throw new UnrecoverableError(text);
     }
@@ -158,7 +209,8 @@ async function runFetchAttempt(
       awsRequests: tracker.byOperation,
       error: message(error),
     }).catch((e: unknown) => deps.log.warn({ err: e, runId }, 'could not record the failed run'));
-    if (finalAttempt) deps.log.error({ ...logContext, err: error }, `${source} fetch failed after ${attempt} attempts`);
+    if (finalAttempt)
+      deps.log.error({ ...logContext, err: error }, `${source} fetch failed after ${attempt} attempts`);
     else deps.log.debug({ ...logContext, err: error }, `${source} fetch attempt failed; will retry`);
     throw error;
   }

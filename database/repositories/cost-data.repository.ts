@@ -34,7 +34,9 @@ const DECIMAL = /^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d{1,3})?$/;
 
 function amount(value: string, field: string, row: CostRow): string {
   if (!DECIMAL.test(value)) {
-    throw new MalformedDataError(`Cost Explorer sent a non-decimal ${field} ${JSON.stringify(value)} for ${row.service} on ${row.costDate}`);
+    throw new MalformedDataError(
+      `Cost Explorer sent a non-decimal ${field} ${JSON.stringify(value)} for ${row.service} on ${row.costDate}`,
+    );
   }
   return value;
 }
@@ -59,7 +61,9 @@ export async function replaceCostWindow(
       let chunk = '';
       for (const row of batch) {
         if (row.costDate < window.from || row.costDate >= window.to) {
-          throw new MalformedDataError(`Cost Explorer returned ${row.costDate}, outside the window ${window.from}..${window.to}`);
+          throw new MalformedDataError(
+            `Cost Explorer returned ${row.costDate}, outside the window ${window.from}..${window.to}`,
+          );
         }
         chunk +=
           `${org}\t${row.costDate}\t${row.grouping}\t${copyText(row.service)}\t${copyText(row.linkedAccount)}\t` +
@@ -67,15 +71,19 @@ export async function replaceCostWindow(
           `${amount(row.netUnblendedCost, 'NetUnblendedCost', row)}\t${amount(row.usageQuantity, 'UsageQuantity', row)}\t` +
           `${copyText(row.unit)}\t${row.estimated ? 't' : 'f'}\n`;
         result.rows++;
-        if (row.estimated && (result.estimatedFrom === null || row.costDate < result.estimatedFrom)) result.estimatedFrom = row.costDate;
+        if (row.estimated && (result.estimatedFrom === null || row.costDate < result.estimatedFrom))
+          result.estimatedFrom = row.costDate;
       }
       if (chunk) yield chunk;
     }
   }
   await withTransaction(pool, async (client) => {
-    // One loader per organization at a time: a retried or duplicate job waits, then replaces.
-    await client.query('SELECT pg_advisory_xact_lock(1001, $1)', [orgId]);
-    await client.query('DELETE FROM cost_data WHERE organization_id = $1 AND cost_date >= $2 AND cost_date < $3', [orgId, window.from, window.to]);
+    // Takes the org's loader lock (a retried or duplicate job waits, then replaces) and clears the window.
+    await client.query('SELECT cw_clear_cost_window($1, $2::date, $3::date)', [
+      orgId,
+      window.from,
+      window.to,
+    ]);
     await copyInto(
       client,
       'cost_data (organization_id, cost_date, grouping, service, linked_account, region, unblended_cost, amortized_cost, net_unblended_cost, usage_quantity, unit, estimated)',

@@ -1,5 +1,6 @@
 /** fetch_runs: one row per fetch job attempt — the ingestion ledger the API and backfill read. */
 import type { Queryable } from '../../lib/db.js';
+import { ORGANIZATION_COLUMNS, type Organization } from './organizations.repository.js';
 
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'retrying' | 'throttled' | 'interrupted';
 
@@ -14,23 +15,45 @@ export interface RunStart {
   backfillId: string | null;
 }
 
-// startFetchRun: records a fetch attempt as running and returns its id. An earlier attempt of the
-// same job still 'running' was cut off (worker killed, or handed back on SIGTERM): it is marked
-// interrupted. Params: org, source, window, trigger, job id, attempt number, backfill id.
-export async function startFetchRun(db: Queryable, run: RunStart): Promise<number> {
-  const { rows } = await db.query<{ id: number }>(
-    `WITH cut_off AS (
+/** The organization of a fetch (null: it does not exist) and its run (null: the org is not active, nothing recorded). */
+export interface StartedRun {
+  org: Organization | null;
+  runId: number | null;
+  /**
+   * A run of the org was throttled in the last hour. Every throttle strike (a Redis key that
+   * expires 15 minutes after the last one) goes with a throttled run, so when this is false the
+   * org has no strikes to clear.
+   */
+  throttledLately: boolean;
+}
+
+// startFetchRun: reads the organization and, only if it is active, records the fetch attempt as
+// running, in one statement (one round trip per job). An earlier attempt of the same job still
+// 'running' was cut off (worker killed, or handed back on SIGTERM): it is marked interrupted.
+// Also says whether the org had a throttled run lately (its started_at index bounds the look).
+// Params: org, source, window, trigger, job id, attempt number, backfill id.
+export async function startFetchRun(db: Queryable, run: RunStart): Promise<StartedRun> {
+  const { rows } = await db.query<Organization & { runId: number | null; throttledLately: boolean }>(
+    `WITH org AS (SELECT ${ORGANIZATION_COLUMNS} FROM organizations WHERE id = $1),
+     active AS (SELECT id FROM org WHERE status = 'active'),
+     cut_off AS (
        UPDATE fetch_runs SET status = 'interrupted', finished_at = now(),
          duration_ms = (extract(epoch FROM now() - started_at) * 1000)::int,
          error = 'the worker stopped before this attempt finished; the job was handed to another attempt'
-       WHERE $6::text IS NOT NULL AND job_id = $6 AND organization_id = $1 AND source = $2 AND status = 'running')
-     INSERT INTO fetch_runs (organization_id, source, window_start, window_end, status, trigger, job_id, attempt, backfill_id)
-     VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8) RETURNING id`,
+       WHERE $6::text IS NOT NULL AND job_id = $6 AND organization_id = $1 AND source = $2 AND status = 'running'
+         AND EXISTS (SELECT FROM active)),
+     started AS (
+       INSERT INTO fetch_runs (organization_id, source, window_start, window_end, status, trigger, job_id, attempt, backfill_id)
+       SELECT id, $2, $3::date, $4::date, 'running', $5::text, $6, $7::int, $8::text FROM active RETURNING id)
+     SELECT org.*, (SELECT id FROM started) AS "runId",
+       EXISTS (SELECT FROM fetch_runs WHERE organization_id = $1 AND started_at > now() - interval '1 hour' AND status = 'throttled') AS "throttledLately"
+     FROM org`,
     [run.orgId, run.source, run.from, run.to, run.trigger, run.jobId, run.attempt, run.backfillId],
   );
-  const id = rows[0]?.id;
-  if (id === undefined) throw new Error('insert returned no row');
-  return id;
+  const row = rows[0];
+  if (!row) return { org: null, runId: null, throttledLately: false };
+  const { runId, throttledLately, ...org } = row;
+  return { org, runId, throttledLately };
 }
 
 export interface RunFinish {
@@ -52,24 +75,6 @@ export async function finishFetchRun(db: Queryable, id: number, finish: RunFinis
   );
 }
 
-// markRunsRolledUp: called inside a rollup's transaction: every succeeded run inside [from, to)
-// that finished before the transaction began is now visible through the API. Params: org, source, window.
-export async function markRunsRolledUp(
-  db: Queryable,
-  orgId: number,
-  source: 'costs' | 'metrics',
-  from: string,
-  to: string,
-): Promise<number> {
-  const { rowCount } = await db.query(
-    `UPDATE fetch_runs SET rolled_up_at = now()
-     WHERE organization_id = $1 AND source = $2 AND status = 'succeeded' AND rolled_up_at IS NULL
-       AND window_start >= $3 AND window_end <= $4 AND finished_at <= now()`,
-    [orgId, source, from, to],
-  );
-  return rowCount ?? 0;
-}
-
 export interface BackfillProgress {
   windowsTotal: number;
   succeeded: number;
@@ -80,7 +85,10 @@ export interface BackfillProgress {
 
 // backfillProgress: per backfill, how many distinct windows succeeded, are rolled up, or failed
 // for good (latest attempt failed). Params: backfill id.
-export async function backfillProgress(db: Queryable, backfillId: string): Promise<Omit<BackfillProgress, 'windowsTotal'>> {
+export async function backfillProgress(
+  db: Queryable,
+  backfillId: string,
+): Promise<Omit<BackfillProgress, 'windowsTotal'>> {
   const { rows } = await db.query<{ succeeded: number; rolled_up: number; failed: number; rows: string }>(
     `WITH latest AS (
        SELECT DISTINCT ON (organization_id, source, window_start, window_end) status, rolled_up_at, rows_loaded
@@ -94,5 +102,10 @@ export async function backfillProgress(db: Queryable, backfillId: string): Promi
     [backfillId],
   );
   const r = rows[0];
-  return { succeeded: r?.succeeded ?? 0, rolledUp: r?.rolled_up ?? 0, failed: r?.failed ?? 0, rows: Number(r?.rows ?? 0) };
+  return {
+    succeeded: r?.succeeded ?? 0,
+    rolledUp: r?.rolled_up ?? 0,
+    failed: r?.failed ?? 0,
+    rows: Number(r?.rows ?? 0),
+  };
 }

@@ -36,7 +36,10 @@ export async function replaceMetricsWindow(
       for (const row of batch) {
         const t = row.ts.getTime();
         if (!Number.isFinite(t) || t < start || t >= end) continue; // CloudWatch may round to period edges
-        if (!Number.isFinite(row.value)) throw new MalformedDataError(`CloudWatch sent a non-finite value for ${row.metricName} of ${row.resourceId}`);
+        if (!Number.isFinite(row.value))
+          throw new MalformedDataError(
+            `CloudWatch sent a non-finite value for ${row.metricName} of ${row.resourceId}`,
+          );
         chunk += `${org}\t${row.ts.toISOString()}\t${copyText(row.namespace)}\t${copyText(row.metricName)}\t${copyText(row.resourceId)}\t${copyText(row.stat)}\t${row.value}\t${copyText(row.unit)}\n`;
         rows++;
       }
@@ -44,13 +47,17 @@ export async function replaceMetricsWindow(
     }
   }
   await withTransaction(pool, async (client) => {
-    await client.query('SELECT pg_advisory_xact_lock(1002, $1)', [orgId]);
-    await client.query(
-      `DELETE FROM cloudwatch_metrics WHERE organization_id = $1
-         AND ts >= ($2::date::timestamp AT TIME ZONE 'UTC') AND ts < ($3::date::timestamp AT TIME ZONE 'UTC')`,
-      [orgId, window.from, window.to],
+    // Takes the org's loader lock and clears the window's datapoints (migration 0004).
+    await client.query('SELECT cw_clear_metrics_window($1, $2::date, $3::date)', [
+      orgId,
+      window.from,
+      window.to,
+    ]);
+    await copyInto(
+      client,
+      'cloudwatch_metrics (organization_id, ts, namespace, metric_name, resource_id, stat, value, unit)',
+      lines(),
     );
-    await copyInto(client, 'cloudwatch_metrics (organization_id, ts, namespace, metric_name, resource_id, stat, value, unit)', lines());
   });
   return { rows };
 }

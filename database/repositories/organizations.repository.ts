@@ -1,5 +1,6 @@
 /** Organizations: the tenants, one AWS payer account each, and their ingestion status. */
 import type { Queryable } from '../../lib/db.js';
+import { startOfMonth } from '../../lib/dates.js';
 
 export type OrgStatus = 'active' | 'disabled' | 'access_denied' | 'error';
 
@@ -18,7 +19,8 @@ export interface Organization {
   createdAt: Date;
 }
 
-const COLUMNS = `id, name, aws_account_id AS "awsAccountId", role_arn AS "roleArn", external_id AS "externalId", status,
+/** The Organization fields of a row of organizations, for the statements that return one. */
+export const ORGANIZATION_COLUMNS = `id, name, aws_account_id AS "awsAccountId", role_arn AS "roleArn", external_id AS "externalId", status,
   last_error AS "lastError", last_error_remedy AS "lastErrorRemedy", last_error_at AS "lastErrorAt",
   last_success_at AS "lastSuccessAt", estimated_from AS "estimatedFrom", created_at AS "createdAt"`;
 
@@ -33,7 +35,7 @@ export interface NewOrganization {
 // Params: name, 12-digit account id, optional role ARN and external id.
 export async function createOrganization(db: Queryable, org: NewOrganization): Promise<Organization> {
   const { rows } = await db.query<Organization>(
-    `INSERT INTO organizations (name, aws_account_id, role_arn, external_id) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`,
+    `INSERT INTO organizations (name, aws_account_id, role_arn, external_id) VALUES ($1, $2, $3, $4) RETURNING ${ORGANIZATION_COLUMNS}`,
     [org.name, org.awsAccountId, org.roleArn ?? null, org.externalId ?? null],
   );
   const created = rows[0];
@@ -44,14 +46,19 @@ export async function createOrganization(db: Queryable, org: NewOrganization): P
 // getOrganization: one organization by id, or null.
 // Params: id.
 export async function getOrganization(db: Queryable, id: number): Promise<Organization | null> {
-  const { rows } = await db.query<Organization>(`SELECT ${COLUMNS} FROM organizations WHERE id = $1`, [id]);
+  const { rows } = await db.query<Organization>(
+    `SELECT ${ORGANIZATION_COLUMNS} FROM organizations WHERE id = $1`,
+    [id],
+  );
   return rows[0] ?? null;
 }
 
 // listOrganizations: every organization, by id.
 // Params: none.
 export async function listOrganizations(db: Queryable): Promise<Organization[]> {
-  const { rows } = await db.query<Organization>(`SELECT ${COLUMNS} FROM organizations ORDER BY id`);
+  const { rows } = await db.query<Organization>(
+    `SELECT ${ORGANIZATION_COLUMNS} FROM organizations ORDER BY id`,
+  );
   return rows;
 }
 
@@ -100,12 +107,45 @@ export async function recordOrganizationFailure(
   );
 }
 
-// recordOrganizationSuccess: a cost load committed; remembers the earliest Estimated day.
-// Params: id, estimatedFrom (null when every loaded day was final).
-export async function recordOrganizationSuccess(db: Queryable, id: number, estimatedFrom: string | null): Promise<void> {
+/** Cost Explorer's forecast of the rest of the month (GetCostForecast), amounts as AWS sent them. */
+export interface MonthForecast {
+  mean: string;
+  lower: string | null;
+  upper: string | null;
+  unit: string;
+}
+
+// recordCostRefresh: a cost load committed. Remembers the earliest Estimated day and, when given,
+// stores the month's projection = month-to-date unblended cost (cost_data, days before `today`) +
+// the forecast of the rest, in one statement. Params: id, estimatedFrom (null when every loaded day
+// was final), today, forecast (null: none asked, or AWS had too little history).
+export async function recordCostRefresh(
+  db: Queryable,
+  id: number,
+  refresh: { estimatedFrom: string | null; today: string; forecast: MonthForecast | null },
+): Promise<void> {
+  const { forecast } = refresh;
   await db.query(
-    `UPDATE organizations SET last_success_at = now(), estimated_from = $2, updated_at = now() WHERE id = $1`,
-    [id, estimatedFrom],
+    `WITH org AS (
+       UPDATE organizations SET last_success_at = now(), estimated_from = $2, updated_at = now() WHERE id = $1),
+     mtd AS (
+       SELECT coalesce(sum(unblended_cost), 0) AS actual FROM cost_data
+       WHERE $5::numeric IS NOT NULL AND organization_id = $1 AND grouping = 'account_service' AND cost_date >= $3 AND cost_date < $4)
+     INSERT INTO cost_forecasts (organization_id, month, amount, lower_bound, upper_bound, unit, fetched_at)
+     SELECT $1, $3, actual + $5::numeric, actual + $6::numeric, actual + $7::numeric, $8, now() FROM mtd WHERE $5::numeric IS NOT NULL
+     ON CONFLICT (organization_id, month) DO UPDATE
+       SET amount = EXCLUDED.amount, lower_bound = EXCLUDED.lower_bound, upper_bound = EXCLUDED.upper_bound,
+           unit = EXCLUDED.unit, fetched_at = now()`,
+    [
+      id,
+      refresh.estimatedFrom,
+      startOfMonth(refresh.today),
+      refresh.today,
+      forecast?.mean ?? null,
+      forecast?.lower ?? null,
+      forecast?.upper ?? null,
+      forecast?.unit ?? 'USD',
+    ],
   );
 }
 
