@@ -9,10 +9,12 @@ import {
   COST_METRICS,
   dimensionValue,
   expectedCostLines,
+  expectedDayTotal,
   isCostMetric,
   isEstimatedDay,
   linkedAccounts,
-  reportedCostLines,
+  reportedDay,
+  reportedValue,
   type CostDimension,
   type CostLine,
   type CostMetric,
@@ -199,15 +201,18 @@ class MetricSums {
     this.sums = metrics.map(() => 0n);
     this.units = metrics.map(() => undefined);
   }
-  add(line: CostLine): void {
-    this.metrics.forEach((metric, i) => {
-      this.sums[i] = (this.sums[i] ?? 0n) + line.values[metric];
-      if (metric === 'UsageQuantity' && line.values.UsageQuantity !== 0n) {
+  add(line: CostLine, estimate: bigint | undefined): void {
+    let i = 0;
+    for (const metric of this.metrics) {
+      const value = reportedValue(line, estimate, metric);
+      this.sums[i] = (this.sums[i] ?? 0n) + value;
+      if (metric === 'UsageQuantity' && value !== 0n) {
         // A unit is reported only when every contributing line agrees on it.
         const seen = this.units[i];
         this.units[i] = seen === undefined ? line.unit : seen === line.unit ? seen : null;
       }
-    });
+      i += 1;
+    }
   }
   toWire(names: readonly string[]): Record<string, { Amount: string; Unit: string }> {
     const out: Record<string, { Amount: string; Unit: string }> = {};
@@ -223,17 +228,27 @@ class MetricSums {
   }
 }
 
-function linesIn(ctx: CallContext, period: Period, revision: number, predicate: LinePredicate): CostLine[] {
-  const out: CostLine[] = [];
+/**
+ * Calls `visit` with every reported line of the period that matches, and its estimate factor
+ * (undefined for final days), in day and line order.
+ */
+function forEachLine(
+  ctx: CallContext,
+  period: Period,
+  revision: number,
+  predicate: LinePredicate,
+  visit: (line: CostLine, estimate: bigint | undefined) => void,
+): void {
   for (let day = period.start; day < period.end; day++) {
-    const lines = reportedCostLines(ctx.accountId, day, {
+    const { lines, estimates } = reportedDay(ctx.accountId, day, {
       today: ctx.todayIndex,
       revision,
       dataSeed: ctx.options.dataSeed,
     });
-    for (const line of lines) if (predicate(line)) out.push(line);
+    lines.forEach((line, index) => {
+      if (predicate(line)) visit(line, estimates?.[index]);
+    });
   }
-  return out;
 }
 
 function periodWire(period: Period): { Start: string; End: string } {
@@ -262,7 +277,7 @@ export function getCostAndUsage(ctx: CallContext, input: Input): Record<string, 
   if (groupKeys.length === 0) {
     const resultsByTime = periods.map((p) => {
       const sums = new MetricSums(metrics);
-      for (const line of linesIn(ctx, p, revision, predicate)) sums.add(line);
+      forEachLine(ctx, p, revision, predicate, (line, estimate) => sums.add(line, estimate));
       return {
         TimePeriod: periodWire(p),
         Total: sums.toWire(metricNames),
@@ -278,16 +293,18 @@ export function getCostAndUsage(ctx: CallContext, input: Input): Record<string, 
   const items: Array<{ period: number; keys?: string[]; sums?: MetricSums }> = [];
   periods.forEach((p, periodIndex) => {
     const groups = new Map<string, { keys: string[]; sums: MetricSums }>();
-    for (const line of linesIn(ctx, p, revision, predicate)) {
-      const keys = groupKeys.map((k) => dimensionValue(line, k));
-      const id = keys.join('\u0000');
+    const [firstKey, secondKey] = groupKeys;
+    forEachLine(ctx, p, revision, predicate, (line, estimate) => {
+      // The keys joined by NUL (at most two GroupBy keys), without an array per line.
+      const first = firstKey === undefined ? '' : dimensionValue(line, firstKey);
+      const id = secondKey === undefined ? first : `${first}\u0000${dimensionValue(line, secondKey)}`;
       let group = groups.get(id);
       if (!group) {
-        group = { keys, sums: new MetricSums(metrics) };
+        group = { keys: groupKeys.map((k) => dimensionValue(line, k)), sums: new MetricSums(metrics) };
         groups.set(id, group);
       }
-      group.sums.add(line);
-    }
+      group.sums.add(line, estimate);
+    });
     const sorted = [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     if (sorted.length === 0) items.push({ period: periodIndex });
     for (const [, group] of sorted) items.push({ period: periodIndex, ...group });
@@ -361,7 +378,7 @@ export function getDimensionValues(ctx: CallContext, input: Input): Record<strin
   const token = readToken(input, 'ce:GetDimensionValues');
   const revision = token.pin ?? ctx.nextRevision();
   const values = new Set<string>();
-  for (const line of linesIn(ctx, period, revision, predicate)) values.add(dimensionValue(line, dimension));
+  forEachLine(ctx, period, revision, predicate, (line) => values.add(dimensionValue(line, dimension)));
   const matching = [...values].filter((v) => search === undefined || v.toLowerCase().includes(search)).sort();
   const pageSize = maxResults ?? ctx.options.dimensionPageSize;
   const page = matching.slice(token.offset, token.offset + pageSize);
@@ -425,6 +442,8 @@ export function getCostForecast(ctx: CallContext, input: Input): Record<string, 
     );
   }
   const predicate = compileFilter(input.Filter);
+  const unfiltered = input.Filter === undefined || input.Filter === null;
+  const data = { dataSeed: ctx.options.dataSeed };
   let total = 0n;
   const results = splitPeriods(period, granularity).map((p) => {
     let mean = 0n;
@@ -432,8 +451,10 @@ export function getCostForecast(ctx: CallContext, input: Input): Record<string, 
     let upper = 0n;
     for (let day = p.start; day < p.end; day++) {
       let dayMean = 0n;
-      for (const line of expectedCostLines(ctx.accountId, day, { dataSeed: ctx.options.dataSeed }))
-        if (predicate(line)) dayMean += line.values[metric];
+      if (unfiltered) dayMean = expectedDayTotal(ctx.accountId, day, metric, data);
+      else
+        for (const line of expectedCostLines(ctx.accountId, day, data))
+          if (predicate(line)) dayMean += line.values[metric];
       // Interval half-width in per-mille: wider for higher confidence and further horizons.
       const width = BigInt(
         Math.min(900, Math.trunc(((level - 50) * (60 + 2 * (day - ctx.todayIndex))) / 30)),

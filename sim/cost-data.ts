@@ -18,7 +18,7 @@ import {
 } from './catalog.js';
 import { dayOfMonth, dayOfWeek, parseDay } from './calendar.js';
 import { formatFixed, scale, units } from './money.js';
-import { accountIdFrom, hashInt } from './prng.js';
+import { accountIdFrom, extendPrefix, hashAfter, hashInt, hashPrefix, hashPrefixedInt } from './prng.js';
 
 /** Cost Explorer metrics, as named in `Metrics` of GetCostAndUsage. */
 export const COST_METRICS = [
@@ -189,18 +189,18 @@ type Values = Record<CostMetric, bigint>;
 function costValues(
   cost: bigint,
   amortized: bigint,
-  edpPm: number,
-  blendPm: number,
+  edpPm: bigint,
+  blendPm: bigint,
   quantity: bigint,
   normalized: bigint,
 ): Values {
-  const edp = BigInt(edpPm);
+  const netCost = cost - scale(cost, edpPm, 1000n);
   return {
     UnblendedCost: cost,
-    BlendedCost: scale(cost, BigInt(blendPm), 1000n),
+    BlendedCost: scale(cost, blendPm, 1000n),
     AmortizedCost: amortized,
-    NetUnblendedCost: cost - scale(cost, edp, 1000n),
-    NetAmortizedCost: amortized - scale(amortized, edp, 1000n),
+    NetUnblendedCost: netCost,
+    NetAmortizedCost: amortized === cost ? netCost : amortized - scale(amortized, edpPm, 1000n),
     UsageQuantity: quantity,
     NormalizedUsageAmount: normalized,
   };
@@ -224,75 +224,154 @@ function growthPpm(profile: OrgProfile, day: number): bigint {
   return BigInt(Math.max(300_000, ppm));
 }
 
+/** One usage line of a member's service in a region, with the day-independent part of its cost. */
+interface UsageSlot {
+  readonly region: string;
+  readonly usageType: string;
+  readonly operation: string;
+  readonly unit: string;
+  /** `units(dailyDollars)` scaled by member weight x org scale, then by region x usage share. */
+  readonly baseCost: bigint;
+  readonly unitsPerDollar: bigint;
+  readonly normalizationFactor: bigint;
+  /** Covered by the Savings Plan (EC2 BoxUsage). */
+  readonly boxUsage: boolean;
+  /** `hashPrefix(seed, member, service, region, usage type)`: the daily noise hash before the day. */
+  readonly noisePrefix: number;
+}
+
+interface ServicePlan {
+  readonly use: ServiceUse;
+  readonly blendPm: bigint;
+  /** `hashPrefix(seed, member, service)`: the spike hashes before the day. */
+  readonly prefix: number;
+  readonly slots: readonly UsageSlot[];
+}
+
+/**
+ * What `generateDay` needs of an org that does not depend on the day, computed once per
+ * (seed, account): the same values the per-day arithmetic used to derive every time.
+ */
+interface OrgPlan {
+  readonly profile: OrgProfile;
+  readonly edpPm: bigint;
+  readonly members: ReadonlyArray<{
+    readonly member: LinkedProfile;
+    readonly services: readonly ServicePlan[];
+  }>;
+}
+
+const MAX_CACHED_PLANS = 2000;
+const plans = new Map<string, OrgPlan>();
+
+function orgPlan(accountId: string, seed: string): OrgPlan {
+  const key = `${seed}|${accountId}`;
+  const cached = plans.get(key);
+  if (cached) return cached;
+  const profile = orgProfile(accountId, seed);
+  const members = profile.linked.map((member) => ({
+    member,
+    services: member.services.map((use): ServicePlan => {
+      const slots: UsageSlot[] = [];
+      const memberCost = scale(
+        units(use.spec.dailyDollars),
+        BigInt(member.weightPm) * BigInt(profile.scalePm),
+        1_000_000n,
+      );
+      for (const region of use.regions) {
+        for (const usage of use.spec.usageTypes) {
+          slots.push({
+            region: region.code,
+            usageType: `${region.prefix}${usage.name}`,
+            operation: usage.operation,
+            unit: usage.unit,
+            baseCost: scale(memberCost, BigInt(region.sharePm) * BigInt(usage.sharePm), 1_000_000n),
+            unitsPerDollar: BigInt(usage.unitsPerDollar),
+            normalizationFactor: BigInt(usage.normalizationFactor),
+            boxUsage: usage.name.startsWith('BoxUsage'),
+            noisePrefix: hashPrefix(seed, member.id, use.spec.name, region.code, usage.name),
+          });
+        }
+      }
+      return { use, blendPm: BigInt(use.blendPm), prefix: hashPrefix(seed, member.id, use.spec.name), slots };
+    }),
+  }));
+  const plan: OrgPlan = { profile, edpPm: BigInt(profile.edpPm), members };
+  if (plans.size >= MAX_CACHED_PLANS) {
+    const oldest = plans.keys().next();
+    if (!oldest.done) plans.delete(oldest.value);
+  }
+  plans.set(key, plan);
+  return plan;
+}
+
 /**
  * Generates the final (restated, closed) bill lines of one day. `expected` drops noise,
  * spikes, credits and refunds: the smooth model the forecast extrapolates.
  */
 function generateDay(accountId: string, day: number, seed: string, expected: boolean): CostLine[] {
-  const profile = orgProfile(accountId, seed);
+  const plan = orgPlan(accountId, seed);
+  const profile = plan.profile;
   const lines: CostLine[] = [];
   const weekday = dayOfWeek(day);
   const growth = growthPpm(profile, day);
   const firstOfMonth = dayOfMonth(day) === 1;
   let orgUsage = 0n;
-  for (const member of profile.linked) {
+  for (const { member, services } of plan.members) {
     let memberUsage = 0n;
     let ec2Usage = 0n;
     let ec2Line: { region: string; usageType: string } | undefined;
-    for (const use of member.services) {
+    for (const service of services) {
+      const use = service.use;
       if (day < use.startDay) continue;
+      // hashInt(0, 999, seed, member, service, day, 'spike') and hashInt(2, 4, ..., 'spike-size').
       const spike =
-        !expected && hashInt(0, 999, seed, member.id, use.spec.name, day, 'spike') < 12
-          ? BigInt(hashInt(2, 4, seed, member.id, use.spec.name, day, 'spike-size'))
-          : 1n;
-      const weeklyPm = BigInt(WEEKLY_PM[use.spec.pattern][weekday] ?? 1000);
-      for (const region of use.regions) {
-        for (const usage of use.spec.usageTypes) {
-          const noisePm = expected
-            ? 1000n
-            : BigInt(hashInt(930, 1070, seed, member.id, use.spec.name, region.code, usage.name, day));
-          let cost = units(use.spec.dailyDollars);
-          cost = scale(cost, BigInt(member.weightPm) * BigInt(profile.scalePm), 1_000_000n);
-          cost = scale(cost, BigInt(region.sharePm) * BigInt(usage.sharePm), 1_000_000n);
-          cost = scale(cost, weeklyPm * noisePm * spike, 1_000_000n);
-          cost = scale(cost, growth, 1_000_000n);
-          const quantity = cost * BigInt(usage.unitsPerDollar);
-          const usageType = `${region.prefix}${usage.name}`;
-          lines.push({
-            linkedAccount: member.id,
-            service: use.spec.name,
-            region: region.code,
-            usageType,
-            recordType: 'Usage',
-            operation: usage.operation,
-            unit: usage.unit,
-            values: costValues(
-              cost,
-              cost,
-              profile.edpPm,
-              use.blendPm,
-              quantity,
-              quantity * BigInt(usage.normalizationFactor),
-            ),
-          });
-          memberUsage += cost;
-          if (use.spec.name === EC2_COMPUTE_SERVICE) {
-            ec2Usage += cost;
-            ec2Line ??= { region: region.code, usageType };
-            if (profile.savingsPlanDaily > 0n && usage.name.startsWith('BoxUsage')) {
-              // Savings Plans negate part of the covered on-demand cost; amortized keeps the SP rate.
-              const covered = scale(cost, 700n, 1000n);
-              lines.push({
-                linkedAccount: member.id,
-                service: use.spec.name,
-                region: region.code,
-                usageType,
-                recordType: 'SavingsPlanNegation',
-                operation: usage.operation,
-                unit: usage.unit,
-                values: costValues(-covered, -scale(covered, 280n, 1000n), profile.edpPm, 1000, 0n, 0n),
-              });
-            }
+        !expected && hashAfter(service.prefix, day, 'spike') % 1000 < 12
+          ? 2 + (hashAfter(service.prefix, day, 'spike-size') % 3)
+          : 1;
+      const weeklyPm = WEEKLY_PM[use.spec.pattern][weekday] ?? 1000;
+      const isEc2 = use.spec.name === EC2_COMPUTE_SERVICE;
+      for (const slot of service.slots) {
+        // hashInt(930, 1070, seed, member, service, region, usage type, day).
+        const noisePm = expected ? 1000 : 930 + (hashPrefixedInt(slot.noisePrefix, day) % 141);
+        // The product stays below 2^53, so it is the exact BigInt product of the three factors.
+        let cost = scale(slot.baseCost, BigInt(weeklyPm * noisePm * spike), 1_000_000n);
+        cost = scale(cost, growth, 1_000_000n);
+        const quantity = cost * slot.unitsPerDollar;
+        lines.push({
+          linkedAccount: member.id,
+          service: use.spec.name,
+          region: slot.region,
+          usageType: slot.usageType,
+          recordType: 'Usage',
+          operation: slot.operation,
+          unit: slot.unit,
+          values: costValues(
+            cost,
+            cost,
+            plan.edpPm,
+            service.blendPm,
+            quantity,
+            quantity * slot.normalizationFactor,
+          ),
+        });
+        memberUsage += cost;
+        if (isEc2) {
+          ec2Usage += cost;
+          ec2Line ??= { region: slot.region, usageType: slot.usageType };
+          if (profile.savingsPlanDaily > 0n && slot.boxUsage) {
+            // Savings Plans negate part of the covered on-demand cost; amortized keeps the SP rate.
+            const covered = scale(cost, 700n, 1000n);
+            lines.push({
+              linkedAccount: member.id,
+              service: use.spec.name,
+              region: slot.region,
+              usageType: slot.usageType,
+              recordType: 'SavingsPlanNegation',
+              operation: slot.operation,
+              unit: slot.unit,
+              values: costValues(-covered, -scale(covered, 280n, 1000n), plan.edpPm, 1000n, 0n, 0n),
+            });
           }
         }
       }
@@ -348,7 +427,7 @@ function generateDay(accountId: string, day: number, seed: string, expected: boo
       recordType: 'SavingsPlanRecurringFee',
       operation: 'None',
       unit: 'Hrs',
-      values: { ...costValues(profile.savingsPlanDaily, 0n, profile.edpPm, 1000, units(24), 0n) },
+      values: { ...costValues(profile.savingsPlanDaily, 0n, plan.edpPm, 1000n, units(24), 0n) },
     });
   }
   if (!expected && hashInt(0, 99, seed, accountId, day, 'refund') < 2) {
@@ -415,26 +494,41 @@ export function isEstimatedDay(day: number, today: number): boolean {
 }
 
 /**
- * Bill lines as reported on `today`: nothing after today; the last days before today (and
- * today) are estimates a few percent below the final value and move with `revision`.
+ * A day's bill as reported on `today`: its final lines and, while the day is still estimated,
+ * the per-line factor (parts per million) that puts each estimate a few percent below the
+ * final value. Days after today have no lines.
  */
-export function reportedCostLines(
-  accountId: string,
-  day: number,
-  opts: ReportedLinesOptions,
-): readonly CostLine[] {
-  if (day > opts.today) return [];
+export interface ReportedDay {
+  readonly lines: readonly CostLine[];
+  /** Estimate factor of `lines[i]`; undefined when the day is final. */
+  readonly estimates: readonly bigint[] | undefined;
+}
+
+const NO_LINES: ReportedDay = { lines: [], estimates: undefined };
+
+/**
+ * Bill lines as reported on `today`: nothing after today; the last days before today (and
+ * today) are estimates a few percent below the final value and move with `revision`. Read a
+ * value with `reportedValue`.
+ */
+export function reportedDay(accountId: string, day: number, opts: ReportedLinesOptions): ReportedDay {
+  if (day > opts.today) return NO_LINES;
   const lines = finalCostLines(accountId, day, opts);
-  if (!isEstimatedDay(day, opts.today)) return lines;
+  if (!isEstimatedDay(day, opts.today)) return { lines, estimates: undefined };
   const seed = opts.dataSeed ?? DEFAULT_DATA_SEED;
-  return lines.map((line, index) => {
-    const factor = BigInt(
-      1_000_000 - hashInt(1, 40_000, seed, accountId, day, index, opts.revision, 'estimate'),
-    );
-    const values = {} as Values;
-    for (const metric of COST_METRICS) values[metric] = scale(line.values[metric], factor, 1_000_000n);
-    return { ...line, values };
+  // hashInt(1, 40_000, seed, accountId, day, index, revision, 'estimate') per line.
+  const dayPrefix = hashPrefix(seed, accountId, day);
+  const estimates = lines.map((_, index) => {
+    const hash = hashAfter(extendPrefix(extendPrefix(dayPrefix, index), opts.revision), 'estimate');
+    return BigInt(1_000_000 - (1 + (hash % 40_000)));
   });
+  return { lines, estimates };
+}
+
+/** The reported value of `metric` of a line with its estimate factor (undefined: final). */
+export function reportedValue(line: CostLine, estimate: bigint | undefined, metric: CostMetric): bigint {
+  const value = line.values[metric];
+  return estimate === undefined ? value : scale(value, estimate, 1_000_000n);
 }
 
 /** Smooth bill lines of a day (no noise, spikes, credits or refunds): the model GetCostForecast extrapolates. */
@@ -444,6 +538,33 @@ export function expectedCostLines(
   opts: DataOptions = {},
 ): readonly CostLine[] {
   return generateDay(accountId, day, opts.dataSeed ?? DEFAULT_DATA_SEED, true);
+}
+
+const MAX_CACHED_EXPECTED_TOTALS = 50_000;
+const expectedTotals = new Map<string, bigint>();
+
+/**
+ * Sum of `metric` over `expectedCostLines` of a day (cached: an unfiltered forecast reads the
+ * same future days again on every call).
+ */
+export function expectedDayTotal(
+  accountId: string,
+  day: number,
+  metric: CostMetric,
+  opts: DataOptions = {},
+): bigint {
+  const seed = opts.dataSeed ?? DEFAULT_DATA_SEED;
+  const key = `${seed}|${accountId}|${day}|${metric}`;
+  const cached = expectedTotals.get(key);
+  if (cached !== undefined) return cached;
+  let total = 0n;
+  for (const line of generateDay(accountId, day, seed, true)) total += line.values[metric];
+  if (expectedTotals.size >= MAX_CACHED_EXPECTED_TOTALS) {
+    const oldest = expectedTotals.keys().next();
+    if (!oldest.done) expectedTotals.delete(oldest.value);
+  }
+  expectedTotals.set(key, total);
+  return total;
 }
 
 /**

@@ -22,14 +22,30 @@ export function hashPrefix(...parts: ReadonlyArray<string | number>): number {
   return h;
 }
 
+/** `hash32(...prefixParts, ...parts)` from `hashPrefix(...prefixParts)`. */
+export function hashAfter(prefix: number, ...parts: ReadonlyArray<string | number>): number {
+  let h = prefix;
+  for (const part of parts) h = extendPrefix(h, part);
+  return finishHash(h);
+}
+
+/** `hash32(...prefixParts, n)` from `hashPrefix(...prefixParts)`: the sampling hot path. */
+export function hashPrefixedInt(prefix: number, n: number): number {
+  return finishHash(extendPrefix(prefix, n));
+}
+
 const digits = new Uint8Array(16);
 
-/** `hash32(...prefixParts, n)` from `hashPrefix(...prefixParts)`, without building `String(n)`. */
-export function hashPrefixedInt(prefix: number, n: number): number {
-  if (!Number.isSafeInteger(n) || n < 0) return finishHash(continueHash(prefix, String(n)));
-  // The decimal digits of n, least significant first: the characters of String(n) reversed.
+/**
+ * The prefix state after one more part: `hashPrefix(...prefixParts, part)`. Non-negative
+ * integers are folded digit by digit without building `String(part)`.
+ */
+export function extendPrefix(prefix: number, part: string | number): number {
+  if (typeof part === 'string' || !Number.isSafeInteger(part) || part < 0)
+    return continueHash(prefix, String(part));
+  // The decimal digits, least significant first: the characters of String(part) reversed.
   let count = 0;
-  let rest = n;
+  let rest = part;
   do {
     digits[count++] = rest % 10;
     rest = Math.floor(rest / 10);
@@ -40,7 +56,7 @@ export function hashPrefixedInt(prefix: number, n: number): number {
     h = Math.imul(h, FNV_PRIME);
   }
   h ^= 0x1f;
-  return finishHash(Math.imul(h, FNV_PRIME));
+  return Math.imul(h, FNV_PRIME);
 }
 
 function continueHash(state: number, text: string): number {
