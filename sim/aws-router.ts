@@ -87,10 +87,15 @@ function frontDoor(
   return undefined;
 }
 
+function isPlainObject(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
 /** Well-formed JSON with wrong values: every `Amount` becomes a non-decimal, plus a key AWS never sends. */
 function corruptAmounts(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(corruptAmounts);
-  if (typeof value !== 'object' || value === null || value instanceof Date) return value;
+  if (typeof value !== 'object' || value === null || !isPlainObject(value)) return value;
   const out: Record<string, unknown> = { UnexpectedKey: { Nested: [1, 'two'] } };
   for (const [k, v] of Object.entries(value)) out[k] = k === 'Amount' ? '1,234.5O USD' : corruptAmounts(v);
   return out;

@@ -22,6 +22,7 @@ import {
   type MetricSpec,
 } from './metric-data.js';
 import { decodePageToken, encodePageToken, requestFingerprint } from './page-token.js';
+import { WireTimestamp, WireTimestamps } from './wire.js';
 
 const BASIC_STATS = ['Average', 'Maximum', 'Minimum', 'Sum', 'SampleCount'];
 const MAX_QUERIES = 500;
@@ -355,7 +356,7 @@ export function getMetricData(ctx: CallContext, input: Input): Record<string, un
     results.push({
       Id: q.id,
       Label: q.label,
-      Timestamps: slice.map((p) => new Date(p.t * 1000)),
+      Timestamps: new WireTimestamps(slice.map((p) => p.t)),
       Values: slice.map((p) => p.v),
       StatusCode: done ? 'Complete' : 'PartialData',
       Messages: [],
@@ -400,7 +401,7 @@ export function getMetricStatistics(ctx: CallContext, input: Input): Record<stri
   const datapoints =
     ref && (unit === undefined || unit === ref.metric.unit)
       ? buckets(ref, start, end, period, ctx).map((b) => {
-          const point: Record<string, unknown> = { Timestamp: new Date(b.t * 1000), Unit: ref.metric.unit };
+          const point: Record<string, unknown> = { Timestamp: new WireTimestamp(b.t), Unit: ref.metric.unit };
           for (const s of statistics) point[s] = statistic(b.samples, s);
           if (extended.length > 0)
             point.ExtendedStatistics = Object.fromEntries(extended.map((s) => [s, statistic(b.samples, s)]));

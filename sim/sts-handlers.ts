@@ -6,6 +6,7 @@ import type { CallContext } from './context.js';
 import { SimError } from './errors.js';
 import { issueCredentials } from './identity.js';
 import { optionalNumber, optionalString, type Input } from './input.js';
+import { WireTimestamp } from './wire.js';
 
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::(\d{12}):role\/((?:[\w+=,.@-]+\/)*)([\w+=,.@-]{1,64})$/;
 const SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
@@ -94,7 +95,7 @@ export function assumeRole(ctx: CallContext, input: Input, deps: AssumeRoleDeps)
   );
   const roleId = `AROA${credentials.AccessKeyId.slice(4, 20)}`;
   return {
-    Credentials: credentials,
+    Credentials: { ...credentials, Expiration: new WireTimestamp(credentials.Expiration.getTime() / 1000) },
     AssumedRoleUser: {
       AssumedRoleId: `${roleId}:${sessionName}`,
       Arn: `arn:aws:sts::${account}:assumed-role/${path}${roleName}/${sessionName}`,

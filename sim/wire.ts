@@ -2,7 +2,7 @@
  * Request decoding and response encoding for the three wire protocols the SDK speaks:
  * awsJson1_1 (Cost Explorer), awsJson1_0 query-compatible (CloudWatch) and awsQuery (STS,
  * and CloudWatch from older SDKs). Handlers see plain objects and return plain objects;
- * timestamps are `Date`s, written as epoch seconds in JSON and ISO 8601 in XML.
+ * timestamps are `WireTimestamp(s)`, written as epoch seconds in JSON and ISO 8601 in XML.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -155,20 +155,29 @@ export function formToObject(form: URLSearchParams): Record<string, unknown> {
   return root;
 }
 
-type Wire = null | boolean | number | string | Wire[] | { [key: string]: Wire };
-
-/** Replaces Dates by epoch seconds (AWS JSON protocols' default timestamp format). */
-function toJsonValue(value: unknown): Wire {
-  if (value instanceof Date) return value.getTime() / 1000;
-  if (Array.isArray(value)) return value.map(toJsonValue);
-  if (value !== null && typeof value === 'object') {
-    const out: { [key: string]: Wire } = {};
-    for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toJsonValue(v);
-    return out;
+/**
+ * Timestamps in a handler's result, as epoch seconds. JSON answers are one native
+ * `JSON.stringify` of the result (no copy of it), which writes these as numbers through
+ * `toJSON` — AWS JSON protocols' default timestamp format; awsQuery XML writes ISO 8601.
+ * Results must not carry `Date`s: JSON.stringify would write them as ISO text.
+ */
+export class WireTimestamp {
+  constructor(readonly epochSeconds: number) {}
+  toJSON(): number {
+    return this.epochSeconds;
   }
-  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || value === null)
-    return value;
-  return null;
+}
+
+/** A list of timestamps (GetMetricData `Timestamps`), one wrapper for the whole list. */
+export class WireTimestamps {
+  constructor(readonly epochSeconds: readonly number[]) {}
+  toJSON(): readonly number[] {
+    return this.epochSeconds;
+  }
+}
+
+function isoTime(epochSeconds: number): string {
+  return new Date(epochSeconds * 1000).toISOString();
 }
 
 function escapeXml(text: string): string {
@@ -180,6 +189,9 @@ function escapeXml(text: string): string {
 
 /** awsQuery XML for a value: lists become `<member>`, Dates ISO 8601. */
 function toXml(value: unknown): string {
+  if (value instanceof WireTimestamp) return isoTime(value.epochSeconds);
+  if (value instanceof WireTimestamps)
+    return value.epochSeconds.map((seconds) => `<member>${isoTime(seconds)}</member>`).join('');
   if (value instanceof Date) return value.toISOString();
   if (Array.isArray(value)) return value.map((item) => `<member>${toXml(item)}</member>`).join('');
   if (value !== null && typeof value === 'object') {
@@ -219,7 +231,7 @@ export function writeResult(
   let body: string;
   let contentType: string;
   if (target.protocol === 'json') {
-    body = JSON.stringify(toJsonValue(result));
+    body = JSON.stringify(result);
     contentType = jsonContentType(target.service);
   } else {
     const op = target.operation;
