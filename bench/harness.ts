@@ -116,6 +116,57 @@ export function samplePostgresCpu(db: BenchDatabase): { stop(): Promise<number> 
   };
 }
 
+/** Postgres execution time of one kind of statement during a run (pg_stat_statements). */
+export interface StatementTime {
+  kind: string;
+  calls: number;
+  totalMs: number;
+}
+
+const STATEMENT_KINDS: Array<[RegExp, string]> = [
+  [/^COPY /i, 'COPY (loads)'],
+  [/cw_clear_(cost|metrics)_window/, 'lock + DELETE of the window'],
+  [/cw_rebuild_cost_rollups/, 'cost rollups'],
+  [/cw_rebuild_metric_rollups/, 'metric rollups'],
+  [/^(BEGIN|COMMIT|ROLLBACK)/i, 'BEGIN / COMMIT'],
+  [/ensure_monthly_partitions/, 'partition checks'],
+  [/pg_stat_activity|count\(\*\) FILTER \(WHERE status = 'succeeded'\)/, "the benchmark's own polling"],
+  [/fetch_runs/, 'fetch run ledger (start, finish)'],
+  [/cost_forecasts|organizations/, 'organization status, forecast'],
+];
+
+/**
+ * Where Postgres's time goes during a run, by kind of statement, from pg_stat_statements (loaded
+ * by `costwatch stack up` when the server ships it). Returns null when it is not available.
+ */
+export async function sampleStatements(
+  db: BenchDatabase,
+): Promise<{ stop(): Promise<StatementTime[] | null> }> {
+  const available = await db.pool
+    .query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements')
+    .then(() => db.pool.query('SELECT pg_stat_statements_reset()'))
+    .then(() => true)
+    .catch(() => false);
+  return {
+    async stop() {
+      if (!available) return null;
+      const { rows } = await db.pool.query<{ query: string; calls: string; total: number }>(
+        `SELECT query, calls, total_exec_time AS total FROM pg_stat_statements
+         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      );
+      const kinds = new Map<string, StatementTime>();
+      for (const row of rows) {
+        const kind = STATEMENT_KINDS.find(([pattern]) => pattern.test(row.query))?.[1] ?? 'other';
+        const entry = kinds.get(kind) ?? { kind, calls: 0, totalMs: 0 };
+        entry.calls += Number(row.calls);
+        entry.totalMs += row.total;
+        kinds.set(kind, entry);
+      }
+      return [...kinds.values()].sort((a, b) => b.totalMs - a.totalMs);
+    },
+  };
+}
+
 export interface Harness {
   db: BenchDatabase;
   sim: SimProcess;

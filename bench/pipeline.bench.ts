@@ -24,9 +24,11 @@ import type { SimStats } from './sim-child.js';
 import {
   inProcessWorkers,
   samplePostgresCpu,
+  sampleStatements,
   startHarness,
   workerProcesses,
   type Harness,
+  type StatementTime,
   type WorkerSet,
 } from './harness.js';
 import {
@@ -86,7 +88,9 @@ interface RunResult {
   metricRows: number;
   fetchJobMs: { costs: number; metrics: number };
   aws: SimStats;
-  cpuMs: { workers: number; simulator: number; postgres: number; driver: number };
+  cpuMs: { workers: number; simulator: number; postgres: number; redis: number; driver: number };
+  /** Postgres execution time by kind of statement (null without pg_stat_statements). */
+  statements: StatementTime[] | null;
 }
 
 interface RunOptions {
@@ -101,6 +105,8 @@ async function runPipeline(h: Harness, options: RunOptions): Promise<RunResult> 
   const workers = await options.workers(h);
   await h.sim.reset();
   const pg = samplePostgresCpu(h.db);
+  const statementTimes = await sampleStatements(h.db);
+  const redisBase = await redisCpuMs(h);
   const driverBase = process.cpuUsage();
   const workerBase = workers.cpuMs();
   const started = performance.now();
@@ -137,6 +143,8 @@ async function runPipeline(h: Harness, options: RunOptions): Promise<RunResult> 
   const workerCpu = workers.cpuMs() - workerBase;
   const aws = await h.sim.stats();
   const postgres = await pg.stop();
+  const statements = await statementTimes.stop();
+  const redisCpu = (await redisCpuMs(h)) - redisBase;
   await workers.stop();
   const { rows } = await h.db.pool.query<{
     source: 'costs' | 'metrics';
@@ -169,13 +177,22 @@ async function runPipeline(h: Harness, options: RunOptions): Promise<RunResult> 
     metricRows: by('metrics')?.rows ?? 0,
     fetchJobMs: { costs: by('costs')?.avg_ms ?? 0, metrics: by('metrics')?.avg_ms ?? 0 },
     aws,
+    statements,
     cpuMs: {
       workers: workerCpu,
       simulator: aws.cpuMs,
       postgres,
+      redis: redisCpu,
       driver: inProcess ? 0 : (driver.user + driver.system) / 1000,
     },
   };
+}
+
+/** CPU time of the Redis server so far (INFO cpu; Redis is shared, so other clients count too). */
+async function redisCpuMs(h: Harness): Promise<number> {
+  const info = await h.redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return (field('used_cpu_user') + field('used_cpu_sys')) * 1000;
 }
 
 function describe(r: RunResult): Array<string | number> {
@@ -193,7 +210,7 @@ function describe(r: RunResult): Array<string | number> {
     fmt.int(r.aws.total),
     fmt.int(r.aws.total / s),
     `${fmt.int(r.fetchJobMs.costs)} / ${fmt.int(r.fetchJobMs.metrics)} ms`,
-    `w ${fmt.s(r.cpuMs.workers)}, sim ${fmt.s(r.cpuMs.simulator)}, pg ${fmt.s(r.cpuMs.postgres)}`,
+    `w ${fmt.s(r.cpuMs.workers)}, sim ${fmt.s(r.cpuMs.simulator)}, pg ${fmt.s(r.cpuMs.postgres)}, redis ${fmt.s(r.cpuMs.redis)}`,
     r.failed,
   ];
 }
@@ -209,7 +226,7 @@ const HEADER = [
   'AWS requests',
   'req/s',
   'avg fetch job (cost / metrics)',
-  'CPU (workers, simulator, postgres backends)',
+  'CPU (workers, simulator, postgres backends, redis)',
   'failed',
 ];
 
@@ -414,6 +431,27 @@ if (scenarios.includes('steady')) {
       `steady ${r.mode}: ${fmt.s(r.wallMs)} for ${fmt.int(r.orgs)} orgs; projected for 10,000 orgs: ${fmt.s(projected)} ` +
         `(goal < 180 s: ${fmt.ratio(projected / 180_000)} of the goal)\n`,
     );
+  }
+  for (const r of runs) {
+    // What CostWatch itself needs, without "AWS": its CPU (workers, Postgres, Redis) per org,
+    // spread over this machine's 2 cores.
+    const own = r.cpuMs.workers + r.cpuMs.postgres + r.cpuMs.redis;
+    const ownProjected = ((own / 2) * 10_000) / r.orgs;
+    process.stdout.write(
+      `steady ${r.mode}: CostWatch's own CPU ${fmt.int(own / r.orgs)} ms per org (simulator ${fmt.int(r.cpuMs.simulator / r.orgs)} ms); ` +
+        `10,000 orgs on 2 cores without the simulator: ${fmt.s(ownProjected)} (${fmt.ratio(ownProjected / 180_000)} of the goal)\n`,
+    );
+    if (r.statements)
+      printTable(
+        `Postgres execution time by statement, steady ${r.mode} (pg_stat_statements, top-level statements)`,
+        ['statements', 'calls', 'total', 'per org'],
+        r.statements.map((t) => [
+          t.kind,
+          fmt.int(t.calls),
+          `${fmt.int(t.totalMs)} ms`,
+          `${(t.totalMs / r.orgs).toFixed(2)} ms`,
+        ]),
+      );
   }
   if (all) results.steadyProjected10k = (all.wallMs * 10_000) / all.orgs;
   results.steady = runs;
