@@ -291,23 +291,32 @@ export function getCostAndUsage(ctx: CallContext, input: Input): Record<string, 
   // Every (period, group) is one pageable item; a period without groups still occupies one
   // slot so it appears (with no groups) exactly once across the pages.
   const items: Array<{ period: number; keys?: string[]; sums?: MetricSums }> = [];
+  const [firstKey, secondKey] = groupKeys;
   periods.forEach((p, periodIndex) => {
-    const groups = new Map<string, { keys: string[]; sums: MetricSums }>();
-    const [firstKey, secondKey] = groupKeys;
+    const groups: Array<{ id: string; keys: string[]; sums: MetricSums }> = [];
+    // Looked up by the key values themselves (at most two GroupBy keys), so a line costs no
+    // joined string; a group's id (its keys joined by NUL) orders the groups.
+    const byFirst = new Map<string, Map<string, (typeof groups)[number]>>();
     forEachLine(ctx, p, revision, predicate, (line, estimate) => {
-      // The keys joined by NUL (at most two GroupBy keys), without an array per line.
       const first = firstKey === undefined ? '' : dimensionValue(line, firstKey);
-      const id = secondKey === undefined ? first : `${first}\u0000${dimensionValue(line, secondKey)}`;
-      let group = groups.get(id);
+      const second = secondKey === undefined ? '' : dimensionValue(line, secondKey);
+      let inner = byFirst.get(first);
+      if (!inner) {
+        inner = new Map();
+        byFirst.set(first, inner);
+      }
+      let group = inner.get(second);
       if (!group) {
-        group = { keys: groupKeys.map((k) => dimensionValue(line, k)), sums: new MetricSums(metrics) };
-        groups.set(id, group);
+        const keys = secondKey === undefined ? [first] : [first, second];
+        group = { id: keys.join('\u0000'), keys, sums: new MetricSums(metrics) };
+        inner.set(second, group);
+        groups.push(group);
       }
       group.sums.add(line, estimate);
     });
-    const sorted = [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    if (sorted.length === 0) items.push({ period: periodIndex });
-    for (const [, group] of sorted) items.push({ period: periodIndex, ...group });
+    groups.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    if (groups.length === 0) items.push({ period: periodIndex });
+    for (const { keys, sums } of groups) items.push({ period: periodIndex, keys, sums });
   });
 
   const pageItems = items.slice(token.offset, token.offset + ctx.options.pageSize);

@@ -194,7 +194,8 @@ function costValues(
   quantity: bigint,
   normalized: bigint,
 ): Values {
-  const netCost = cost - scale(cost, edpPm, 1000n);
+  // Without an EDP discount the net cost is the cost (scale by 0 is 0n).
+  const netCost = edpPm === 0n ? cost : cost - scale(cost, edpPm, 1000n);
   return {
     UnblendedCost: cost,
     BlendedCost: scale(cost, blendPm, 1000n),
@@ -352,7 +353,7 @@ function generateDay(accountId: string, day: number, seed: string, expected: boo
             plan.edpPm,
             service.blendPm,
             quantity,
-            quantity * slot.normalizationFactor,
+            slot.normalizationFactor === 0n ? 0n : quantity * slot.normalizationFactor,
           ),
         });
         memberUsage += cost;

@@ -11,11 +11,15 @@ const ONE = 10n ** BigInt(MONEY_SCALE);
 /** Formats a fixed-point amount as AWS does: plain decimal, no exponent, no trailing zeros. */
 export function formatFixed(value: bigint): string {
   const negative = value < 0n;
-  const abs = negative ? -value : value;
-  const whole = abs / ONE;
-  const fraction = (abs % ONE).toString().padStart(MONEY_SCALE, '0').replace(/0+$/, '');
-  const text = fraction.length > 0 ? `${whole}.${fraction}` : `${whole}`;
-  return negative && abs !== 0n ? `-${text}` : text;
+  // One BigInt-to-decimal conversion, then string slicing (responses format thousands of amounts).
+  const digits = (negative ? -value : value).toString();
+  const split = digits.length - MONEY_SCALE;
+  const whole = split > 0 ? digits.slice(0, split) : '0';
+  const fraction = split > 0 ? digits.slice(split) : digits.padStart(MONEY_SCALE, '0');
+  let end = fraction.length;
+  while (end > 0 && fraction.charCodeAt(end - 1) === 48) end -= 1;
+  const text = end > 0 ? `${whole}.${fraction.slice(0, end)}` : whole;
+  return negative ? `-${text}` : text;
 }
 
 /**
