@@ -102,7 +102,11 @@ export function mergeOptions(
   base: Readonly<SimOptions>,
   update: Record<string, unknown>,
 ): { options: SimOptions; problems: string[] } {
-  const options: SimOptions = { ...base, externalIds: { ...base.externalIds }, accountThrottleRates: { ...base.accountThrottleRates } };
+  const options: SimOptions = {
+    ...base,
+    externalIds: { ...base.externalIds },
+    accountThrottleRates: { ...base.accountThrottleRates },
+  };
   const problems: string[] = [];
   for (const [key, value] of Object.entries(update)) {
     if (value === undefined) continue;
@@ -141,7 +145,9 @@ export function mergeOptions(
         typeof value !== 'object' ||
         value === null ||
         Array.isArray(value) ||
-        !Object.entries(value).every(([k, v]) => /^\d{12}$/.test(k) && typeof v === 'number' && v >= 0 && v <= 1)
+        !Object.entries(value).every(
+          ([k, v]) => /^\d{12}$/.test(k) && typeof v === 'number' && v >= 0 && v <= 1,
+        )
       ) {
         problems.push('accountThrottleRates: must map 12-digit account ids to numbers between 0 and 1');
       } else options.accountThrottleRates = { ...(value as Record<string, number>) };

@@ -35,7 +35,10 @@ describe('STS AssumeRole through the real SDK', () => {
     // machine can be well after `before`.
     const elapsed = Date.now() - before;
     const expiresIn = creds.Expiration.getTime() - before;
-    assert.ok(expiresIn > 1790_000 && expiresIn <= 1801_000 + elapsed, `expires in ${expiresIn} ms (request took ${elapsed} ms)`);
+    assert.ok(
+      expiresIn > 1790_000 && expiresIn <= 1801_000 + elapsed,
+      `expires in ${expiresIn} ms (request took ${elapsed} ms)`,
+    );
     assert.equal(
       out.AssumedRoleUser?.Arn,
       `arn:aws:sts::${ORG}:assumed-role/CostWatchReadOnly/costwatch-fetch`,
