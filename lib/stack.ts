@@ -9,7 +9,7 @@
  */
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { LOCAL_STATE_DIR } from './paths.js';
@@ -219,7 +219,8 @@ async function startLocalPostgres(stateDir: string, secrets: Secrets, log: (line
     log(`starting Postgres on 127.0.0.1:${port}`);
     const logFile = path.join(stateDir, 'run', 'postgres.log');
     // pg_stat_statements (in Debian's server package) lets `npm run bench` show where Postgres's time goes.
-    const statements = existsSync(path.join(bin, '..', 'lib', 'pg_stat_statements.so')) ? ['-o', '-c shared_preload_libraries=pg_stat_statements'] : [];
+    const libDir = path.join(path.dirname(realpathSync(path.join(bin, 'pg_ctl'))), '..', 'lib');
+    const statements = existsSync(path.join(libDir, 'pg_stat_statements.so')) ? ['-o', '-c shared_preload_libraries=pg_stat_statements'] : [];
     const start = asUser(user, path.join(bin, 'pg_ctl'), ['-D', dataDir, '-l', logFile, '-w', '-t', '60', ...statements, 'start']);
     if (!start.ok) throw new Error(`pg_ctl start failed:\n${start.out}\n(see ${logFile})`);
   }
