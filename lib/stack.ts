@@ -216,6 +216,11 @@ async function startLocalPostgres(stateDir: string, secrets: Secrets, log: (line
   }
   const status = asUser(user, path.join(bin, 'pg_ctl'), ['-D', dataDir, 'status']);
   if (!status.ok) {
+    // Our cluster is stopped, so whatever answers on the port is someone else's (often the stack of
+    // another checkout): say so instead of pointing at postgres.log.
+    if (await waitForPort('127.0.0.1', port, 300)) {
+      throw new Error(`127.0.0.1:${port} is in use by another server (another checkout's \`costwatch stack up\`? run \`costwatch stack down\` there), so this checkout's Postgres cannot start`);
+    }
     log(`starting Postgres on 127.0.0.1:${port}`);
     const logFile = path.join(stateDir, 'run', 'postgres.log');
     // pg_stat_statements (in Debian's server package) lets `npm run bench` show where Postgres's time goes.
