@@ -12,7 +12,7 @@
  *            REFETCH_CURRENT_MONTH=false, BILL_CLOSE_DAY=1: costs only, then costs + metrics.
  *
  *   npm run bench -- pipeline [--quick] [--scenario=backfill,latency,steady] [--orgs=N]
- *     [--in-process=false] [--latency-orgs=N] [--latency-concurrency=8,32] [--steady-orgs=N] [--procs=1,2]
+ *     [--in-process=false] [--steady-variants=metrics] [--latency-orgs=N] [--latency-concurrency=8,32] [--steady-orgs=N] [--procs=1,2]
  */
 import { addDays, splitWindows, todayUtc } from '../lib/dates.js';
 import { enqueueBackfill, enqueueFetches } from '../producers/enqueue.js';
@@ -63,9 +63,15 @@ const BACKFILL_DAYS = 30;
 // runs for tens of minutes: the timeouts grow with the organizations.
 const IN_PROCESS = args.flags.get('in-process') !== 'false';
 const BACKFILL_TIMEOUT_MS = Math.max((args.quick ? 3 : 5) * 60_000, BACKFILL_ORGS * 3_000);
+// `--steady-variants=metrics` runs only costs + metrics (e.g. the real 10,000-org refresh).
+const STEADY_VARIANTS = (['costs', 'costs + metrics'] as const).filter(
+  (v) => args.flags.get('steady-variants') !== 'metrics' || v === 'costs + metrics',
+);
+const STEADY_TIMEOUT_MS = Math.max((args.quick ? 3 : 6) * 60_000, STEADY_ORGS * 200);
 hardTimeout(
   (args.quick ? 8 : 14) * 60_000 +
-    (scenarios.includes('backfill') ? BACKFILL_TIMEOUT_MS * (PROCS.length + (IN_PROCESS ? 1 : 0)) : 0),
+    (scenarios.includes('backfill') ? BACKFILL_TIMEOUT_MS * (PROCS.length + (IN_PROCESS ? 1 : 0)) : 0) +
+    (scenarios.includes('steady') ? STEADY_TIMEOUT_MS * STEADY_VARIANTS.length : 0),
   'pipeline',
 );
 
@@ -387,7 +393,7 @@ if (scenarios.includes('steady')) {
   if (Number(today.slice(8, 10)) <= settings.BILL_CLOSE_DAY)
     progress('note: today is the 1st: the previous month is part of the refresh window');
   const runs: RunResult[] = [];
-  for (const variant of ['costs', 'costs + metrics'] as const) {
+  for (const variant of STEADY_VARIANTS) {
     const sources: Array<'costs' | 'metrics'> = variant === 'costs' ? ['costs'] : ['costs', 'metrics'];
     const queues: WorkerQueue[] =
       variant === 'costs' ? ['fetch-costs', 'rollups'] : ['fetch-costs', 'fetch-metrics', 'rollups'];
@@ -412,7 +418,7 @@ if (scenarios.includes('steady')) {
           if (variant === 'costs') await hh.queues.fetchMetrics.obliterate({ force: true });
           return orgs * sources.length;
         },
-        timeoutMs: (args.quick ? 3 : 6) * 60_000,
+        timeoutMs: STEADY_TIMEOUT_MS,
       });
       runs.push({ ...run, mode: `${run.mode}: ${variant}` });
     } finally {
