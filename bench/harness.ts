@@ -17,6 +17,7 @@ import { startWorkers, type WorkerQueue } from '../workers/main.js';
 import type { SimOptions } from '../sim/server.js';
 import type { SimMessage, SimStats } from './sim-child.js';
 import { BENCH_DIR, createBenchDatabase, redisUrl, sleep, type BenchDatabase } from './support.js';
+import { discardQueues } from '../tests/helpers/queues.js';
 
 const ROOT = path.resolve(BENCH_DIR, '..');
 
@@ -230,8 +231,7 @@ export async function startHarness(options: {
     queues,
     orgIds: rows.map((r) => r.id),
     async close() {
-      await Promise.all(queues.all.map((q) => q.obliterate({ force: true }).catch(() => undefined)));
-      await queues.close();
+      await discardQueues(queues);
       redis.disconnect();
       await sim.close();
       await db.drop();

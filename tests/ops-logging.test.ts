@@ -17,6 +17,7 @@ import { createQueues } from '../producers/queues.js';
 import { enqueueBackfill } from '../producers/enqueue.js';
 import { addDays, todayUtc } from '../lib/dates.js';
 import { baseEnv, runCli, startRole, waitUntil, type RunningRole } from './ops-support.js';
+import { discardQueues } from './helpers/queues.js';
 
 describe('logs', { timeout: 180_000 }, () => {
   test('JSON lines with job ids, and no secret in any role at LOG_LEVEL=debug', async (t) => {
@@ -190,8 +191,7 @@ describe('logs', { timeout: 180_000 }, () => {
       );
     } finally {
       for (const role of roles) role.kill();
-      await Promise.all(queues.all.map((q) => q.obliterate({ force: true }).catch(() => undefined)));
-      await queues.close();
+      await discardQueues(queues);
       redis.disconnect();
       await sim.close();
       await db.drop();

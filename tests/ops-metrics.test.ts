@@ -15,6 +15,7 @@ import { createQueues } from '../producers/queues.js';
 import { enqueueBackfill } from '../producers/enqueue.js';
 import { addDays, todayUtc } from '../lib/dates.js';
 import { baseEnv, startRole, waitUntil, type RunningRole } from './ops-support.js';
+import { discardQueues } from './helpers/queues.js';
 
 const promtool = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
 const PROMTOOL_MISSING = promtool.error
@@ -144,8 +145,7 @@ describe('promtool check metrics on every role', { timeout: 180_000, skip: PROMT
     } finally {
       for (const role of roles) role.child.kill('SIGTERM');
       await Promise.all(roles.map((r) => r.exited(30_000).catch(() => r.kill())));
-      await Promise.all(queues.all.map((q) => q.obliterate({ force: true }).catch(() => undefined)));
-      await queues.close();
+      await discardQueues(queues);
       redis.disconnect();
       await sim.close();
       await db.drop();

@@ -19,6 +19,7 @@ import { createUser } from '../database/repositories/users.repository.js';
 import { hashPassword } from '../api/auth/passwords.js';
 import { baseEnv, startRole, waitUntil, type RunningRole } from './ops-support.js';
 import { normDecimal } from './helpers/decimal.js';
+import { discardQueues } from './helpers/queues.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? '';
 const JWT = process.env.JWT_SECRET_KEY ?? 'ops-test-secret-ops-test-secret-0123456789';
@@ -85,8 +86,7 @@ async function setup(latencyMs: number): Promise<Env> {
         ...extra,
       }),
     async close() {
-      await Promise.all(queues.all.map((q) => q.obliterate({ force: true }).catch(() => undefined)));
-      await queues.close();
+      await discardQueues(queues);
       redis.disconnect();
       await sim.close();
       await db.drop();

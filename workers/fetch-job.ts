@@ -91,32 +91,30 @@ export async function delayWhileDatabaseDown(
   throw new DelayedError();
 }
 
-/**
- * Runs one fetch job: `work` loads the data (inside a request tracker) and returns rows and the
- * touched window; this records the run, steers errors, and returns the result.
- */
-export async function runFetchJob(
+/** What a fetch processor passes: the job, its lock token, the dependencies, the source, and the load. */
+type FetchJobArgs = [
   job: Job,
   token: string | undefined,
   deps: FetchJobDeps,
   source: 'costs' | 'metrics',
   work: (org: Organization, data: FetchJobData) => Promise<FetchOutcome>,
-): Promise<FetchResult> {
+];
+
+/**
+ * Runs one fetch job: `work` loads the data (inside a request tracker) and returns rows and the
+ * touched window; this records the run, steers errors, and returns the result.
+ */
+export async function runFetchJob(...args: FetchJobArgs): Promise<FetchResult> {
+  const [job, token, deps] = args;
   try {
-    return await runFetchAttempt(job, token, deps, source, work);
+    return await runFetchAttempt(...args);
   } catch (error) {
     if (error instanceof DelayedError || error instanceof UnrecoverableError) throw error;
     return delayWhileDatabaseDown(job, token, error, deps.log);
   }
 }
 
-async function runFetchAttempt(
-  job: Job,
-  token: string | undefined,
-  deps: FetchJobDeps,
-  source: 'costs' | 'metrics',
-  work: (org: Organization, data: FetchJobData) => Promise<FetchOutcome>,
-): Promise<FetchResult> {
+async function runFetchAttempt(...[job, token, deps, source, work]: FetchJobArgs): Promise<FetchResult> {
   const data = parseFetchJob(job);
   const attempt = job.attemptsMade + 1;
   const finalAttempt = attempt >= (job.opts.attempts ?? 1);

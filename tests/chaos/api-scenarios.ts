@@ -10,6 +10,7 @@ import { SignJWT } from 'jose';
 import { ACCOUNTS, backfillRange, Figures, percentiles, slopePerMinute, type ChaosSize, type ScenarioResult } from './report.js';
 import { rssMb, sleep, startChaosRun, type ChaosRun } from './infra.js';
 import type { RoleProcess } from '../helpers/processes.js';
+import { statusOf, type RawRequest } from '../helpers/http.js';
 import { addDays } from '../../lib/dates.js';
 import { enqueueFetches } from '../../producers/enqueue.js';
 import { createUser, type UserRole } from '../../database/repositories/users.repository.js';
@@ -154,24 +155,6 @@ export async function apiUnderLoad(size: ChaosSize): Promise<ScenarioResult> {
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
-function send(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<number> {
-  const url = new URL(base);
-  return new Promise((resolve) => {
-    const req = http.request({ host: url.hostname, port: url.port, method, path, headers, agent }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-      res.on('error', () => resolve(-1));
-    });
-    req.on('error', () => resolve(-1));
-    req.setTimeout(20_000, () => {
-      resolve(-2);
-      req.destroy();
-    });
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
-
 const GARBAGE = [
   '', ' ', '0', '-1', '1e3', '0x10', '1.5', 'NaN', 'Infinity', 'null', 'true', '[]', '{}', '99999999999999999999999', '2147483648',
   "' OR '1'='1", '"; DROP TABLE users; --', '%', '\\', '$1', '../../etc/passwd', 'a'.repeat(5000), '😀'.repeat(50), '\u0000', 'line\nbreak',
@@ -199,7 +182,7 @@ function validValue(p: OpenApiParam, orgId: number, from: string, to: string): s
 /** Every endpoint x every parameter x boundary/garbage values, plus wrong methods and bad bodies: counts 5xx. */
 async function fuzzApi(base: string, tokens: string[], orgId: number, from: string, to: string): Promise<{ requests: number; fiveXx: number; samples: string[] }> {
   const doc = (await (await fetch(`${base}/api/v1/openapi.json`)).json()) as OpenApiDoc;
-  const cases: Array<{ method: string; path: string; headers?: Record<string, string>; body?: string }> = [];
+  const cases: RawRequest[] = [];
   for (const [rawPath, ops] of Object.entries(doc.paths)) {
     const path = rawPath.replace(/\{[^}]+\}/g, '1');
     for (const [method, op] of Object.entries(ops)) {
@@ -232,7 +215,7 @@ async function fuzzApi(base: string, tokens: string[], orgId: number, from: stri
   let fiveXx = 0;
   const samples: string[] = [];
   for (let i = 0; i < cases.length; i += 16) {
-    const statuses = await Promise.all(cases.slice(i, i + 16).map((c) => send(base, c.method, c.path, c.headers, c.body)));
+    const statuses = await Promise.all(cases.slice(i, i + 16).map((c) => statusOf(new URL(base), c, agent)));
     statuses.forEach((s, j) => {
       if (s >= 500 || s < 0) {
         fiveXx++;

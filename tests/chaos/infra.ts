@@ -21,6 +21,7 @@ import { backfillProgress } from '../../database/repositories/fetch-runs.reposit
 import { createOrganization, type Organization } from '../../database/repositories/organizations.repository.js';
 import { startSimulator, type RunningSimulator, type SimOptions } from '../../sim/server.js';
 import { spawnRole, type RoleProcess } from '../helpers/processes.js';
+import { discardQueues } from '../helpers/queues.js';
 
 export interface ChaosInstance {
   stateDir: string;
@@ -328,8 +329,7 @@ export async function startChaosRun(options: ChaosRunOptions = {}): Promise<Chao
     async close() {
       await run.stopWorkers();
       await Promise.all(extras.map((p) => run.stop(p)));
-      await Promise.all(queues.all.map((q) => q.obliterate({ force: true }).catch(() => undefined)));
-      await queues.close().catch(() => undefined);
+      await discardQueues(queues).catch(() => undefined);
       await deleteKeys(redis, `${prefix}:*`).catch(() => undefined);
       redis.disconnect();
       await sim.close();

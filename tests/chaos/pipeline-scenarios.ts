@@ -76,10 +76,19 @@ export async function workerKills(size: ChaosSize): Promise<ScenarioResult> {
   }
 }
 
-/** Redis stopped (SHUTDOWN NOSAVE, then in full mode a clean SHUTDOWN) and restarted on its AOF mid-run. */
-export async function redisRestart(size: ChaosSize): Promise<ScenarioResult> {
-  const modes: Array<'nosave' | 'clean'> = size.mode === 'full' ? ['nosave', 'clean'] : ['nosave'];
-  const f = new Figures(`Redis restart (${modes.join(', ')})`);
+/**
+ * A backfill by two workers with the backing service restarted mid-run, once per mode (each at an
+ * evenly spaced fraction of the windows): every window completes exactly, no worker dies.
+ * `afterRun` adds the service's own figures.
+ */
+async function restartMidBackfill<Mode extends string>(
+  size: ChaosSize,
+  title: string,
+  modes: Mode[],
+  restart: (mode: Mode) => Promise<void>,
+  afterRun: (run: ChaosRun, lost: number) => Promise<string>,
+): Promise<ScenarioResult> {
+  const f = new Figures(`${title} (${modes.join(', ')})`);
   const accounts = ACCOUNTS.slice(0, size.orgs);
   const { from, to } = backfillRange(size);
   const reference = await referenceLoad(accounts, from, to, size.windowDays);
@@ -91,14 +100,14 @@ export async function redisRestart(size: ChaosSize): Promise<ScenarioResult> {
     for (const [i, mode] of modes.entries()) {
       const at = await waitForProgress(run, backfillId, jobs, (i + 1) / (modes.length + 2));
       const t0 = Date.now();
-      await restartChaosRedis(mode, 2_000);
+      await restart(mode);
       f.note(`${mode} restart after ${at} windows, down ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     }
     const result = await run.waitBackfill(backfillId, jobs, 900_000);
     f.expect(result.failed === 0, `${result.failed} windows failed`);
     f.expect(run.unexpectedExits.length === 0, `worker processes died: ${run.unexpectedExits.join(' | ')}`);
     f.set('errors', `${result.failed} failed windows, ${run.unexpectedExits.length} workers died`);
-    f.note(`jobs lost=${jobs - result.rolledUp - result.failed}`);
+    f.note(await afterRun(run, jobs - result.rolledUp - result.failed));
     recordLoad(f, await checkLoad(run.db.pool, orgs, from, to, reference), `${result.rolledUp}/${jobs}`);
     return f.done();
   } catch (error) {
@@ -108,37 +117,29 @@ export async function redisRestart(size: ChaosSize): Promise<ScenarioResult> {
   }
 }
 
+/** Redis stopped (SHUTDOWN NOSAVE, then in full mode a clean SHUTDOWN) and restarted on its AOF mid-run. */
+export function redisRestart(size: ChaosSize): Promise<ScenarioResult> {
+  return restartMidBackfill(
+    size,
+    'Redis restart',
+    size.mode === 'full' ? ['nosave', 'clean'] : ['nosave'],
+    (mode) => restartChaosRedis(mode, 2_000),
+    (_run, lost) => Promise.resolve(`jobs lost=${lost}`),
+  );
+}
+
 /** Postgres restarted (-m fast, then in full mode -m immediate: a crash) mid-run. */
-export async function postgresRestart(size: ChaosSize): Promise<ScenarioResult> {
-  const modes: Array<'fast' | 'immediate'> = size.mode === 'full' ? ['fast', 'immediate'] : ['immediate'];
-  const f = new Figures(`Postgres restart (${modes.join(', ')})`);
-  const accounts = ACCOUNTS.slice(0, size.orgs);
-  const { from, to } = backfillRange(size);
-  const reference = await referenceLoad(accounts, from, to, size.windowDays);
-  const run = await startChaosRun({ sim: { latencyMs: 40 }, env: { WORKER_CONCURRENCY: '3', RETRY_BACKOFF_MS: '500' } });
-  try {
-    const orgs = await run.createOrgs(accounts);
-    await Promise.all([run.spawnWorker(), run.spawnWorker()]);
-    const { backfillId, jobs } = await run.backfill(orgs.map((o) => o.id), from, to, size.windowDays);
-    for (const [i, mode] of modes.entries()) {
-      const at = await waitForProgress(run, backfillId, jobs, (i + 1) / (modes.length + 2));
-      const t0 = Date.now();
-      await restartChaosPostgres(mode, 3_000);
-      f.note(`${mode} restart after ${at} windows, down ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    }
-    const result = await run.waitBackfill(backfillId, jobs, 900_000);
-    const statuses = await runStatusCounts(run);
-    f.expect(result.failed === 0, `${result.failed} windows failed`);
-    f.expect(run.unexpectedExits.length === 0, `worker processes died: ${run.unexpectedExits.join(' | ')}`);
-    f.set('errors', `${result.failed} failed windows, ${run.unexpectedExits.length} workers died`);
-    f.note(`attempts recorded as retrying=${statuses.retrying ?? 0}, left running=${statuses.running ?? 0}`);
-    recordLoad(f, await checkLoad(run.db.pool, orgs, from, to, reference), `${result.rolledUp}/${jobs}`);
-    return f.done();
-  } catch (error) {
-    return f.crashed(error);
-  } finally {
-    await run.close();
-  }
+export function postgresRestart(size: ChaosSize): Promise<ScenarioResult> {
+  return restartMidBackfill(
+    size,
+    'Postgres restart',
+    size.mode === 'full' ? ['fast', 'immediate'] : ['immediate'],
+    (mode) => restartChaosPostgres(mode, 3_000),
+    async (run) => {
+      const statuses = await runStatusCounts(run);
+      return `attempts recorded as retrying=${statuses.retrying ?? 0}, left running=${statuses.running ?? 0}`;
+    },
+  );
 }
 
 /** Max requests in any 1 s sliding window of sorted epoch-ms timestamps. */

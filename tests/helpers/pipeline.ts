@@ -14,6 +14,7 @@ import { createOrganization, type Organization } from '../../database/repositori
 import { startWorkers, type RunningWorkers } from '../../workers/main.js';
 import { startSimulator, type RunningSimulator, type SimOptions } from '../../sim/server.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
+import { discardQueues } from './queues.js';
 
 // The default credential chain of the SDK (used for STS): static test keys.
 process.env.AWS_ACCESS_KEY_ID ??= 'AKIACOSTWATCHTEST';
@@ -114,8 +115,7 @@ export async function startTestPipeline(
     },
     async close() {
       await pipeline.workers?.stop();
-      await Promise.all(queues.all.map((q) => q.obliterate({ force: true }).catch(() => undefined)));
-      await queues.close();
+      await discardQueues(queues);
       redis.disconnect();
       await sim.close();
       await db.drop();
