@@ -50,15 +50,21 @@ export async function workerKills(size: ChaosSize): Promise<ScenarioResult> {
     done.catch(() => undefined);
     const killedAt: number[] = [];
     const started = Date.now();
+    // Replacements start in the background (a worker takes seconds to boot), so the next kill is not
+    // held back until the backfill is nearly done; victims are drawn from the workers that are up.
+    const replacements: Array<Promise<unknown>> = [];
     while (killedAt.length < size.kills && !finished) {
       await sleep(size.mode === 'full' ? 800 + Math.random() * 2_000 : 200 + Math.random() * 600);
       if (finished) break;
       const victim = run.workers[Math.floor(Math.random() * run.workers.length)];
-      if (!victim) break;
+      if (!victim) continue; // every worker is down; the replacements are booting
       await run.kill9(victim);
       killedAt.push(Math.round((Date.now() - started) / 100) / 10);
-      await run.spawnWorker();
+      const replacement = run.spawnWorker();
+      replacement.catch(() => undefined); // awaited (and reported) below
+      replacements.push(replacement);
     }
+    await Promise.all(replacements);
     const result = await done;
     const statuses = await runStatusCounts(run);
     f.note(`kills at ${killedAt.join(', ')} s`);
