@@ -17,7 +17,7 @@ real Postgres and Redis and the AWS simulator, injects faults, and measures what
 \`\`\`sh
 npm run test:chaos                 # full mode (this table), ~${Math.max(1, Math.round(Number(run.minutes)))} minutes; rewrites this file
 npm run test:chaos -- --quick      # small sizes, ~3 minutes (also part of \`npm test\`: tests/chaos.test.ts)
-npm run test:chaos -- --only kill9,redis   # some scenarios
+npm run test:chaos -- --only kill9,redis   # some scenarios (leaves this file alone)
 \`\`\`
 
 The suite provisions its own Postgres and Redis under \`.costwatch/chaos/\` on 127.0.0.1:54339 and

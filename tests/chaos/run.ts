@@ -1,7 +1,7 @@
 /**
  * The chaos suite's runner (`npm run test:chaos [-- --quick] [-- --only name,name] [-- --write]`):
  * runs the scenarios one after another on the suite's own Postgres and Redis, prints the figures
- * table, and (full mode, or --write) writes it into docs/RELIABILITY.md.
+ * table, and (a whole full run, or --write) writes it into docs/RELIABILITY.md.
  */
 import os from 'node:os';
 import { SIZES, formatTable, type ChaosSize, type ScenarioResult } from './report.js';
@@ -30,7 +30,8 @@ const table = formatTable(results);
 const minutes = ((Date.now() - started) / 60_000).toFixed(1);
 const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, ${os.type()} ${os.release()}, Node.js ${process.version}`;
 process.stdout.write(`\nCostWatch chaos suite, ${size.mode} mode, ${minutes} min, ${machine}\n\n${table}\n`);
-if (size.mode === 'full' || args.includes('--write')) {
+// A partial run (--only) leaves the document of the last whole run alone unless --write asks.
+if ((size.mode === 'full' && only.length === 0) || args.includes('--write')) {
   const file = await writeReliabilityDoc({ table, size, minutes, machine, date: new Date().toISOString() });
   process.stdout.write(`\nwritten to ${file}\n`);
 }
