@@ -8,6 +8,7 @@ import type { DefaultJobOptions } from 'bullmq';
 export const QUEUES = {
   fetchCosts: 'fetch-costs',
   fetchMetrics: 'fetch-metrics',
+  fetchForecast: 'fetch-forecast',
   rollups: 'rollups',
   scheduler: 'scheduler',
 } as const;
@@ -45,12 +46,24 @@ export const rollupJobSchema = z
   .refine((d) => d.to > d.from, { message: 'to must be after from', path: ['to'] });
 export type RollupJobData = z.infer<typeof rollupJobSchema>;
 
+/**
+ * The daily GetCostForecast of one organization, enqueued by a refresh after its cost load
+ * committed. `day` is the refresh's today: at most one forecast job per org and day is queued.
+ */
+export const forecastJobSchema = z.object({
+  orgId: z.number().int().positive(),
+  day: isoDate,
+  trigger: triggerSchema,
+});
+export type ForecastJobData = z.infer<typeof forecastJobSchema>;
+
 /** The scheduler's cron tick: enqueue due fetches for every active organization. */
 export const refreshTickSchema = z.object({}).passthrough();
 
 export const JOB_NAMES = {
   fetchCosts: 'fetch-costs',
   fetchMetrics: 'fetch-metrics',
+  fetchForecast: 'fetch-forecast',
   rollup: 'rollup',
   refreshTick: 'refresh-tick',
 } as const;
@@ -70,6 +83,15 @@ export function rollupDedupeId(data: Pick<RollupJobData, 'orgId' | 'source' | 'f
   return `rollup_${data.source}_${data.orgId}_${data.from}_${data.to}`;
 }
 
+/**
+ * Dedupe id of a forecast: one per (org, day) while it is queued, delayed or retrying. Once it
+ * succeeded, later refreshes of the day skip it (the processor reads its status); once it failed for
+ * good, the next refresh queues a new one.
+ */
+export function forecastDedupeId(data: Pick<ForecastJobData, 'orgId' | 'day'>): string {
+  return `forecast_${data.orgId}_${data.day}`;
+}
+
 /** Completed jobs are removed after an hour (or beyond 5,000); failed ones kept a week for inspection. */
 const retention = {
   removeOnComplete: { age: 3600, count: 5000 },
@@ -86,6 +108,9 @@ export function defaultJobOptions(options: { attempts: number; backoffMs: number
   return {
     'fetch-costs': retried,
     'fetch-metrics': retried,
+    // The forecast retries on its own, longer than a fetch (a failure never touches the committed load):
+    // 10 attempts from RETRY_BACKOFF_MS, about 34 minutes in all with the default 2 s.
+    'fetch-forecast': { ...retried, attempts: Math.max(options.attempts, 10) },
     rollups: { ...retried, attempts: Math.max(options.attempts, 10) },
     scheduler: { attempts: 3, backoff: { type: 'exponential', delay: 5_000 }, ...retention },
   };

@@ -6,10 +6,13 @@ import type { JobsOptions } from 'bullmq';
 import {
   fetchDedupeId,
   fetchJobSchema,
+  forecastDedupeId,
+  forecastJobSchema,
   JOB_NAMES,
   rollupDedupeId,
   rollupJobSchema,
   type FetchJobData,
+  type ForecastJobData,
   type RollupJobData,
   type Trigger,
 } from '../lib/jobs.js';
@@ -129,5 +132,16 @@ export async function enqueueRollup(queues: Queues, data: RollupJobData): Promis
   const parsed = rollupJobSchema.parse(data);
   await queues.rollups.add(JOB_NAMES.rollup, parsed, {
     deduplication: { id: rollupDedupeId(parsed), keepLastIfActive: true },
+  });
+}
+
+/**
+ * Enqueues an organization's forecast of `day` (deduplicated per org and day while one is queued,
+ * delayed or retrying). Called by the cost fetch once a refresh's load has committed.
+ */
+export async function enqueueForecast(queues: Queues, data: ForecastJobData): Promise<void> {
+  const parsed = forecastJobSchema.parse(data);
+  await queues.fetchForecast.add(JOB_NAMES.fetchForecast, parsed, {
+    deduplication: { id: forecastDedupeId(parsed) },
   });
 }

@@ -6,6 +6,7 @@ import { defaultJobOptions, QUEUES, type QueueName } from '../lib/jobs.js';
 export interface Queues {
   fetchCosts: Queue;
   fetchMetrics: Queue;
+  fetchForecast: Queue;
   rollups: Queue;
   scheduler: Queue;
   all: Queue[];
@@ -25,12 +26,14 @@ export function createQueues(connection: Redis, settings: QueueSettings): Queues
     new Queue(name, { connection, prefix: settings.prefix, defaultJobOptions: options[name] });
   const fetchCosts = make(QUEUES.fetchCosts);
   const fetchMetrics = make(QUEUES.fetchMetrics);
+  const fetchForecast = make(QUEUES.fetchForecast);
   const rollups = make(QUEUES.rollups);
   const scheduler = make(QUEUES.scheduler);
-  const all = [fetchCosts, fetchMetrics, rollups, scheduler];
+  const all = [fetchCosts, fetchMetrics, fetchForecast, rollups, scheduler];
   return {
     fetchCosts,
     fetchMetrics,
+    fetchForecast,
     rollups,
     scheduler,
     all,

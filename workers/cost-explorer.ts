@@ -12,7 +12,7 @@ import {
   type GetCostAndUsageCommandOutput,
 } from '@aws-sdk/client-cost-explorer';
 import type { CostGrouping, CostRow } from '../database/repositories/cost-data.repository.js';
-import type { MonthForecast } from '../database/repositories/organizations.repository.js';
+import type { MonthForecast } from '../database/repositories/forecast-refreshes.repository.js';
 import { MalformedDataError } from '../lib/aws-errors.js';
 
 export const COST_METRICS = ['UnblendedCost', 'AmortizedCost', 'NetUnblendedCost', 'UsageQuantity'] as const;

@@ -1,10 +1,15 @@
-/** Cost fetch: GetCostAndUsage for the window -> COPY into cost_data -> rollup enqueued. */
+/**
+ * Cost fetch: GetCostAndUsage for the window -> COPY into cost_data, committed with the run's
+ * success and the org's Estimated-day bookkeeping -> rollup enqueued -> a refresh that reaches
+ * today enqueues the org's daily forecast (its own job: a forecast failure never touches the load).
+ */
 import type { Job } from 'bullmq';
 import type { AwsGateway } from '../lib/aws.js';
-import { addMonths, todayUtc } from '../lib/dates.js';
+import { todayUtc } from '../lib/dates.js';
 import { replaceCostWindow } from '../database/repositories/cost-data.repository.js';
-import { recordCostRefresh } from '../database/repositories/organizations.repository.js';
-import { costRowBatches, fetchForecast } from './cost-explorer.js';
+import { recordCostLoad } from '../database/repositories/organizations.repository.js';
+import { enqueueForecast } from '../producers/enqueue.js';
+import { costRowBatches } from './cost-explorer.js';
 import { runFetchJob, type FetchJobDeps, type FetchResult } from './fetch-job.js';
 
 export interface FetchCostsDeps extends FetchJobDeps {
@@ -14,17 +19,30 @@ export interface FetchCostsDeps extends FetchJobDeps {
 
 export function createFetchCostsProcessor(deps: FetchCostsDeps) {
   return (job: Job, token?: string): Promise<FetchResult> =>
-    runFetchJob(job, token, deps, 'costs', async (org, data) => {
-      const ce = deps.aws.costExplorer(org);
-      const load = await replaceCostWindow(deps.db, org.id, data, costRowBatches(ce, data));
-      const today = todayUtc(deps.now?.());
-      // A refresh that reaches today also refreshes the month's forecast (one more request).
-      const forecast =
-        data.trigger !== 'backfill' && data.to > today
-          ? await fetchForecast(ce, { from: today, to: addMonths(today, 1) })
-          : null;
-      // The org's success is recorded with the forecast, in one statement (one round trip).
-      await recordCostRefresh(deps.db, org.id, { estimatedFrom: load.estimatedFrom, today, forecast });
-      return { rows: load.rows, window: { from: data.from, to: data.to } };
-    });
+    runFetchJob(
+      job,
+      token,
+      deps,
+      'costs',
+      async (org, data, run) => {
+        const ce = deps.aws.costExplorer(org);
+        // The run's success and the org's estimated_from commit with the rows, under the loader lock.
+        const load = await replaceCostWindow(deps.db, org.id, data, costRowBatches(ce, data), (tx, result) =>
+          recordCostLoad(tx, org.id, {
+            runId: run.runId,
+            window: { from: data.from, to: data.to },
+            estimatedFrom: result.estimatedFrom,
+            rows: result.rows,
+            awsRequests: run.awsRequests(),
+          }).then(() => undefined),
+        );
+        return { rows: load.rows, window: { from: data.from, to: data.to }, recorded: true };
+      },
+      async (org, data) => {
+        // A refresh that reaches today also refreshes the forecast, once a day (fetch-forecast).
+        const today = todayUtc(deps.now?.());
+        if (data.trigger !== 'backfill' && data.to > today)
+          await enqueueForecast(deps.queues, { orgId: org.id, day: today, trigger: data.trigger });
+      },
+    );
 }

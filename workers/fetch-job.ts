@@ -35,6 +35,15 @@ export interface FetchOutcome {
   rows: number;
   /** Days whose data changed, for the rollup. */
   window: { from: string; to: string };
+  /** The load closed its run as succeeded inside its own transaction (nothing left to record). */
+  recorded?: boolean;
+}
+
+/** The attempt's run, for a load that records its success inside its own transaction. */
+export interface FetchRunContext {
+  runId: number;
+  /** AWS requests of this attempt so far, per operation. */
+  awsRequests(): Record<string, number>;
 }
 
 export type FetchResult = (FetchOutcome & { runId: number; awsRequests: number }) | { skipped: string };
@@ -91,18 +100,25 @@ export async function delayWhileDatabaseDown(
   throw new DelayedError();
 }
 
-/** What a fetch processor passes: the job, its lock token, the dependencies, the source, and the load. */
+/**
+ * What a fetch processor passes: the job, its lock token, the dependencies, the source, the load,
+ * and what follows a committed load once its rollup is queued (e.g. the cost refresh's forecast).
+ */
 type FetchJobArgs = [
   job: Job,
   token: string | undefined,
   deps: FetchJobDeps,
   source: 'costs' | 'metrics',
-  work: (org: Organization, data: FetchJobData) => Promise<FetchOutcome>,
+  work: (org: Organization, data: FetchJobData, run: FetchRunContext) => Promise<FetchOutcome>,
+  afterCommit?: (org: Organization, data: FetchJobData) => Promise<void>,
 ];
 
 /**
  * Runs one fetch job: `work` loads the data (inside a request tracker) and returns rows and the
- * touched window; this records the run, steers errors, and returns the result.
+ * touched window; this records the run, queues the rollup right after the load committed, steers
+ * errors, and returns the result. Once a load committed, nothing that follows can make the job
+ * fetch it again: `afterCommit` failures are logged, and a retry of a job whose load committed
+ * (its rollup could not be queued) only queues the rollup.
  */
 export async function runFetchJob(...args: FetchJobArgs): Promise<FetchResult> {
   const [job, token, deps] = args;
@@ -114,11 +130,26 @@ export async function runFetchJob(...args: FetchJobArgs): Promise<FetchResult> {
   }
 }
 
-async function runFetchAttempt(...[job, token, deps, source, work]: FetchJobArgs): Promise<FetchResult> {
+/** What follows a committed load: its failure is logged, never undoes nor repeats the load. */
+async function followUp(
+  deps: FetchJobDeps,
+  org: Organization,
+  data: FetchJobData,
+  afterCommit: FetchJobArgs[5],
+): Promise<void> {
+  if (!afterCommit) return;
+  try {
+    await afterCommit(org, data);
+  } catch (error) {
+    deps.log.warn({ orgId: org.id, from: data.from, to: data.to, err: error }, 'step after a committed load failed');
+  }
+}
+
+async function runFetchAttempt(...[job, token, deps, source, work, afterCommit]: FetchJobArgs): Promise<FetchResult> {
   const data = parseFetchJob(job);
   const attempt = job.attemptsMade + 1;
   const finalAttempt = attempt >= (job.opts.attempts ?? 1);
-  const { org, runId, throttledLately } = await startFetchRun(deps.db, {
+  const { org, runId, throttledLately, committedRun } = await startFetchRun(deps.db, {
     orgId: data.orgId,
     source,
     from: data.from,
@@ -129,6 +160,14 @@ async function runFetchAttempt(...[job, token, deps, source, work]: FetchJobArgs
     backfillId: data.backfillId ?? null,
   });
   if (!org) throw new UnrecoverableError(`organization ${data.orgId} does not exist`);
+  if (committedRun !== null) {
+    // An earlier attempt of this job committed its load (and its run) but stopped before queueing
+    // the rollup: finish that, without asking AWS again.
+    const window = { from: data.from, to: data.to };
+    await enqueueRollup(deps.queues, { orgId: org.id, source, ...window });
+    await followUp(deps, org, data, afterCommit);
+    return { rows: committedRun.rows, window, runId: committedRun.id, awsRequests: 0 };
+  }
   if (runId === null) {
     deps.log.debug(
       { jobId: job.id, orgId: org.id, status: org.status },
@@ -137,21 +176,35 @@ async function runFetchAttempt(...[job, token, deps, source, work]: FetchJobArgs
     return { skipped: `organization ${org.id} is ${org.status}` };
   }
   const tracker = new RequestTracker();
+  let committed = false;
   try {
-    const outcome = await withRequestTracker(tracker, () => work(org, data));
-    await finishFetchRun(deps.db, runId, {
-      status: 'succeeded',
-      rows: outcome.rows,
-      awsRequests: tracker.byOperation,
-    });
+    const outcome = await withRequestTracker(tracker, () =>
+      work(org, data, { runId, awsRequests: () => ({ ...tracker.byOperation }) }),
+    );
+    committed = outcome.recorded === true;
+    if (!committed)
+      await finishFetchRun(deps.db, runId, {
+        status: 'succeeded',
+        rows: outcome.rows,
+        awsRequests: tracker.byOperation,
+      });
+    committed = true;
     rowsLoaded.inc({ source }, outcome.rows);
-    // After the run is recorded, so the rollup can mark it published.
+    // Right after the commit (and the run's success, so the rollup can mark it published), before
+    // anything that can fail: a committed load is always rolled up.
     await enqueueRollup(deps.queues, { orgId: org.id, source, ...outcome.window });
+    await followUp(deps, org, data, afterCommit);
     // Success ends the org's throttle backoff; an org that was not throttled lately has no strikes
     // to clear, which spares the usual job a Redis command.
-    if (throttledLately) await deps.redis.del(throttleKey(deps, org.id));
-    return { ...outcome, runId, awsRequests: tracker.total };
+    if (throttledLately) await deps.redis.del(throttleKey(deps, org.id)).catch(() => undefined);
+    return { rows: outcome.rows, window: outcome.window, runId, awsRequests: tracker.total };
   } catch (error) {
+    if (committed) {
+      // The load and its run are committed; only the rollup could not be queued (Redis). The retry
+      // finds the committed run and queues the rollup without fetching again.
+      deps.log.warn({ jobId: job.id, orgId: org.id, source, err: error }, 'load committed; queueing its rollup failed, will retry');
+      throw error;
+    }
     const kind = error instanceof RateLimitWaitError ? 'throttled' : classifyAwsError(error);
     const operation = operationOfError(error) ?? 'unknown';
     const logContext = {

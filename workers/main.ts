@@ -14,14 +14,16 @@ import { AwsRateLimiter } from '../lib/aws-rate-limit.js';
 import { jobDuration, jobsTotal } from '../lib/metrics.js';
 import { dependencyReadiness, startHealthServer } from '../lib/health-server.js';
 import { QUEUES } from '../lib/jobs.js';
+import { systemNow, type Now } from '../lib/clock.js';
 import { createQueues } from '../producers/queues.js';
 import { observeQueueDepth } from '../producers/queue-depth.js';
 import { createFetchCostsProcessor } from './fetch-costs.worker.js';
 import { createFetchMetricsProcessor } from './fetch-metrics.worker.js';
+import { createFetchForecastProcessor, type ForecastRefreshed } from './fetch-forecast.worker.js';
 import { createRollupProcessor } from './rollup.worker.js';
 
 /** The queues a worker serves by default (the scheduler queue belongs to `costwatch scheduler`). */
-export const WORKER_QUEUES = [QUEUES.fetchCosts, QUEUES.fetchMetrics, QUEUES.rollups] as const;
+export const WORKER_QUEUES = [QUEUES.fetchCosts, QUEUES.fetchMetrics, QUEUES.fetchForecast, QUEUES.rollups] as const;
 export type WorkerQueue = (typeof WORKER_QUEUES)[number];
 
 export interface RunningWorkers {
@@ -32,8 +34,16 @@ export interface RunningWorkers {
 
 export async function startWorkers(
   config: ServiceConfig,
-  options: { queues?: WorkerQueue[]; log?: Logger } = {},
+  options: {
+    queues?: WorkerQueue[];
+    log?: Logger;
+    /** The clock of the workers' date decisions (refresh forecasts); tests pin it. */
+    now?: Now;
+    /** Runs after every successful forecast refresh of an organization (budget evaluation). */
+    onForecastRefreshed?: (event: ForecastRefreshed) => Promise<void>;
+  } = {},
 ): Promise<RunningWorkers> {
+  const now = options.now ?? systemNow;
   const log = options.log ?? createLogger({ level: config.LOG_LEVEL, name: 'worker' });
   const db = createPool({
     connectionString: config.DATABASE_URL,
@@ -70,12 +80,19 @@ export async function startWorkers(
 
   // A typed map: a queue without a processor is a compile error.
   const processors: Record<WorkerQueue, Processor> = {
-    'fetch-costs': createFetchCostsProcessor({ ...fetchDeps, aws }),
+    'fetch-costs': createFetchCostsProcessor({ ...fetchDeps, aws, now }),
     'fetch-metrics': createFetchMetricsProcessor({
       ...fetchDeps,
       aws,
       periodSeconds: config.METRICS_PERIOD_SECONDS,
       concurrency: config.METRICS_CONCURRENCY,
+    }),
+    'fetch-forecast': createFetchForecastProcessor({
+      db,
+      log,
+      aws,
+      now,
+      ...(options.onForecastRefreshed ? { onForecastRefreshed: options.onForecastRefreshed } : {}),
     }),
     rollups: createRollupProcessor({ db, redis, prefix: config.QUEUE_PREFIX, log }),
   };

@@ -4,6 +4,7 @@ import {
   ingestionUsageSince,
   listFetchRuns,
 } from '../../database/repositories/ingestion.repository.js';
+import { findForecastRefresh } from '../../database/repositories/forecast-refreshes.repository.js';
 import { AWS_REQUEST_PRICE_DOLLARS } from '../../lib/metrics.js';
 import { toIsoDate } from '../../lib/dates.js';
 import { enqueueOrgRefresh } from '../../producers/enqueue.js';
@@ -28,10 +29,13 @@ export const ingestionRoutes: Route[] = [
     method: 'get',
     path: '/ingestion/status',
     tag: 'ingestion',
-    summary: "The organization's pipeline status, last success, last error with its remedy, and AWS usage",
+    summary:
+      "The organization's pipeline status, last success, last error with its remedy, its daily forecast's status, and AWS usage",
     description:
-      'Runs, rows loaded and AWS requests (per operation) of the last 24 hours and 30 days, with their estimated ' +
-      'cost ($0.01 per Cost Explorer request). Not cached: it reflects fetches as they happen.',
+      'The cost data status (organization) and the forecast status (forecast) are separate: a failed forecast retries ' +
+      'on its own and never holds back the cost data. Runs, rows loaded and AWS requests (per operation, the ' +
+      "forecast's included) of the last 24 hours and 30 days, with their estimated cost ($0.01 per Cost Explorer " +
+      'request). Not cached: it reflects fetches as they happen.',
     query: statusQuery,
     response: statusResponse,
     async handler({ app, orgId, now }) {
@@ -39,10 +43,13 @@ export const ingestionRoutes: Route[] = [
       if (!org) throw notFound('organization');
       const since24h = new Date(now.getTime() - DAY_MS);
       const since30d = new Date(now.getTime() - 30 * DAY_MS);
-      const [day, month] = await Promise.all([
+      const [day, month, forecast] = await Promise.all([
         ingestionUsageSince(app.db, { orgId, since: since24h, prices: AWS_REQUEST_PRICE_DOLLARS }),
         ingestionUsageSince(app.db, { orgId, since: since30d, prices: AWS_REQUEST_PRICE_DOLLARS }),
+        findForecastRefresh(app.db, orgId),
       ]);
+      const forecastMoney = (amount: string | null) =>
+        amount === null || forecast === null ? null : asMoney(amount, forecast.unit ?? 'USD');
       const usage = (since: Date, u: typeof day) => ({
         since: since.toISOString(),
         runs: u.runs,
@@ -68,6 +75,27 @@ export const ingestionRoutes: Route[] = [
                   at: org.last_error_at?.toISOString() ?? null,
                 },
         },
+        forecast:
+          forecast === null
+            ? null
+            : {
+                status: forecast.status,
+                day: forecast.forecast_day,
+                attempts: forecast.attempts,
+                updated_at: forecast.updated_at.toISOString(),
+                last_success_at: forecast.last_success_at?.toISOString() ?? null,
+                last_error:
+                  forecast.last_error === null
+                    ? null
+                    : { message: forecast.last_error, at: forecast.last_error_at?.toISOString() ?? null },
+                period:
+                  forecast.period_start !== null && forecast.period_end !== null
+                    ? { from: forecast.period_start, to: forecast.period_end }
+                    : null,
+                mean: forecastMoney(forecast.mean),
+                lower_bound: forecastMoney(forecast.lower_bound),
+                upper_bound: forecastMoney(forecast.upper_bound),
+              },
         usage: { last_24h: usage(since24h, day), last_30d: usage(since30d, month) },
       };
     },

@@ -69,6 +69,34 @@ export const statusResponse = z.object({
       .nullable()
       .describe('the last pipeline error and what to do about it'),
   }),
+  forecast: z
+    .object({
+      status: z
+        .enum(['running', 'succeeded', 'unavailable', 'retrying', 'failed'])
+        .describe(
+          'the latest forecast attempt: unavailable = AWS has too little history to forecast (not an error); ' +
+            'retrying = it failed and retries on its own with backoff; failed = it gave up (the next refresh asks again)',
+        ),
+      day: z.string().describe('the day of the latest attempt (the forecast is refreshed once a day)'),
+      attempts: z.number().int().describe("attempts of that day's forecast job"),
+      updated_at: z.string(),
+      last_success_at: z.string().nullable(),
+      last_error: z
+        .object({ message: z.string(), at: z.string().nullable() })
+        .nullable()
+        .describe('why the latest attempt failed (null once it succeeds)'),
+      period: z
+        .object({ from: z.string(), to: z.string().describe('exclusive') })
+        .nullable()
+        .describe('the period of the last successful forecast: its day to the end of the month'),
+      mean: money.nullable().describe("Cost Explorer's forecast of the period (null: unavailable)"),
+      lower_bound: money.nullable().describe('80% prediction interval'),
+      upper_bound: money.nullable(),
+    })
+    .nullable()
+    .describe(
+      "the daily GetCostForecast, separate from the cost data status: its failure never holds back the cost data; null before the first forecast",
+    ),
   usage: z.object({ last_24h: usage, last_30d: usage }),
 });
 

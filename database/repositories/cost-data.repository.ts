@@ -2,7 +2,7 @@
  * cost_data writes: replace one organization's rows for a window atomically, loading them with
  * COPY as they arrive from Cost Explorer.
  */
-import { withTransaction, type Pool } from '../../lib/db.js';
+import { withTransaction, type Pool, type Queryable } from '../../lib/db.js';
 import { MalformedDataError } from '../../lib/aws-errors.js';
 import { afterFirst, copyInto, copyText } from '../copy.js';
 import { ensureMonthlyPartitions } from '../partitions.js';
@@ -44,13 +44,15 @@ function amount(value: string, field: string, row: CostRow): string {
 /**
  * replaceCostWindow: in one transaction, serialised per organization, deletes the org's cost_data
  * rows in [from, to) and COPYs `batches` in. Readers see the old window until the commit.
- * Params: pool, org id, window, row batches (pulled lazily, with back-pressure).
+ * Params: pool, org id, window, row batches (pulled lazily, with back-pressure), and `beforeCommit`,
+ * run last inside the transaction with the load's result (the job's bookkeeping commits with the rows).
  */
 export async function replaceCostWindow(
   pool: Pool,
   orgId: number,
   window: { from: string; to: string },
   batches: AsyncIterable<CostRow[]>,
+  beforeCommit?: (tx: Queryable, result: LoadResult) => Promise<void>,
 ): Promise<LoadResult> {
   await ensureMonthlyPartitions(pool, 'cost_data', window.from, window.to);
   const rowsFromAws = await afterFirst(batches);
@@ -89,6 +91,7 @@ export async function replaceCostWindow(
       'cost_data (organization_id, cost_date, grouping, service, linked_account, region, unblended_cost, amortized_cost, net_unblended_cost, usage_quantity, unit, estimated)',
       lines(),
     );
+    await beforeCommit?.(client, result);
   });
   return result;
 }

@@ -25,17 +25,31 @@ export interface StartedRun {
    * org has no strikes to clear.
    */
   throttledLately: boolean;
+  /**
+   * An earlier attempt of this same job committed its load (its run succeeded): the retry must not
+   * fetch again, only finish what follows the commit. No run is recorded for this attempt then.
+   */
+  committedRun: { id: number; rows: number } | null;
 }
 
 // startFetchRun: reads the organization and, only if it is active, records the fetch attempt as
 // running, in one statement (one round trip per job). An earlier attempt of the same job still
 // 'running' was cut off (worker killed, or handed back on SIGTERM): it is marked interrupted.
-// Also says whether the org had a throttled run lately (its started_at index bounds the look).
+// Also says whether the org had a throttled run lately (its started_at index bounds the look), and
+// whether an earlier attempt of this job (same job id, org, source and window, within a day: BullMQ
+// ids restart only if Redis loses its data) already committed its load.
 // Params: org, source, window, trigger, job id, attempt number, backfill id.
 export async function startFetchRun(db: Queryable, run: RunStart): Promise<StartedRun> {
-  const { rows } = await db.query<Organization & { runId: number | null; throttledLately: boolean }>(
+  const { rows } = await db.query<
+    Organization & { runId: number | null; throttledLately: boolean; committedId: number | null; committedRows: number | null }
+  >(
     `WITH org AS (SELECT ${ORGANIZATION_COLUMNS} FROM organizations WHERE id = $1),
-     active AS (SELECT id FROM org WHERE status = 'active'),
+     committed AS (
+       SELECT id, rows_loaded FROM fetch_runs
+       WHERE $6::text IS NOT NULL AND job_id = $6 AND organization_id = $1 AND source = $2 AND status = 'succeeded'
+         AND window_start = $3::date AND window_end = $4::date AND started_at > now() - interval '1 day'
+       ORDER BY id DESC LIMIT 1),
+     active AS (SELECT id FROM org WHERE status = 'active' AND NOT EXISTS (SELECT FROM committed)),
      cut_off AS (
        UPDATE fetch_runs SET status = 'interrupted', finished_at = now(),
          duration_ms = (extract(epoch FROM now() - started_at) * 1000)::int,
@@ -46,14 +60,16 @@ export async function startFetchRun(db: Queryable, run: RunStart): Promise<Start
        INSERT INTO fetch_runs (organization_id, source, window_start, window_end, status, trigger, job_id, attempt, backfill_id)
        SELECT id, $2, $3::date, $4::date, 'running', $5::text, $6, $7::int, $8::text FROM active RETURNING id)
      SELECT org.*, (SELECT id FROM started) AS "runId",
+       (SELECT id FROM committed) AS "committedId", (SELECT rows_loaded FROM committed) AS "committedRows",
        EXISTS (SELECT FROM fetch_runs WHERE organization_id = $1 AND started_at > now() - interval '1 hour' AND status = 'throttled') AS "throttledLately"
      FROM org`,
     [run.orgId, run.source, run.from, run.to, run.trigger, run.jobId, run.attempt, run.backfillId],
   );
   const row = rows[0];
-  if (!row) return { org: null, runId: null, throttledLately: false };
-  const { runId, throttledLately, ...org } = row;
-  return { org, runId, throttledLately };
+  if (!row) return { org: null, runId: null, throttledLately: false, committedRun: null };
+  const { runId, throttledLately, committedId, committedRows, ...org } = row;
+  const committedRun = committedId === null ? null : { id: committedId, rows: committedRows ?? 0 };
+  return { org, runId, throttledLately, committedRun };
 }
 
 export interface RunFinish {

@@ -62,6 +62,7 @@ export async function findOrganizationIngestion(
 }
 
 // Runs, failures, rows and AWS requests (per operation, and their estimated price) since a time.
+// AWS requests include the forecast's (forecast_runs); runs and failures count fetch runs.
 // Parameters: $1 org, $2 since (timestamptz), $3 priced operations (text[]), $4 their prices in dollars (numeric[]).
 export async function ingestionUsageSince(
   db: Queryable,
@@ -73,10 +74,16 @@ export async function ingestionUsageSince(
        SELECT status, rows_loaded, aws_requests, aws_requests_by_operation
          FROM fetch_runs
         WHERE organization_id = $1 AND started_at >= $2::timestamptz
+     ), billed AS (
+       SELECT aws_requests, aws_requests_by_operation FROM runs
+       UNION ALL
+       SELECT aws_requests, aws_requests_by_operation
+         FROM forecast_runs
+        WHERE organization_id = $1 AND started_at >= $2::timestamptz
      ), ops AS (
        SELECT op.key AS operation, sum((op.value #>> '{}')::numeric) AS requests
-         FROM runs, jsonb_each(CASE jsonb_typeof(runs.aws_requests_by_operation)
-                                 WHEN 'object' THEN runs.aws_requests_by_operation ELSE '{}'::jsonb END) AS op
+         FROM billed, jsonb_each(CASE jsonb_typeof(billed.aws_requests_by_operation)
+                                 WHEN 'object' THEN billed.aws_requests_by_operation ELSE '{}'::jsonb END) AS op
         WHERE jsonb_typeof(op.value) = 'number'
         GROUP BY op.key
      ), prices AS (
@@ -85,7 +92,7 @@ export async function ingestionUsageSince(
      SELECT (SELECT count(*) FROM runs)::int AS runs,
             (SELECT count(*) FROM runs WHERE status = 'failed')::int AS failed_runs,
             (SELECT coalesce(sum(rows_loaded), 0) FROM runs)::bigint AS rows_loaded,
-            (SELECT coalesce(sum(aws_requests), 0) FROM runs)::bigint AS aws_requests,
+            (SELECT coalesce(sum(aws_requests), 0) FROM billed)::bigint AS aws_requests,
             (SELECT coalesce(jsonb_object_agg(operation, requests ORDER BY operation), '{}'::jsonb) FROM ops)
               AS aws_requests_by_operation,
             (SELECT coalesce(sum(ops.requests * prices.price), 0) FROM ops JOIN prices USING (operation))::text

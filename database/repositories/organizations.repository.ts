@@ -1,6 +1,5 @@
 /** Organizations: the tenants, one AWS payer account each, and their ingestion status. */
 import type { Queryable } from '../../lib/db.js';
-import { startOfMonth } from '../../lib/dates.js';
 
 export type OrgStatus = 'active' | 'disabled' | 'access_denied' | 'error';
 
@@ -107,46 +106,37 @@ export async function recordOrganizationFailure(
   );
 }
 
-/** Cost Explorer's forecast of the rest of the month (GetCostForecast), amounts as AWS sent them. */
-export interface MonthForecast {
-  mean: string;
-  lower: string | null;
-  upper: string | null;
-  unit: string;
+/** What a committed cost load records with it (in its transaction). */
+export interface CostLoadRecord {
+  /** The load's fetch_runs row, marked succeeded with the rows (null: no run to close). */
+  runId: number | null;
+  window: { from: string; to: string };
+  /** Earliest day of the window AWS flagged Estimated, or null when every day came back final. */
+  estimatedFrom: string | null;
+  rows: number;
+  awsRequests: Record<string, number>;
 }
 
-// recordCostRefresh: a cost load committed. Remembers the earliest Estimated day and, when given,
-// stores the month's projection = month-to-date unblended cost (cost_data, days before `today`) +
-// the forecast of the rest, in one statement. Params: id, estimatedFrom (null when every loaded day
-// was final), today, forecast (null: none asked, or AWS had too little history).
-export async function recordCostRefresh(
-  db: Queryable,
-  id: number,
-  refresh: { estimatedFrom: string | null; today: string; forecast: MonthForecast | null },
-): Promise<void> {
-  const { forecast } = refresh;
-  await db.query(
-    `WITH org AS (
-       UPDATE organizations SET last_success_at = now(), estimated_from = $2, updated_at = now() WHERE id = $1),
-     mtd AS (
-       SELECT coalesce(sum(unblended_cost), 0) AS actual FROM cost_data
-       WHERE $5::numeric IS NOT NULL AND organization_id = $1 AND grouping = 'account_service' AND cost_date >= $3 AND cost_date < $4)
-     INSERT INTO cost_forecasts (organization_id, month, amount, lower_bound, upper_bound, unit, fetched_at)
-     SELECT $1, $3, actual + $5::numeric, actual + $6::numeric, actual + $7::numeric, $8, now() FROM mtd WHERE $5::numeric IS NOT NULL
-     ON CONFLICT (organization_id, month) DO UPDATE
-       SET amount = EXCLUDED.amount, lower_bound = EXCLUDED.lower_bound, upper_bound = EXCLUDED.upper_bound,
-           unit = EXCLUDED.unit, fetched_at = now()`,
+// recordCostLoad: called last inside a cost load's transaction (which holds the org's loader lock):
+// marks the run succeeded, records the org's success and keeps estimated_from the earliest day still
+// Estimated across windows committed in any order (cw_record_cost_load, migration 0005). Returns the
+// org's new estimated_from. Params: org id, the load's record.
+export async function recordCostLoad(db: Queryable, orgId: number, load: CostLoadRecord): Promise<string | null> {
+  const total = Object.values(load.awsRequests).reduce((a, b) => a + b, 0);
+  const { rows } = await db.query<{ estimatedFrom: string | null }>(
+    `SELECT cw_record_cost_load($1, $2, $3::date, $4::date, $5::date, $6, $7, $8::jsonb)::text AS "estimatedFrom"`,
     [
-      id,
-      refresh.estimatedFrom,
-      startOfMonth(refresh.today),
-      refresh.today,
-      forecast?.mean ?? null,
-      forecast?.lower ?? null,
-      forecast?.upper ?? null,
-      forecast?.unit ?? 'USD',
+      orgId,
+      load.runId,
+      load.window.from,
+      load.window.to,
+      load.estimatedFrom,
+      load.rows,
+      total,
+      JSON.stringify(load.awsRequests),
     ],
   );
+  return rows[0]?.estimatedFrom ?? null;
 }
 
 // countOrganizationsByStatus: for the organizations gauge and the refresh-age gauge.
