@@ -60,6 +60,9 @@ function frontDoor(
   if (expiry !== undefined && expiry <= Date.now()) {
     return new SimError('ExpiredToken', 'The security token included in the request is expired');
   }
+  const fault = options.operationFaults[action];
+  if (fault === 'error') return new SimError('InternalFailure', 'We encountered an internal error. Please try again.');
+  if (fault === 'throttle') return new SimError('Throttling', 'Rate exceeded');
   if (
     options.errorRate > 0 &&
     hashUnit(options.seed, 'error', account, action, sequence) < options.errorRate
@@ -151,8 +154,9 @@ export async function handleAws(
       )
         result = corruptAmounts(result) as Record<string, unknown>;
       const malformed =
-        options.malformedRate > 0 &&
-        hashUnit(options.seed, 'malformed', account, action, sequence) < options.malformedRate;
+        options.operationFaults[action] === 'malformed' ||
+        (options.malformedRate > 0 &&
+          hashUnit(options.seed, 'malformed', account, action, sequence) < options.malformedRate);
       writeResult(res, request, result, malformed);
       state.log.finished(account, action, 'ok');
       return;

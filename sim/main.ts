@@ -3,7 +3,7 @@
  * one line with its URL and closes cleanly on SIGTERM/SIGINT.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { DEFAULT_OPTIONS, type SimOptions } from './options.js';
+import { DEFAULT_OPTIONS, OPERATION_FAULTS, type OperationFault, type SimOptions } from './options.js';
 import { startSimulator } from './server.js';
 
 function integer(name: string, min: number): (value: string) => number {
@@ -43,6 +43,13 @@ function externalIdPairs(value: string, previous: Record<string, string> = {}): 
   return { ...previous, [match[1]]: match[2] };
 }
 
+function operationFaultPairs(value: string, previous: Record<string, OperationFault> = {}): Record<string, OperationFault> {
+  const match = /^([a-z]+:[A-Za-z]+)=(\w+)$/.exec(value);
+  const fault = OPERATION_FAULTS.find((f) => f === match?.[2]);
+  if (!match?.[1] || !fault) throw new InvalidArgumentError(`must be service:Operation=${OPERATION_FAULTS.join('|')}`);
+  return { ...previous, [match[1]]: fault };
+}
+
 interface SimFlags {
   port: number;
   host: string;
@@ -59,6 +66,7 @@ interface SimFlags {
   accessDenied?: string[];
   dataUnavailable?: string[];
   externalId?: Record<string, string>;
+  operationFault?: Record<string, OperationFault>;
   today?: string;
   seed: string;
   dataSeed: string;
@@ -136,6 +144,11 @@ export function registerSimCommand(program: Command): void {
       'external id AssumeRole requires for an account (repeatable)',
       externalIdPairs,
     )
+    .option(
+      '--operation-fault <op=fault>',
+      'answer every call of one operation with a fault, e.g. ce:GetCostForecast=error|throttle|malformed (repeatable)',
+      operationFaultPairs,
+    )
     .option('--today <YYYY-MM-DD>', "the simulator's today (default: real UTC date)")
     .option('--seed <seed>', 'seed of injected faults and jitter', d.seed)
     .option('--data-seed <seed>', 'seed of the generated bill and fleet', d.dataSeed)
@@ -179,6 +192,7 @@ export function registerSimCommand(program: Command): void {
         accessDeniedAccounts: flags.accessDenied ?? [],
         dataUnavailableAccounts: flags.dataUnavailable ?? [],
         externalIds: flags.externalId ?? {},
+        operationFaults: flags.operationFault ?? {},
         today: flags.today ?? null,
         seed: flags.seed,
         dataSeed: flags.dataSeed,

@@ -35,6 +35,12 @@ export interface SimOptions {
   accountThrottleRates: Record<string, number>;
   /** Accounts whose AssumeRole, Cost Explorer and CloudWatch calls are denied. */
   accessDeniedAccounts: string[];
+  /**
+   * Faults of one operation, whatever the account: `{"ce:GetCostForecast": "error"}` answers every
+   * call of it with 500 InternalFailure, `throttle` with the throttling error, `malformed` with a body
+   * cut in half. Other operations are unaffected.
+   */
+  operationFaults: Record<string, OperationFault>;
   /** Accounts whose Cost Explorer calls fail with DataUnavailableException. */
   dataUnavailableAccounts: string[];
   /** External id required by AssumeRole, per role account. */
@@ -55,6 +61,9 @@ export interface SimOptions {
   maxSessionDurationSeconds: number;
 }
 
+export const OPERATION_FAULTS = ['error', 'throttle', 'malformed'] as const;
+export type OperationFault = (typeof OPERATION_FAULTS)[number];
+
 export const DEFAULT_OPTIONS: Readonly<SimOptions> = {
   port: 4566,
   host: '127.0.0.1',
@@ -71,6 +80,7 @@ export const DEFAULT_OPTIONS: Readonly<SimOptions> = {
   corruptAmountRate: 0,
   accountThrottleRates: {},
   accessDeniedAccounts: [],
+  operationFaults: {},
   dataUnavailableAccounts: [],
   externalIds: {},
   pageSize: 500,
@@ -106,6 +116,7 @@ export function mergeOptions(
     ...base,
     externalIds: { ...base.externalIds },
     accountThrottleRates: { ...base.accountThrottleRates },
+    operationFaults: { ...base.operationFaults },
   };
   const problems: string[] = [];
   for (const [key, value] of Object.entries(update)) {
@@ -151,6 +162,17 @@ export function mergeOptions(
       ) {
         problems.push('accountThrottleRates: must map 12-digit account ids to numbers between 0 and 1');
       } else options.accountThrottleRates = { ...(value as Record<string, number>) };
+    } else if (key === 'operationFaults') {
+      if (
+        typeof value !== 'object' ||
+        value === null ||
+        Array.isArray(value) ||
+        !Object.entries(value).every(
+          ([k, v]) => /^[a-z]+:[A-Za-z]+$/.test(k) && (OPERATION_FAULTS as readonly unknown[]).includes(v),
+        )
+      ) {
+        problems.push(`operationFaults: must map service:Operation to one of ${OPERATION_FAULTS.join(', ')}`);
+      } else options.operationFaults = { ...(value as Record<string, OperationFault>) };
     } else if (key === 'externalIds') {
       if (
         typeof value !== 'object' ||

@@ -228,7 +228,7 @@ async function waitForIdle(run: ChaosRun, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const counts = await Promise.all(
-      [run.queues.fetchCosts, run.queues.fetchMetrics, run.queues.rollups].map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'prioritized')),
+      [run.queues.fetchCosts, run.queues.fetchMetrics, run.queues.fetchForecast, run.queues.rollups].map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'prioritized')),
     );
     if (counts.every((c) => Object.values(c).every((n) => n === 0))) return;
     if (Date.now() > deadline) throw new Error(`queues not idle after ${timeoutMs} ms: ${JSON.stringify(counts)}`);
