@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
-import { GetCostAndUsageCommand, type GetCostAndUsageCommandInput } from '@aws-sdk/client-cost-explorer';
+import {
+  GetCostAndUsageCommand,
+  GetCostForecastCommand,
+  type GetCostAndUsageCommandInput,
+} from '@aws-sdk/client-cost-explorer';
 import { AssumeRoleCommand } from '@aws-sdk/client-sts';
 import type { RequestCounts } from './request-log.js';
 import type { RunningSimulator } from './server.js';
@@ -137,6 +141,31 @@ describe('fault injection, rate limits and the control API', () => {
       costExplorer(sim, { accountId: ACCOUNT, maxAttempts: 1 }).send(new GetCostAndUsageCommand(QUERY)),
     );
     assert.notEqual(error.name, 'ValidationException');
+  });
+
+  it('faults one operation only (operationFaults): error, throttle or malformed', async () => {
+    const ce = costExplorer(sim, { accountId: ACCOUNT, maxAttempts: 1 });
+    const forecast = () =>
+      ce.send(
+        new GetCostForecastCommand({
+          TimePeriod: { Start: '2026-03-02', End: '2026-04-01' },
+          Metric: 'UNBLENDED_COST',
+          Granularity: 'MONTHLY',
+        }),
+      );
+    sim.control.setToday('2026-03-01');
+    await control(sim, 'PATCH', 'options', { operationFaults: { 'ce:GetCostForecast': 'error' } });
+    assert.equal((await failure(forecast())).$metadata.httpStatusCode, 500);
+    await ce.send(new GetCostAndUsageCommand(QUERY));
+    sim.control.setOptions({ operationFaults: { 'ce:GetCostForecast': 'throttle' } });
+    assert.equal((await failure(forecast())).name, 'LimitExceededException');
+    sim.control.setOptions({ operationFaults: { 'ce:GetCostForecast': 'malformed' } });
+    assert.notEqual((await failure(forecast())).name, 'ValidationException');
+    await ce.send(new GetCostAndUsageCommand(QUERY));
+    sim.control.setOptions({ operationFaults: {} });
+    await forecast();
+    const bad = await control(sim, 'PATCH', 'options', { operationFaults: { 'ce:GetCostForecast': 'boom' } });
+    assert.equal(bad.status, 400);
   });
 
   it('adds configured latency', async () => {
