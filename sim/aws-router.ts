@@ -61,7 +61,8 @@ function frontDoor(
     return new SimError('ExpiredToken', 'The security token included in the request is expired');
   }
   const fault = options.operationFaults[action];
-  if (fault === 'error') return new SimError('InternalFailure', 'We encountered an internal error. Please try again.');
+  if (fault === 'error')
+    return new SimError('InternalFailure', 'We encountered an internal error. Please try again.');
   if (fault === 'throttle') return new SimError('Throttling', 'Rate exceeded');
   if (
     options.errorRate > 0 &&

@@ -43,10 +43,14 @@ function externalIdPairs(value: string, previous: Record<string, string> = {}): 
   return { ...previous, [match[1]]: match[2] };
 }
 
-function operationFaultPairs(value: string, previous: Record<string, OperationFault> = {}): Record<string, OperationFault> {
+function operationFaultPairs(
+  value: string,
+  previous: Record<string, OperationFault> = {},
+): Record<string, OperationFault> {
   const match = /^([a-z]+:[A-Za-z]+)=(\w+)$/.exec(value);
   const fault = OPERATION_FAULTS.find((f) => f === match?.[2]);
-  if (!match?.[1] || !fault) throw new InvalidArgumentError(`must be service:Operation=${OPERATION_FAULTS.join('|')}`);
+  if (!match?.[1] || !fault)
+    throw new InvalidArgumentError(`must be service:Operation=${OPERATION_FAULTS.join('|')}`);
   return { ...previous, [match[1]]: fault };
 }
 

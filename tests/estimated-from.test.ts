@@ -35,25 +35,39 @@ function rowsOf(days: string[], estimated: Set<string>): CostRow[] {
 }
 
 /** Loads a window the way the cost worker does: rows and the org's bookkeeping in one transaction. */
-async function load(db: TestDatabase, orgId: number, window: { from: string; to: string }, estimated: Set<string>) {
+async function load(
+  db: TestDatabase,
+  orgId: number,
+  window: { from: string; to: string },
+  estimated: Set<string>,
+) {
   async function* batches(): AsyncGenerator<CostRow[]> {
     yield rowsOf(eachDay(window.from, window.to), estimated);
   }
   await replaceCostWindow(db.pool, orgId, window, batches(), (tx, result) =>
-    recordCostLoad(tx, orgId, { runId: null, window, estimatedFrom: result.estimatedFrom, rows: result.rows, awsRequests: {} }).then(
-      () => undefined,
-    ),
+    recordCostLoad(tx, orgId, {
+      runId: null,
+      window,
+      estimatedFrom: result.estimatedFrom,
+      rows: result.rows,
+      awsRequests: {},
+    }).then(() => undefined),
   );
 }
 
 async function estimatedFrom(db: TestDatabase, orgId: number): Promise<string | null> {
-  const { rows } = await db.pool.query<{ d: string | null }>('SELECT estimated_from AS d FROM organizations WHERE id = $1', [orgId]);
+  const { rows } = await db.pool.query<{ d: string | null }>(
+    'SELECT estimated_from AS d FROM organizations WHERE id = $1',
+    [orgId],
+  );
   return rows[0]?.d ?? null;
 }
 
 function permutations<T>(items: T[]): T[][] {
   if (items.length <= 1) return [items];
-  return items.flatMap((item, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]));
+  return items.flatMap((item, i) =>
+    permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]),
+  );
 }
 
 test('estimated_from rule: earliest Estimated day kept whatever the commit order; cleared only by a final window covering it', async () => {
@@ -67,7 +81,10 @@ test('estimated_from rule: earliest Estimated day kept whatever the commit order
     // Day 2026-06-14 (second window) and 2026-06-16.. (third) are Estimated; the first window is final.
     const estimated = new Set(['2026-06-14', '2026-06-16', '2026-06-17']);
     for (const order of permutations([0, 1, 2])) {
-      const org = await createOrganization(db.pool, { name: `perm-${order.join('')}`, awsAccountId: '111122223333' });
+      const org = await createOrganization(db.pool, {
+        name: `perm-${order.join('')}`,
+        awsAccountId: '111122223333',
+      });
       for (const i of order) {
         const w = windows[i];
         assert.ok(w);
@@ -81,18 +98,34 @@ test('estimated_from rule: earliest Estimated day kept whatever the commit order
     await load(db, org.id, last, estimated);
     assert.equal(await estimatedFrom(db, org.id), '2026-06-16', 'first Estimated day remembered');
     await load(db, org.id, may, new Set());
-    assert.equal(await estimatedFrom(db, org.id), '2026-06-16', 'a final window that does not cover it keeps it');
+    assert.equal(
+      await estimatedFrom(db, org.id),
+      '2026-06-16',
+      'a final window that does not cover it keeps it',
+    );
     await load(db, org.id, june, estimated);
-    assert.equal(await estimatedFrom(db, org.id), '2026-06-14', 'an earlier Estimated day of another window wins');
+    assert.equal(
+      await estimatedFrom(db, org.id),
+      '2026-06-14',
+      'an earlier Estimated day of another window wins',
+    );
     await load(db, org.id, last, new Set(['2026-06-17']));
     assert.equal(await estimatedFrom(db, org.id), '2026-06-14', 'a later window does not move it forward');
     await load(db, org.id, june, new Set());
-    assert.equal(await estimatedFrom(db, org.id), '2026-06-17', 'the covering window came back final: the next Estimated day stored after it');
+    assert.equal(
+      await estimatedFrom(db, org.id),
+      '2026-06-17',
+      'the covering window came back final: the next Estimated day stored after it',
+    );
     await load(db, org.id, last, new Set());
     assert.equal(await estimatedFrom(db, org.id), null, 'every day final: cleared');
     await load(db, org.id, { from: '2026-06-10', to: '2026-06-18' }, new Set(['2026-06-12', '2026-06-13']));
     await load(db, org.id, { from: '2026-06-10', to: '2026-06-18' }, new Set(['2026-06-13']));
-    assert.equal(await estimatedFrom(db, org.id), '2026-06-13', 'a window re-reading it moves it to its earliest Estimated day');
+    assert.equal(
+      await estimatedFrom(db, org.id),
+      '2026-06-13',
+      'a window re-reading it moves it to its earliest Estimated day',
+    );
   } finally {
     await db.drop();
   }
@@ -154,14 +187,28 @@ test('a backfill on two worker processes, windows committing in random order, ke
         'SELECT min(cost_date) AS d FROM cost_data WHERE organization_id = $1 AND estimated',
         [org.id],
       );
-      assert.equal(truth.rows[0]?.d, addDays(today, -2), 'the simulator flags today - 2 as the earliest Estimated day');
-      const row = await p.db.pool.query<{ d: string | null }>('SELECT estimated_from AS d FROM organizations WHERE id = $1', [org.id]);
-      assert.equal(row.rows[0]?.d, addDays(today, -2), `round ${round}: the earliest Estimated day, whatever window committed last`);
+      assert.equal(
+        truth.rows[0]?.d,
+        addDays(today, -2),
+        'the simulator flags today - 2 as the earliest Estimated day',
+      );
+      const row = await p.db.pool.query<{ d: string | null }>(
+        'SELECT estimated_from AS d FROM organizations WHERE id = $1',
+        [org.id],
+      );
+      assert.equal(
+        row.rows[0]?.d,
+        addDays(today, -2),
+        `round ${round}: the earliest Estimated day, whatever window committed last`,
+      );
     }
     // Days pass: every loaded day is final now. Re-reading the windows clears it, in any order.
     p.sim.control.setToday(addDays(today, 4));
     await backfill(4);
-    const cleared = await p.db.pool.query<{ d: string | null }>('SELECT estimated_from AS d FROM organizations WHERE id = $1', [org.id]);
+    const cleared = await p.db.pool.query<{ d: string | null }>(
+      'SELECT estimated_from AS d FROM organizations WHERE id = $1',
+      [org.id],
+    );
     assert.equal(cleared.rows[0]?.d, null, 'final windows covering the Estimated days clear it');
   } finally {
     for (const w of workers) w.child.kill('SIGTERM');

@@ -23,7 +23,12 @@ import { get, login, seedUser, startTestApi, type TestApi } from '../api/testing
 import { normDecimal } from './helpers/decimal.js';
 
 const silent = createLogger({ level: 'silent', name: 'test' });
-const settings = { RESTATEMENT_DAYS: 3, METRICS_REFRESH_DAYS: 1, REFETCH_CURRENT_MONTH: false, BILL_CLOSE_DAY: 1 };
+const settings = {
+  RESTATEMENT_DAYS: 3,
+  METRICS_REFRESH_DAYS: 1,
+  REFETCH_CURRENT_MONTH: false,
+  BILL_CLOSE_DAY: 1,
+};
 const TODAY = '2026-06-17';
 const YESTERDAY = addDays(TODAY, -1);
 
@@ -84,7 +89,11 @@ for (const fault of ['error', 'throttle', 'malformed'] as const) {
         },
       });
       const org = await p.createOrg(account);
-      api = await startTestApi({ db: p.db, env: { QUEUE_PREFIX: p.config.QUEUE_PREFIX }, options: { now: clock.now } });
+      api = await startTestApi({
+        db: p.db,
+        env: { QUEUE_PREFIX: p.config.QUEUE_PREFIX },
+        options: { now: clock.now },
+      });
       await seedUser(p.db, org.id, `admin-${fault}@forecast.test`, 'admin');
       const token = await login(api, `admin-${fault}@forecast.test`);
       const status = async (): Promise<StatusBody> => {
@@ -94,12 +103,17 @@ for (const fault of ['error', 'throttle', 'malformed'] as const) {
       };
       const restated = addDays(TODAY, -3);
       const daily = async (): Promise<string | undefined> => {
-        const res = await get(api as TestApi, `/api/v1/costs/daily?from=${restated}&to=${restated}&group_by=none`, token);
+        const res = await get(
+          api as TestApi,
+          `/api/v1/costs/daily?from=${restated}&to=${restated}&group_by=none`,
+          token,
+        );
         assert.equal(res.status, 200, res.text);
         const items = (res.json as { items: Array<{ unblended_cost: { amount: string } }> }).items;
         return items[0] ? normDecimal(items[0].unblended_cost.amount) : undefined;
       };
-      const tick = () => enqueueDueFetches({ db: p.db.pool, queues: p.queues, log: silent, settings, now: clock.now });
+      const tick = () =>
+        enqueueDueFetches({ db: p.db.pool, queues: p.queues, log: silent, settings, now: clock.now });
 
       // Yesterday: a refresh with a healthy forecast. The day 3 days before TODAY is still Estimated.
       await tick();
@@ -119,7 +133,11 @@ for (const fault of ['error', 'throttle', 'malformed'] as const) {
       p.sim.control.resetCounts();
       await tick();
       const run = await until('the cost run of the refresh to be rolled up', async () => {
-        const { rows } = await p.db.pool.query<{ status: string; rolled_up_at: Date | null; window_start: string }>(
+        const { rows } = await p.db.pool.query<{
+          status: string;
+          rolled_up_at: Date | null;
+          window_start: string;
+        }>(
           `SELECT status, rolled_up_at, window_start FROM fetch_runs
            WHERE organization_id = $1 AND source = 'costs' AND trigger = 'scheduled' AND window_end = $2 ORDER BY id DESC`,
           [org.id, addDays(TODAY, 1)],
@@ -139,7 +157,11 @@ for (const fault of ['error', 'throttle', 'malformed'] as const) {
       assert.match(retrying.forecast?.last_error?.message ?? '', REASONS[fault]);
       assert.equal(retrying.organization.status, 'active', 'the cost data status is unaffected');
       assert.equal(retrying.organization.last_error, null);
-      assert.equal(await daily(), normDecimal(expectedDailyTotal(account, restated)), 'the API serves the restated figure');
+      assert.equal(
+        await daily(),
+        normDecimal(expectedDailyTotal(account, restated)),
+        'the API serves the restated figure',
+      );
 
       const counts = () => p.sim.control.requestCounts().byAccount[account] ?? {};
       const costReads = counts()['ce:GetCostAndUsage'] ?? 0;
@@ -150,9 +172,16 @@ for (const fault of ['error', 'throttle', 'malformed'] as const) {
         return (s.forecast?.attempts ?? 0) >= (retrying.forecast?.attempts ?? 0) + 2 ? s : undefined;
       });
       assert.ok((counts()['ce:GetCostForecast'] ?? 0) > forecastCalls, 'the forecast keeps asking');
-      assert.equal(counts()['ce:GetCostAndUsage'] ?? 0, costReads, 'no GetCostAndUsage while the forecast retries');
+      assert.equal(
+        counts()['ce:GetCostAndUsage'] ?? 0,
+        costReads,
+        'no GetCostAndUsage while the forecast retries',
+      );
       const usage = (await status()).usage.last_24h.aws_requests_by_operation;
-      assert.ok((usage.GetCostForecast ?? 0) >= 3, `the forecast's requests are counted: ${JSON.stringify(usage)}`);
+      assert.ok(
+        (usage.GetCostForecast ?? 0) >= 3,
+        `the forecast's requests are counted: ${JSON.stringify(usage)}`,
+      );
       assert.equal(refreshed.length, 1, 'no after-forecast hook for a failed forecast');
 
       // The fault clears: the forecast recovers on its own retries.
@@ -170,7 +199,11 @@ for (const fault of ['error', 'throttle', 'malformed'] as const) {
       assert.ok(months.includes('2026-06-01'), `the month's projection is stored: ${JSON.stringify(months)}`);
       assert.equal(refreshed.length, 2, 'the after-forecast hook ran after the recovery');
       assert.deepEqual(refreshed[1]?.period, { from: TODAY, to: addMonths(TODAY, 1) });
-      assert.equal(counts()['ce:GetCostAndUsage'] ?? 0, costReads, 'the recovery fetched no cost data either');
+      assert.equal(
+        counts()['ce:GetCostAndUsage'] ?? 0,
+        costReads,
+        'the recovery fetched no cost data either',
+      );
 
       // Later the same day: another refresh loads costs but does not ask for the forecast again.
       clock.set(`${TODAY}T18:00:00Z`);

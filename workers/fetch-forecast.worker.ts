@@ -47,8 +47,7 @@ export interface FetchForecastDeps {
 }
 
 export type ForecastResult =
-  | { status: 'succeeded' | 'unavailable'; runId: number; awsRequests: number }
-  | { skipped: string };
+  { status: 'succeeded' | 'unavailable'; runId: number; awsRequests: number } | { skipped: string };
 
 function parseForecastJob(job: Job): ForecastJobData {
   const parsed = forecastJobSchema.safeParse(job.data);
@@ -85,10 +84,17 @@ async function runForecastAttempt(deps: FetchForecastDeps, job: Job): Promise<Fo
   const period = { from: today, to: addMonths(today, 1) };
   const attempt = job.attemptsMade + 1;
   const finalAttempt = attempt >= (job.opts.attempts ?? 1);
-  const start = await startForecastRun(deps.db, { orgId: data.orgId, day: today, jobId: job.id ?? null, attempt });
+  const start = await startForecastRun(deps.db, {
+    orgId: data.orgId,
+    day: today,
+    jobId: job.id ?? null,
+    attempt,
+  });
   if (!start.org) throw new UnrecoverableError(`organization ${data.orgId} does not exist`);
   if (start.runId === null) {
-    const reason = start.done ? `the forecast of ${today} is already done` : `organization ${start.org.id} is ${start.org.status}`;
+    const reason = start.done
+      ? `the forecast of ${today} is already done`
+      : `organization ${start.org.id} is ${start.org.status}`;
     deps.log.debug({ jobId: job.id, orgId: data.orgId }, `forecast skipped: ${reason}`);
     return { skipped: reason };
   }
@@ -100,7 +106,14 @@ async function runForecastAttempt(deps: FetchForecastDeps, job: Job): Promise<Fo
   } catch (error) {
     const kind = error instanceof RateLimitWaitError ? 'throttled' : classifyAwsError(error);
     const operation = operationOfError(error) ?? 'GetCostForecast';
-    const context = { jobId: job.id, orgId: org.id, day: today, attempt, code: awsErrorCode(error), operation };
+    const context = {
+      jobId: job.id,
+      orgId: org.id,
+      day: today,
+      attempt,
+      code: awsErrorCode(error),
+      operation,
+    };
     // A permission or request error cannot heal by retrying: the forecast fails for good (the next
     // day's refresh asks again). The org's cost loads are not affected.
     const permanent = kind === 'access_denied' || kind === 'invalid';

@@ -141,11 +141,16 @@ async function followUp(
   try {
     await afterCommit(org, data);
   } catch (error) {
-    deps.log.warn({ orgId: org.id, from: data.from, to: data.to, err: error }, 'step after a committed load failed');
+    deps.log.warn(
+      { orgId: org.id, from: data.from, to: data.to, err: error },
+      'step after a committed load failed',
+    );
   }
 }
 
-async function runFetchAttempt(...[job, token, deps, source, work, afterCommit]: FetchJobArgs): Promise<FetchResult> {
+async function runFetchAttempt(
+  ...[job, token, deps, source, work, afterCommit]: FetchJobArgs
+): Promise<FetchResult> {
   const data = parseFetchJob(job);
   const attempt = job.attemptsMade + 1;
   const finalAttempt = attempt >= (job.opts.attempts ?? 1);
@@ -202,7 +207,10 @@ async function runFetchAttempt(...[job, token, deps, source, work, afterCommit]:
     if (committed) {
       // The load and its run are committed; only the rollup could not be queued (Redis). The retry
       // finds the committed run and queues the rollup without fetching again.
-      deps.log.warn({ jobId: job.id, orgId: org.id, source, err: error }, 'load committed; queueing its rollup failed, will retry');
+      deps.log.warn(
+        { jobId: job.id, orgId: org.id, source, err: error },
+        'load committed; queueing its rollup failed, will retry',
+      );
       throw error;
     }
     const kind = error instanceof RateLimitWaitError ? 'throttled' : classifyAwsError(error);

@@ -23,7 +23,12 @@ import { createFetchForecastProcessor, type ForecastRefreshed } from './fetch-fo
 import { createRollupProcessor } from './rollup.worker.js';
 
 /** The queues a worker serves by default (the scheduler queue belongs to `costwatch scheduler`). */
-export const WORKER_QUEUES = [QUEUES.fetchCosts, QUEUES.fetchMetrics, QUEUES.fetchForecast, QUEUES.rollups] as const;
+export const WORKER_QUEUES = [
+  QUEUES.fetchCosts,
+  QUEUES.fetchMetrics,
+  QUEUES.fetchForecast,
+  QUEUES.rollups,
+] as const;
 export type WorkerQueue = (typeof WORKER_QUEUES)[number];
 
 export interface RunningWorkers {

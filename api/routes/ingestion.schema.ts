@@ -95,7 +95,7 @@ export const statusResponse = z.object({
     })
     .nullable()
     .describe(
-      "the daily GetCostForecast, separate from the cost data status: its failure never holds back the cost data; null before the first forecast",
+      'the daily GetCostForecast, separate from the cost data status: its failure never holds back the cost data; null before the first forecast',
     ),
   usage: z.object({ last_24h: usage, last_30d: usage }),
 });

@@ -41,7 +41,12 @@ export interface StartedRun {
 // Params: org, source, window, trigger, job id, attempt number, backfill id.
 export async function startFetchRun(db: Queryable, run: RunStart): Promise<StartedRun> {
   const { rows } = await db.query<
-    Organization & { runId: number | null; throttledLately: boolean; committedId: number | null; committedRows: number | null }
+    Organization & {
+      runId: number | null;
+      throttledLately: boolean;
+      committedId: number | null;
+      committedRows: number | null;
+    }
   >(
     `WITH org AS (SELECT ${ORGANIZATION_COLUMNS} FROM organizations WHERE id = $1),
      committed AS (

@@ -121,7 +121,11 @@ export interface CostLoadRecord {
 // marks the run succeeded, records the org's success and keeps estimated_from the earliest day still
 // Estimated across windows committed in any order (cw_record_cost_load, migration 0005). Returns the
 // org's new estimated_from. Params: org id, the load's record.
-export async function recordCostLoad(db: Queryable, orgId: number, load: CostLoadRecord): Promise<string | null> {
+export async function recordCostLoad(
+  db: Queryable,
+  orgId: number,
+  load: CostLoadRecord,
+): Promise<string | null> {
   const total = Object.values(load.awsRequests).reduce((a, b) => a + b, 0);
   const { rows } = await db.query<{ estimatedFrom: string | null }>(
     `SELECT cw_record_cost_load($1, $2, $3::date, $4::date, $5::date, $6, $7, $8::jsonb)::text AS "estimatedFrom"`,
