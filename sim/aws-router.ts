@@ -64,6 +64,8 @@ function frontDoor(
   if (fault === 'error')
     return new SimError('InternalFailure', 'We encountered an internal error. Please try again.');
   if (fault === 'throttle') return new SimError('Throttling', 'Rate exceeded');
+  if (fault === 'unavailable')
+    return new SimError('DataUnavailable', 'Data is not available. Please try to adjust the time period.');
   if (
     options.errorRate > 0 &&
     hashUnit(options.seed, 'error', account, action, sequence) < options.errorRate

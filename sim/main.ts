@@ -150,7 +150,7 @@ export function registerSimCommand(program: Command): void {
     )
     .option(
       '--operation-fault <op=fault>',
-      'answer every call of one operation with a fault, e.g. ce:GetCostForecast=error|throttle|malformed (repeatable)',
+      'answer every call of one operation with a fault, e.g. ce:GetCostForecast=error|throttle|malformed|unavailable (repeatable)',
       operationFaultPairs,
     )
     .option('--today <YYYY-MM-DD>', "the simulator's today (default: real UTC date)")

@@ -38,7 +38,7 @@ export interface SimOptions {
   /**
    * Faults of one operation, whatever the account: `{"ce:GetCostForecast": "error"}` answers every
    * call of it with 500 InternalFailure, `throttle` with the throttling error, `malformed` with a body
-   * cut in half. Other operations are unaffected.
+   * cut in half, `unavailable` with DataUnavailableException. Other operations are unaffected.
    */
   operationFaults: Record<string, OperationFault>;
   /** Accounts whose Cost Explorer calls fail with DataUnavailableException. */
@@ -61,7 +61,7 @@ export interface SimOptions {
   maxSessionDurationSeconds: number;
 }
 
-export const OPERATION_FAULTS = ['error', 'throttle', 'malformed'] as const;
+export const OPERATION_FAULTS = ['error', 'throttle', 'malformed', 'unavailable'] as const;
 export type OperationFault = (typeof OPERATION_FAULTS)[number];
 
 export const DEFAULT_OPTIONS: Readonly<SimOptions> = {

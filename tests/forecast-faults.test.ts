@@ -56,7 +56,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   }
 }
 
-const REASONS: Record<OperationFault, RegExp> = {
+const REASONS: Record<Exclude<OperationFault, 'unavailable'>, RegExp> = {
   error: /InternalFailure|internal error/i,
   throttle: /throttled GetCostForecast beyond its retries/,
   malformed: /Deserializ|JSON|Unexpected|parse/i,
@@ -218,3 +218,60 @@ for (const fault of ['error', 'throttle', 'malformed'] as const) {
     }
   });
 }
+
+test('GetCostForecast DataUnavailableException is "no forecast", not an error: no retry, the cost run succeeds', async () => {
+  const clock = manualClock(`${TODAY}T12:00:00Z`);
+  const account = '445566778804';
+  const p = await startTestPipeline({
+    workers: false,
+    sim: { today: TODAY, operationFaults: { 'ce:GetCostForecast': 'unavailable' } },
+  });
+  const refreshed: ForecastRefreshed[] = [];
+  try {
+    const env = testEnv({
+      DATABASE_URL: p.config.DATABASE_URL,
+      QUEUE_PREFIX: p.config.QUEUE_PREFIX,
+      AWS_ENDPOINT_URL: p.sim.url,
+      RETRY_BACKOFF_MS: '50',
+    });
+    p.workers = await startWorkers(asServiceConfig(parseConfig('worker', env)), {
+      log: silent,
+      now: clock.now,
+      onForecastRefreshed: async (event) => {
+        refreshed.push(event);
+      },
+    });
+    const org = await p.createOrg(account);
+    await enqueueDueFetches({ db: p.db.pool, queues: p.queues, log: silent, settings, now: clock.now });
+    await p.waitForIdle();
+    const { rows } = await p.db.pool.query<{
+      status: string;
+      attempts: number;
+      last_error: string | null;
+      mean: string | null;
+    }>('SELECT status, attempts, last_error, mean::text FROM forecast_refreshes WHERE organization_id = $1', [
+      org.id,
+    ]);
+    assert.deepEqual(rows, [{ status: 'unavailable', attempts: 1, last_error: null, mean: null }]);
+    const runs = await p.db.pool.query<{ status: string }>(
+      `SELECT status FROM fetch_runs WHERE organization_id = $1 AND source = 'costs'`,
+      [org.id],
+    );
+    assert.deepEqual(
+      runs.rows.map((r) => r.status),
+      ['succeeded'],
+    );
+    assert.equal(
+      p.sim.control.requestCounts().byAccount[account]?.['ce:GetCostForecast'],
+      1,
+      'asked once, not retried',
+    );
+    assert.deepEqual(
+      refreshed.map((e) => e.forecast),
+      [null],
+      'the after-forecast hook hears "no forecast"',
+    );
+  } finally {
+    await p.close();
+  }
+});
