@@ -5,7 +5,7 @@
 import type { Logger } from '../lib/logger.js';
 import type { Pool } from '../lib/db.js';
 import type { Redis } from '../lib/redis.js';
-import type { ServiceConfig } from '../lib/config.js';
+import type { ApiConfig } from '../lib/config.js';
 import type { Queues } from '../producers/queues.js';
 import type { TokenSigner } from './auth/tokens.js';
 import type { LoginLimiter } from './auth/login.js';
@@ -31,7 +31,7 @@ export interface AppOptions {
 
 /** The dependencies of the API, built by the composition root (api/main.ts) or a test. */
 export interface AppDeps {
-  config: ServiceConfig;
+  config: ApiConfig;
   db: Pool;
   /** Cache and rate limiter connection (fail-fast; see lib/redis.ts). */
   redis: Redis;
@@ -41,7 +41,7 @@ export interface AppDeps {
 }
 
 export interface ApiContext {
-  config: ServiceConfig;
+  config: ApiConfig;
   db: Pool;
   redis: Redis;
   queues: Queues;

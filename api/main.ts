@@ -6,7 +6,7 @@
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { asServiceConfig, type Config } from '../lib/config.js';
+import { asApiConfig, type Config } from '../lib/config.js';
 import { createPool } from '../lib/db.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createRedis } from '../lib/redis.js';
@@ -31,7 +31,7 @@ export interface StartApiOptions {
 
 /** Starts the API: connections, app, listener. Throws ConfigError when DATABASE_URL, REDIS_URL or JWT_SECRET_KEY is missing. */
 export async function startApi(config: Config, options: StartApiOptions = {}): Promise<RunningApi> {
-  const service = asServiceConfig(config);
+  const service = asApiConfig(config);
   const log = options.log ?? createLogger({ level: service.LOG_LEVEL, name: 'api' });
   const db = createPool({
     connectionString: service.DATABASE_URL,
