@@ -9,6 +9,7 @@ import type { ApiConfig } from '../lib/config.js';
 import type { Queues } from '../producers/queues.js';
 import type { TokenSigner } from './auth/tokens.js';
 import type { LoginLimiter } from './auth/login.js';
+import type { AdminSessions, PrincipalRateLimiter, RefreshCooldown } from './auth/limits.js';
 import type { ResponseCache } from './middleware/cache.js';
 
 /** Process state the composition root flips on SIGTERM; /ready answers 503 once draining. */
@@ -33,8 +34,10 @@ export interface AppOptions {
 export interface AppDeps {
   config: ApiConfig;
   db: Pool;
-  /** Cache and rate limiter connection (fail-fast; see lib/redis.ts). */
+  /** Rate limiter connection, and the cache's unless `cacheRedis` is given (fail-fast; see lib/redis.ts). */
   redis: Redis;
+  /** The response cache's own Redis (CACHE_REDIS_URL); default: `redis`. */
+  cacheRedis?: Redis;
   queues: Queues;
   log: Logger;
   options?: AppOptions;
@@ -50,6 +53,12 @@ export interface ApiContext {
   lifecycle: Lifecycle;
   tokens: TokenSigner;
   loginLimiter: LoginLimiter;
+  /** API_RATE_PER_MINUTE per authenticated user. */
+  apiLimiter: PrincipalRateLimiter;
+  /** REFRESH_COOLDOWN_SECONDS per organization for POST /ingestion/refresh. */
+  refreshCooldown: RefreshCooldown;
+  /** Bull Board sessions ended by logout. */
+  adminSessions: AdminSessions;
   cache: ResponseCache;
   /** Compared against when the email is unknown, so both paths cost one bcrypt comparison. */
   dummyHash: Promise<string>;
