@@ -12,6 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import express, { type Express, type RequestHandler } from 'express';
+import { forwardedSeenKey } from '../lib/secrets.js';
 import { ApiError } from './errors.js';
 import type { ApiContext, AppDeps } from './context.js';
 import { LoginLimiter } from './auth/login.js';
@@ -36,10 +37,6 @@ export type { AppDeps, AppOptions, Lifecycle } from './context.js';
 
 export const API_PREFIX = '/api/v1';
 
-/** Redis key set (1 day) when requests carry X-Forwarded-For while TRUST_PROXY is unset: read by the doctor. */
-export function forwardedSeenKey(prefix: string): string {
-  return `${prefix}:security:forwarded-without-trust-proxy`;
-}
 export const API_VERSION = '1.0.0';
 
 /** Every /api/v1 route, in documentation order. */

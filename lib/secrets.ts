@@ -99,3 +99,8 @@ export const KEY_FIX =
 export function keyId(key: string): string {
   return createHash('sha256').update(`costwatch-jwt-kid\n${key}`).digest('hex').slice(0, 16);
 }
+
+/** Redis key the api sets (1 day) when requests carry X-Forwarded-For while TRUST_PROXY is unset; the doctor reads it. */
+export function forwardedSeenKey(prefix: string): string {
+  return `${prefix}:security:forwarded-without-trust-proxy`;
+}
