@@ -82,7 +82,11 @@ function buildContext(deps: AppDeps): ApiContext {
       deps.config.QUEUE_PREFIX,
       deps.config.LOGIN_ATTEMPTS_PER_15MIN,
     ),
-    apiLimiter: new PrincipalRateLimiter(deps.redis, deps.config.QUEUE_PREFIX, deps.config.API_RATE_PER_MINUTE),
+    apiLimiter: new PrincipalRateLimiter(
+      deps.redis,
+      deps.config.QUEUE_PREFIX,
+      deps.config.API_RATE_PER_MINUTE,
+    ),
     refreshCooldown: new RefreshCooldown(
       deps.redis,
       deps.config.QUEUE_PREFIX,

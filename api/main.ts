@@ -96,7 +96,11 @@ export async function startApi(config: Config, options: StartApiOptions = {}): P
       clearTimeout(grace);
       await queues.close().catch((error: unknown) => log.warn({ err: error }, 'closing queues failed'));
       await metrics?.close();
-      await Promise.allSettled([redis.quit(), queueConnection.quit(), ...(cacheRedis ? [cacheRedis.quit()] : [])]);
+      await Promise.allSettled([
+        redis.quit(),
+        queueConnection.quit(),
+        ...(cacheRedis ? [cacheRedis.quit()] : []),
+      ]);
       await db.end().catch((error: unknown) => log.warn({ err: error }, 'closing the pool failed'));
       log.info('api stopped');
     })();

@@ -192,7 +192,9 @@ export function registerUserCommand(program: Command): void {
 
   user
     .command('disable')
-    .description('disable a user: login refused and existing tokens stop working at once (token version bumped)')
+    .description(
+      'disable a user: login refused and existing tokens stop working at once (token version bumped)',
+    )
     .requiredOption('--email <email>', 'the user to disable')
     .action(async (options: { email: string }) => {
       const email = parseEmail(options.email);
@@ -204,7 +206,7 @@ export function registerUserCommand(program: Command): void {
   user
     .command('set-password')
     .description(
-      'replace a user\'s password (read from stdin); every token and Bull Board session issued before stops working at once',
+      "replace a user's password (read from stdin); every token and Bull Board session issued before stops working at once",
     )
     .requiredOption('--email <email>', 'the user whose password changes')
     .addOption(

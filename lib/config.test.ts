@@ -11,7 +11,10 @@ const base = {
   JWT_SECRET_KEY: randomBytes(24).toString('base64'),
 };
 
-function problems(role: Parameters<typeof parseConfig>[0], env: Record<string, string | undefined>): string[] {
+function problems(
+  role: Parameters<typeof parseConfig>[0],
+  env: Record<string, string | undefined>,
+): string[] {
   try {
     parseConfig(role, env);
     return [];
@@ -39,7 +42,13 @@ test('a missing required variable is named, one line each', () => {
 });
 
 test('malformed values are named with what was wrong', () => {
-  const found = problems('worker', { ...base, PORT: 'eighty', JWT_SECRET_KEY: 'short', DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud' });
+  const found = problems('worker', {
+    ...base,
+    PORT: 'eighty',
+    JWT_SECRET_KEY: 'short',
+    DATABASE_URL: 'mysql://x',
+    LOG_LEVEL: 'loud',
+  });
   assert.equal(found.length, 4);
   assert.match(found.find((l) => l.startsWith('PORT:')) ?? '', /whole number/);
   assert.match(found.find((l) => l.startsWith('JWT_SECRET_KEY:')) ?? '', /at least 32/);
@@ -59,25 +68,50 @@ test('METRICS_PORT=0 is allowed (several workers on one host); out-of-range port
 test('roles require only what they use', () => {
   assert.deepEqual(problems('sim', {}), []);
   assert.deepEqual(problems('migrate', {}), ['DATABASE_URL: environment variable required']);
-  assert.deepEqual(problems('cli-queue', { DATABASE_URL: base.DATABASE_URL }), ['REDIS_URL: environment variable required']);
+  assert.deepEqual(problems('cli-queue', { DATABASE_URL: base.DATABASE_URL }), [
+    'REDIS_URL: environment variable required',
+  ]);
 });
 
 test('booleans and cron patterns are validated', () => {
   assert.equal(parseConfig('api', { ...base, REFETCH_CURRENT_MONTH: 'false' }).REFETCH_CURRENT_MONTH, false);
-  assert.match(problems('api', { ...base, REFETCH_CURRENT_MONTH: 'maybe' })[0] ?? '', /^REFETCH_CURRENT_MONTH:/);
-  assert.match(problems('api', { ...base, REFRESH_CRON: 'hourly' })[0] ?? '', /^REFRESH_CRON: must be a cron/);
+  assert.match(
+    problems('api', { ...base, REFETCH_CURRENT_MONTH: 'maybe' })[0] ?? '',
+    /^REFETCH_CURRENT_MONTH:/,
+  );
+  assert.match(
+    problems('api', { ...base, REFRESH_CRON: 'hourly' })[0] ?? '',
+    /^REFRESH_CRON: must be a cron/,
+  );
 });
 
 test('the api refuses repository and typed JWT keys, naming the fix, unless ALLOW_INSECURE_DEV_SECRETS', () => {
-  for (const key of [...REPOSITORY_KEYS.filter((k) => k.length >= 32), 'x'.repeat(40), 'abcdefghijklmnopqrstuvwxyz012345', 'my-own-key-my-own-key-my-own-key!', 'hunter2hunter2hunter2hunter2hunter2']) {
+  for (const key of [
+    ...REPOSITORY_KEYS.filter((k) => k.length >= 32),
+    'x'.repeat(40),
+    'abcdefghijklmnopqrstuvwxyz012345',
+    'my-own-key-my-own-key-my-own-key!',
+    'hunter2hunter2hunter2hunter2hunter2',
+  ]) {
     const [line = ''] = problems('api', { ...base, JWT_SECRET_KEY: key });
-    assert.match(line, /^JWT_SECRET_KEY: refused: .*openssl rand -base64 48.*ALLOW_INSECURE_DEV_SECRETS=true$/, key);
+    assert.match(
+      line,
+      /^JWT_SECRET_KEY: refused: .*openssl rand -base64 48.*ALLOW_INSECURE_DEV_SECRETS=true$/,
+      key,
+    );
     assert.ok(!line.includes(key), 'the refusal never shows the key');
-    assert.deepEqual(problems('api', { ...base, JWT_SECRET_KEY: key, ALLOW_INSECURE_DEV_SECRETS: 'true' }), []);
+    assert.deepEqual(
+      problems('api', { ...base, JWT_SECRET_KEY: key, ALLOW_INSECURE_DEV_SECRETS: 'true' }),
+      [],
+    );
   }
   // Random keys pass: 32 hex digits (openssl rand -hex 16) up to 64 base64 characters.
   for (let i = 0; i < 200; i++) {
-    for (const key of [randomBytes(16).toString('hex'), randomBytes(48).toString('base64'), randomBytes(32).toString('base64url')])
+    for (const key of [
+      randomBytes(16).toString('hex'),
+      randomBytes(48).toString('base64'),
+      randomBytes(32).toString('base64url'),
+    ])
       assert.deepEqual(problems('api', { ...base, JWT_SECRET_KEY: key }), [], key);
   }
 });
@@ -95,15 +129,37 @@ test('JWT_SECRET_KEYS: a list, the first signs; not together with JWT_SECRET_KEY
   const config = asApiConfig(parseConfig('api', { ...noKey, JWT_SECRET_KEYS: ` ${first}, ${second} ` }));
   assert.equal(config.JWT_SECRET_KEY, first);
   assert.deepEqual(config.JWT_SECRET_KEYS, [first, second]);
-  assert.match(problems('api', { ...base, JWT_SECRET_KEYS: second })[0] ?? '', /^JWT_SECRET_KEYS: set either/);
-  assert.match(problems('api', { ...noKey, JWT_SECRET_KEYS: `${first},short` })[0] ?? '', /^JWT_SECRET_KEYS\.1: every key must be at least 32/);
-  assert.match(problems('api', { ...noKey, JWT_SECRET_KEYS: `${first},${REPOSITORY_KEYS[0]}` })[0] ?? '', /^JWT_SECRET_KEYS: key 2 refused: .*committed/);
+  assert.match(
+    problems('api', { ...base, JWT_SECRET_KEYS: second })[0] ?? '',
+    /^JWT_SECRET_KEYS: set either/,
+  );
+  assert.match(
+    problems('api', { ...noKey, JWT_SECRET_KEYS: `${first},short` })[0] ?? '',
+    /^JWT_SECRET_KEYS\.1: every key must be at least 32/,
+  );
+  assert.match(
+    problems('api', { ...noKey, JWT_SECRET_KEYS: `${first},${REPOSITORY_KEYS[0]}` })[0] ?? '',
+    /^JWT_SECRET_KEYS: key 2 refused: .*committed/,
+  );
 });
 
 test('TRUST_PROXY: a hop count or addresses/CIDRs, never "true"', () => {
   assert.equal(parseConfig('api', { ...base, TRUST_PROXY: '1' }).TRUST_PROXY, 1);
-  assert.deepEqual(parseConfig('api', { ...base, TRUST_PROXY: '10.0.0.0/8, fd00::/8,127.0.0.1,loopback' }).TRUST_PROXY, ['10.0.0.0/8', 'fd00::/8', '127.0.0.1', 'loopback']);
-  for (const bad of ['true', 'TRUE', '*', 'yes', '11', '10.0.0.0/33', 'not-an-ip', '10.0.0.0/8,example.com', ','])
+  assert.deepEqual(
+    parseConfig('api', { ...base, TRUST_PROXY: '10.0.0.0/8, fd00::/8,127.0.0.1,loopback' }).TRUST_PROXY,
+    ['10.0.0.0/8', 'fd00::/8', '127.0.0.1', 'loopback'],
+  );
+  for (const bad of [
+    'true',
+    'TRUE',
+    '*',
+    'yes',
+    '11',
+    '10.0.0.0/33',
+    'not-an-ip',
+    '10.0.0.0/8,example.com',
+    ',',
+  ])
     assert.match(problems('api', { ...base, TRUST_PROXY: bad })[0] ?? '', /^TRUST_PROXY: /, bad);
   assert.match(problems('api', { ...base, TRUST_PROXY: 'true' })[0] ?? '', /never "true"/);
 });

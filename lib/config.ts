@@ -68,7 +68,8 @@ const trustProxy = z
   .string()
   .trim()
   .refine((v) => !/^(true|yes|on|\*)$/i.test(v), {
-    message: 'must be a hop count or a list of proxy addresses/CIDRs, never "true" (any client could then forge X-Forwarded-For)',
+    message:
+      'must be a hop count or a list of proxy addresses/CIDRs, never "true" (any client could then forge X-Forwarded-For)',
   })
   .transform((v, ctx): number | string[] => {
     if (/^\d+$/.test(v)) {
@@ -76,7 +77,10 @@ const trustProxy = z
       if (hops > 10) ctx.addIssue({ code: 'custom', message: 'a hop count must be 0 to 10' });
       return hops;
     }
-    const entries = v.split(',').map((e) => e.trim().toLowerCase()).filter((e) => e !== '');
+    const entries = v
+      .split(',')
+      .map((e) => e.trim().toLowerCase())
+      .filter((e) => e !== '');
     const bad = entries.find((e) => !validProxyEntry(e));
     if (entries.length === 0 || bad !== undefined)
       ctx.addIssue({
@@ -89,8 +93,17 @@ const trustProxy = z
 /** JWT_SECRET_KEYS: comma-separated signing keys, each at least 32 characters; the first signs. */
 const keyList = z
   .string()
-  .transform((v) => v.split(',').map((k) => k.trim()).filter((k) => k !== ''))
-  .pipe(z.array(z.string().min(32, 'every key must be at least 32 characters')).min(1, 'must list at least one key'));
+  .transform((v) =>
+    v
+      .split(',')
+      .map((k) => k.trim())
+      .filter((k) => k !== ''),
+  )
+  .pipe(
+    z
+      .array(z.string().min(32, 'every key must be at least 32 characters'))
+      .min(1, 'must list at least one key'),
+  );
 
 // Five- or six-field cron expression; BullMQ's cron parser validates it fully at scheduling time.
 const cron = z

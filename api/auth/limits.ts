@@ -53,7 +53,8 @@ export class PrincipalRateLimiter {
     try {
       await this.limiter.consume(String(userId));
     } catch (error) {
-      if (error instanceof RateLimiterRes) throw retryError(error.msBeforeNext, 'too many requests for this user');
+      if (error instanceof RateLimiterRes)
+        throw retryError(error.msBeforeNext, 'too many requests for this user');
       // Failing open: the limit protects shared resources; it must not turn a Redis blip into an outage.
     }
   }

@@ -60,7 +60,10 @@ export class LoginLimiter {
 
   /** Gives a successful login's points back, so legitimate logins never lock anyone out. */
   async refund(email: string, ip: string): Promise<void> {
-    await Promise.all([this.byEmail.reward(LoginLimiter.emailKey(email), 1), this.byIp.reward(clientKey(ip), 1)]);
+    await Promise.all([
+      this.byEmail.reward(LoginLimiter.emailKey(email), 1),
+      this.byIp.reward(clientKey(ip), 1),
+    ]);
   }
 }
 
@@ -83,5 +86,10 @@ export async function attemptLogin(
   const matches = await verifyPassword(password, user?.password_hash ?? (await app.dummyHash));
   if (!user || !matches || user.disabled_at !== null) throw new ApiError('unauthorized', INVALID_CREDENTIALS);
   await Promise.all([app.loginLimiter.refund(email, ip), recordLogin(app.db, user.id)]);
-  return { id: user.id, organizationId: user.organization_id, role: user.role, tokenVersion: user.token_version };
+  return {
+    id: user.id,
+    organizationId: user.organization_id,
+    role: user.role,
+    tokenVersion: user.token_version,
+  };
 }

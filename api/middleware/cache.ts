@@ -83,9 +83,12 @@ export class ResponseCache {
     query: unknown,
     day: string,
   ): Promise<{ hit: Buffer | null; store: (body: string) => Promise<void> } | null> {
-    const offset = typeof query === 'object' && query !== null ? (query as { offset?: unknown }).offset : undefined;
+    const offset =
+      typeof query === 'object' && query !== null ? (query as { offset?: unknown }).offset : undefined;
     if (typeof offset === 'number' && offset > this.limits.maxOffset) return null;
-    const digest = createHash('sha256').update(`${route}\n${canonical(query)}\n${day}`).digest('base64url');
+    const digest = createHash('sha256')
+      .update(`${route}\n${canonical(query)}\n${day}`)
+      .digest('base64url');
     const key = `${this.prefix}:cache:r:${orgId}:${digest}`;
     try {
       const [versionRaw, stored] = await withTimeout(

@@ -12,7 +12,11 @@ import { labelRoute } from '../middleware/request-context.js';
 
 const READY_TIMEOUT_MS = 1_000;
 
-async function probe(ctx: ApiContext, name: string, work: () => Promise<unknown>): Promise<'ok' | 'unavailable'> {
+async function probe(
+  ctx: ApiContext,
+  name: string,
+  work: () => Promise<unknown>,
+): Promise<'ok' | 'unavailable'> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([

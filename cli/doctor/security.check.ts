@@ -83,7 +83,8 @@ export async function checkSecurity(
     else results.push(pass('jwt key', `${keys.length} signing key(s), none public or low-entropy`));
   }
 
-  const sharesQueueRedis = config.CACHE_REDIS_URL === undefined || config.CACHE_REDIS_URL === config.REDIS_URL;
+  const sharesQueueRedis =
+    config.CACHE_REDIS_URL === undefined || config.CACHE_REDIS_URL === config.REDIS_URL;
   if (sharesQueueRedis)
     results.push(
       warn(
