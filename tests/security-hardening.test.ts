@@ -262,6 +262,7 @@ describe('item 1: TRUST_PROXY and the login limiter', { timeout: 180_000 }, () =
     const https = await adminFormLogin(trusted.base, 'operator@a.test', { 'x-forwarded-proto': 'https' });
     assert.equal(https.status, 303);
     assert.match(https.headers.get('set-cookie') ?? '', /;\s*Secure/i);
+    assert.match(https.headers.get('strict-transport-security') ?? '', /^max-age=31536000/);
     const untrusted = await startApi({});
     const forged = await adminFormLogin(untrusted.base, 'operator@a.test', { 'x-forwarded-proto': 'https' });
     assert.equal(forged.status, 303);
@@ -270,6 +271,7 @@ describe('item 1: TRUST_PROXY and the login limiter', { timeout: 180_000 }, () =
       /Secure/i,
       'an untrusted peer cannot claim https',
     );
+    assert.equal(forged.headers.get('strict-transport-security'), null);
     // Forwarded headers without TRUST_PROXY are recorded for `costwatch doctor`.
     await (
       await fetch(`${untrusted.base}/health`, { headers: { 'x-forwarded-for': '198.51.100.1' } })
