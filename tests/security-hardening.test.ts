@@ -16,7 +16,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { decodeProtectedHeader } from 'jose';
@@ -37,7 +39,7 @@ import { createRedis, type Redis } from '../lib/redis.js';
 import { createLogger } from '../lib/logger.js';
 import { createQueues, type Queues } from '../producers/queues.js';
 import { enqueueRollup } from '../producers/enqueue.js';
-import { keyId, REPOSITORY_KEYS } from '../lib/secrets.js';
+import { keyId, REPOSITORY_KEYS, weakKeyReason } from '../lib/secrets.js';
 import { AwsRateLimiter } from '../lib/aws-rate-limit.js';
 
 const PASSWORD = 'hostile correct horse battery';
@@ -623,5 +625,102 @@ describe('item 10: log redaction', () => {
     assert.equal(lines.length, 2);
     for (const line of lines) assert.ok(!line.includes(secret), line);
     assert.match(lines[0] ?? '', /"ExternalId":"\[redacted\]"/);
+  });
+});
+
+describe('item 2: no usable JWT key ships in the repository', () => {
+  test('every JWT key value committed (compose, k8s, docs, tests, bench, scripts) is one the api refuses', () => {
+    const files = spawnSync('git', ['ls-files'], { cwd: ROOT, encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter(
+        (f) => f !== '' && !f.startsWith('sim/') && f !== 'package-lock.json' && !/\.(png|ico|jpg)$/.test(f),
+      );
+    const found = new Set<string>();
+    for (const file of files) {
+      const text = readFileSync(path.join(ROOT, file), 'utf8');
+      for (const line of text.split('\n')) {
+        if (!/JWT_SECRET_KEYS?|jwt.?secret/i.test(line)) continue;
+        // KEY=value, KEY: value, and quoted literals (fallbacks such as `?? 'test-secret-...'`).
+        for (const m of line.matchAll(/JWT_SECRET_KEYS?\s*[=:]\s*['"]?([^'"\s,}]{32,})/g))
+          if (m[1]) found.add(m[1]);
+        for (const m of line.matchAll(/['"`]([^'"`\s${}]{32,})['"`]/g)) if (m[1]) found.add(m[1]);
+      }
+    }
+    const values = [...found].filter((v) => !/^(process\.env|config\.|stack\.|info\.)/.test(v));
+    console.log(`JWT key values found in the repository: ${values.length}`);
+    assert.ok(values.length >= 4, `the scan finds the known fallbacks (${values.join(', ')})`);
+    for (const value of values)
+      assert.ok(weakKeyReason(value) !== null, `a committed value the api would accept as a key: ${value}`);
+  });
+});
+
+describe('doctor: security warnings', { timeout: 120_000 }, () => {
+  const doctor = async (extra: Record<string, string | undefined>) => {
+    const run = await runCli(
+      [
+        'doctor',
+        '--json',
+        '--skip-aws',
+        '--api-replicas',
+        '1',
+        '--worker-replicas',
+        '1',
+        '--scheduler-replicas',
+        '1',
+        '--timeout',
+        '3000',
+      ],
+      env({ LOG_LEVEL: 'silent', ...extra }),
+      90_000,
+    );
+    const report = JSON.parse(run.stdout) as {
+      checks: { name: string; status: string; detail: string; fix: string | null }[];
+    };
+    const check = (name: string) => {
+      const found = report.checks.find((c) => c.name === name);
+      assert.ok(found, `no check ${name}: ${report.checks.map((c) => c.name).join(', ')}`);
+      return found;
+    };
+    return check;
+  };
+
+  test('warns on a missing TRUST_PROXY in Kubernetes, a repository JWT key, a cache in the queue Redis', async () => {
+    const check = await doctor({
+      KUBERNETES_SERVICE_HOST: '10.96.0.1',
+      JWT_SECRET_KEY: REPOSITORY_KEYS[0],
+      ALLOW_INSECURE_DEV_SECRETS: 'true',
+    });
+    assert.equal(check('trust proxy').status, 'warn');
+    assert.match(check('trust proxy').detail, /Kubernetes \(KUBERNETES_SERVICE_HOST is set\)/);
+    assert.match(check('trust proxy').fix ?? '', /TRUST_PROXY=1/);
+    assert.equal(check('jwt key').status, 'warn');
+    assert.match(
+      check('jwt key').detail,
+      /committed to the CostWatch repository.*ALLOW_INSECURE_DEV_SECRETS/,
+    );
+    assert.match(check('jwt key').fix ?? '', /openssl rand -base64 48/);
+    assert.equal(check('response cache').status, 'warn');
+    assert.match(check('response cache').fix ?? '', /CACHE_REDIS_URL=.*allkeys-lru/);
+  });
+
+  test('warns when the api saw X-Forwarded-For without TRUST_PROXY; passes when everything is set', async () => {
+    const prefix = newPrefix();
+    await redis.set(
+      `${prefix}:security:forwarded-without-trust-proxy`,
+      '2026-12-01T12:00:00.000Z',
+      'EX',
+      600,
+    );
+    const seen = await doctor({ QUEUE_PREFIX: prefix });
+    assert.equal(seen('trust proxy').status, 'warn');
+    assert.match(seen('trust proxy').detail, /X-Forwarded-For \(last at 2026-12-01T12:00:00.000Z\)/);
+    const good = await doctor({
+      QUEUE_PREFIX: prefix,
+      KUBERNETES_SERVICE_HOST: '10.96.0.1',
+      TRUST_PROXY: '1',
+      CACHE_REDIS_URL: `${REDIS_URL.replace(/\/\d*$/, '')}/1`,
+    });
+    for (const name of ['trust proxy', 'jwt key', 'response cache'])
+      assert.equal(good(name).status, 'pass', name);
   });
 });
