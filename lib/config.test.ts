@@ -11,10 +11,7 @@ const base = {
   JWT_SECRET_KEY: randomBytes(24).toString('base64'),
 };
 
-function problems(
-  role: Parameters<typeof parseConfig>[0],
-  env: Record<string, string | undefined>,
-): string[] {
+function problems(role: Parameters<typeof parseConfig>[0], env: Record<string, string | undefined>): string[] {
   try {
     parseConfig(role, env);
     return [];
@@ -42,13 +39,7 @@ test('a missing required variable is named, one line each', () => {
 });
 
 test('malformed values are named with what was wrong', () => {
-  const found = problems('worker', {
-    ...base,
-    PORT: 'eighty',
-    JWT_SECRET_KEY: 'short',
-    DATABASE_URL: 'mysql://x',
-    LOG_LEVEL: 'loud',
-  });
+  const found = problems('worker', { ...base, PORT: 'eighty', JWT_SECRET_KEY: 'short', DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud' });
   assert.equal(found.length, 4);
   assert.match(found.find((l) => l.startsWith('PORT:')) ?? '', /whole number/);
   assert.match(found.find((l) => l.startsWith('JWT_SECRET_KEY:')) ?? '', /at least 32/);
@@ -68,21 +59,13 @@ test('METRICS_PORT=0 is allowed (several workers on one host); out-of-range port
 test('roles require only what they use', () => {
   assert.deepEqual(problems('sim', {}), []);
   assert.deepEqual(problems('migrate', {}), ['DATABASE_URL: environment variable required']);
-  assert.deepEqual(problems('cli-queue', { DATABASE_URL: base.DATABASE_URL }), [
-    'REDIS_URL: environment variable required',
-  ]);
+  assert.deepEqual(problems('cli-queue', { DATABASE_URL: base.DATABASE_URL }), ['REDIS_URL: environment variable required']);
 });
 
 test('booleans and cron patterns are validated', () => {
   assert.equal(parseConfig('api', { ...base, REFETCH_CURRENT_MONTH: 'false' }).REFETCH_CURRENT_MONTH, false);
-  assert.match(
-    problems('api', { ...base, REFETCH_CURRENT_MONTH: 'maybe' })[0] ?? '',
-    /^REFETCH_CURRENT_MONTH:/,
-  );
-  assert.match(
-    problems('api', { ...base, REFRESH_CRON: 'hourly' })[0] ?? '',
-    /^REFRESH_CRON: must be a cron/,
-  );
+  assert.match(problems('api', { ...base, REFETCH_CURRENT_MONTH: 'maybe' })[0] ?? '', /^REFETCH_CURRENT_MONTH:/);
+  assert.match(problems('api', { ...base, REFRESH_CRON: 'hourly' })[0] ?? '', /^REFRESH_CRON: must be a cron/);
 });
 
 test('the api refuses repository and typed JWT keys, naming the fix, unless ALLOW_INSECURE_DEV_SECRETS', () => {

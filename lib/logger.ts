@@ -55,11 +55,7 @@ export const REDACT_PATHS = [
 ];
 
 /** Builds the process logger; `name` is the role (api, worker, ...). */
-export function createLogger(options: {
-  level: string;
-  name: string;
-  destination?: pino.DestinationStream;
-}): Logger {
+export function createLogger(options: { level: string; name: string; destination?: pino.DestinationStream }): Logger {
   return pino(
     {
       name: options.name,
