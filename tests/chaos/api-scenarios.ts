@@ -68,7 +68,7 @@ async function login(base: string, email: string): Promise<string> {
  */
 export async function apiUnderLoad(size: ChaosSize): Promise<ScenarioResult> {
   const f = new Figures(`API load ${size.apiSeconds} s + refresh loop`);
-  const run = await startChaosRun({ env: { WORKER_CONCURRENCY: '2', LOGIN_ATTEMPTS_PER_15MIN: '10000', API_RATE_PER_MINUTE: '100000000' } });
+  const run = await startChaosRun({ env: { WORKER_CONCURRENCY: '2', LOGIN_ATTEMPTS_PER_15MIN: '10000', API_RATE_PER_MINUTE: '1000000' } });
   let refreshing = true;
   let sampling = true;
   try {
@@ -242,7 +242,7 @@ async function get(base: string, path: string, token: string): Promise<{ status:
 
 export async function hostileApi(size: ChaosSize): Promise<ScenarioResult> {
   const f = new Figures('hostile API input and auth attacks');
-  const run = await startChaosRun({ env: { LOGIN_ATTEMPTS_PER_15MIN: '10000', API_RATE_PER_MINUTE: '100000000' } });
+  const run = await startChaosRun({ env: { LOGIN_ATTEMPTS_PER_15MIN: '10000', API_RATE_PER_MINUTE: '1000000' } });
   try {
     const [orgA, orgB] = await run.createOrgs([ACCOUNTS[0] ?? '', ACCOUNTS[1] ?? '']);
     if (!orgA || !orgB) throw new Error('no orgs');
