@@ -249,6 +249,7 @@ export async function hostileApi(size: ChaosSize): Promise<ScenarioResult> {
     await addUser(run, orgA.id, 'viewer@a.test', 'viewer');
     await addUser(run, orgA.id, 'operator@a.test', 'operator');
     await addUser(run, orgA.id, 'admin@a.test', 'admin');
+    await addUser(run, orgB.id, 'admin@b.test', 'admin');
     // The timing user has a production-cost hash, like the API's dummy hash for unknown users.
     await addUser(run, orgA.id, 'timing@a.test', 'viewer', DEFAULT_BCRYPT_COST);
     await run.db.pool.query(`INSERT INTO cost_daily_service VALUES ($1, '2026-01-05', 'SecretServiceOfB', 7, 7, 7, 7, 'USD', false)`, [orgB.id]);
@@ -319,10 +320,11 @@ export async function hostileApi(size: ChaosSize): Promise<ScenarioResult> {
     const flood: number[] = [];
     for (let i = 0; i < 35; i++) flood.push((await get(proxied.base, '/api/v1/costs/summary', proxiedToken)).status);
     const flooded = flood.filter((s) => s === 429).length;
-    // Item 5: refresh cooldown.
+    // Item 5: refresh cooldown (organization B: the fuzzing above may already have refreshed A).
+    const adminB = await login(base, 'admin@b.test');
     const refreshes = [
-      await post(base, '/api/v1/ingestion/refresh', {}, { authorization: `Bearer ${admin}` }),
-      await post(base, '/api/v1/ingestion/refresh', {}, { authorization: `Bearer ${admin}` }),
+      await post(base, '/api/v1/ingestion/refresh', {}, { authorization: `Bearer ${adminB}` }),
+      await post(base, '/api/v1/ingestion/refresh', {}, { authorization: `Bearer ${adminB}` }),
     ].map((r) => r.status);
     // Item 6: /metrics is not on the public port; /ready tells a status, not error text.
     const publicMetrics = (await get(base, '/metrics', '')).status;
