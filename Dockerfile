@@ -3,7 +3,13 @@
 #   docker run --rm costwatch/costwatch:dev migrate status
 # The role is the command: the entrypoint is `costwatch` (bin/costwatch.mjs), the default command `api`.
 
-ARG NODE_IMAGE=node:22-bookworm-slim
+# Base image pinned by digest (the tag alone moves whenever Docker rebuilds it), so every build of a
+# commit starts from the same bytes. The tag is kept for readers; the digest is what is pulled.
+# To update (e.g. monthly, or for a Node/Debian security fix):
+#   docker buildx imagetools inspect node:22-bookworm-slim --format '{{json .Manifest.Digest}}'
+#   (or: docker pull node:22-bookworm-slim && docker inspect --format '{{index .RepoDigests 0}}' node:22-bookworm-slim)
+# then replace the sha256 below, build, run `npm test -- deploy`, and commit.
+ARG NODE_IMAGE=node:22-bookworm-slim@sha256:f32b81066cde10a75dbac96646099533316d94bac4150c55da1636e1f0ffdc46
 
 # ---- deps: every dependency (dev included), cached on package-lock.json only --------------------
 FROM ${NODE_IMAGE} AS deps

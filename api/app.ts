@@ -3,12 +3,20 @@
  * request id and log line, X-Process-Time, HTTP metrics; probes; /api/v1 routes (each validates
  * and authorizes before its handler); 405 for known paths with the wrong method; Bull Board;
  * 404; the one JSON error handler.
+ *
+ * TRUST_PROXY sets express's `trust proxy` to a hop count or a list of proxy addresses/CIDRs (never
+ * `true`), so req.ip (the login limiter's key) and req.secure (the Bull Board cookie's Secure flag)
+ * come from X-Forwarded-For/-Proto only when the peer is a trusted proxy. Unset, forwarded headers
+ * are ignored; a request that carries one is recorded for `costwatch doctor` (see
+ * `FORWARDED_SEEN_KEY`).
  */
 import { randomBytes } from 'node:crypto';
 import express, { type Express, type RequestHandler } from 'express';
+import { forwardedSeenKey } from '../lib/secrets.js';
 import { ApiError } from './errors.js';
 import type { ApiContext, AppDeps } from './context.js';
 import { LoginLimiter } from './auth/login.js';
+import { AdminSessions, PrincipalRateLimiter, RefreshCooldown } from './auth/limits.js';
 import { DEFAULT_BCRYPT_COST, hashPassword } from './auth/passwords.js';
 import { TokenSigner } from './auth/tokens.js';
 import { ResponseCache } from './middleware/cache.js';
@@ -28,6 +36,7 @@ import { utilizationRoutes } from './routes/utilization.routes.js';
 export type { AppDeps, AppOptions, Lifecycle } from './context.js';
 
 export const API_PREFIX = '/api/v1';
+
 export const API_VERSION = '1.0.0';
 
 /** Every /api/v1 route, in documentation order. */
@@ -67,20 +76,50 @@ function buildContext(deps: AppDeps): ApiContext {
     log: deps.log,
     now: options.now ?? (() => new Date()),
     lifecycle: options.lifecycle ?? { draining: false },
-    tokens: new TokenSigner(deps.config.JWT_SECRET_KEY),
+    tokens: new TokenSigner(deps.config.JWT_SECRET_KEYS),
     loginLimiter: new LoginLimiter(
       deps.redis,
       deps.config.QUEUE_PREFIX,
       deps.config.LOGIN_ATTEMPTS_PER_15MIN,
     ),
-    cache: new ResponseCache(
+    apiLimiter: new PrincipalRateLimiter(
       deps.redis,
+      deps.config.QUEUE_PREFIX,
+      deps.config.API_RATE_PER_MINUTE,
+    ),
+    refreshCooldown: new RefreshCooldown(
+      deps.redis,
+      deps.config.QUEUE_PREFIX,
+      deps.config.REFRESH_COOLDOWN_SECONDS,
+    ),
+    adminSessions: new AdminSessions(deps.redis, deps.config.QUEUE_PREFIX),
+    cache: new ResponseCache(
+      deps.cacheRedis ?? deps.redis,
       deps.config.QUEUE_PREFIX,
       deps.config.API_CACHE_TTL_SECONDS,
       deps.log,
+      {
+        maxEntryBytes: deps.config.CACHE_MAX_ENTRY_BYTES,
+        maxEntriesPerOrg: deps.config.CACHE_MAX_ENTRIES_PER_ORG,
+        maxOffset: deps.config.CACHE_MAX_OFFSET,
+      },
     ),
     dummyHash,
     adminSessionSeconds: options.adminSessionSeconds ?? Math.min(deps.config.TOKEN_TTL_SECONDS, 900),
+  };
+}
+
+/** Marks (at most once a minute per process) that forwarded headers arrive although no proxy is trusted. */
+function recordUntrustedForwarding(deps: AppDeps): RequestHandler {
+  let lastMark = 0;
+  return (req, _res, next) => {
+    if (req.headers['x-forwarded-for'] !== undefined && Date.now() - lastMark > 60_000) {
+      lastMark = Date.now();
+      deps.redis
+        .set(forwardedSeenKey(deps.config.QUEUE_PREFIX), new Date(lastMark).toISOString(), 'EX', 86_400)
+        .catch(() => undefined);
+    }
+    next();
   };
 }
 
@@ -91,16 +130,21 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  app.set('trust proxy', deps.config.TRUST_PROXY ?? false);
+  if (deps.config.TRUST_PROXY === undefined) app.use(recordUntrustedForwarding(deps));
 
   app.use(requestContext(deps.log), processTime(), httpMetrics());
-  app.use((_req, res, next) => {
+  app.use((req, res, next) => {
     res.setHeader('X-Content-Type-Options', 'nosniff');
+    // HTTPS as seen through a trusted proxy (TRUST_PROXY): browsers keep to HTTPS for a year.
+    if (req.secure) res.setHeader('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
     next();
   });
 
-  mountSystemRoutes(app, ctx);
+  const metricsOnMainPort = deps.config.API_METRICS_PORT === undefined;
+  mountSystemRoutes(app, ctx, { metrics: metricsOnMainPort });
   for (const [path, methods] of Object.entries(SYSTEM_PATHS))
-    app.all(path, ...methodNotAllowed(path, methods));
+    if (metricsOnMainPort || path !== '/metrics') app.all(path, ...methodNotAllowed(path, methods));
 
   const openApi = JSON.stringify(buildOpenApiDocument(apiRoutes, API_VERSION));
   app.get(`${API_PREFIX}/openapi.json`, labelRoute(`${API_PREFIX}/openapi.json`), (_req, res) => {

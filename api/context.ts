@@ -5,10 +5,11 @@
 import type { Logger } from '../lib/logger.js';
 import type { Pool } from '../lib/db.js';
 import type { Redis } from '../lib/redis.js';
-import type { ServiceConfig } from '../lib/config.js';
+import type { ApiConfig } from '../lib/config.js';
 import type { Queues } from '../producers/queues.js';
 import type { TokenSigner } from './auth/tokens.js';
 import type { LoginLimiter } from './auth/login.js';
+import type { AdminSessions, PrincipalRateLimiter, RefreshCooldown } from './auth/limits.js';
 import type { ResponseCache } from './middleware/cache.js';
 
 /** Process state the composition root flips on SIGTERM; /ready answers 503 once draining. */
@@ -31,17 +32,19 @@ export interface AppOptions {
 
 /** The dependencies of the API, built by the composition root (api/main.ts) or a test. */
 export interface AppDeps {
-  config: ServiceConfig;
+  config: ApiConfig;
   db: Pool;
-  /** Cache and rate limiter connection (fail-fast; see lib/redis.ts). */
+  /** Rate limiter connection, and the cache's unless `cacheRedis` is given (fail-fast; see lib/redis.ts). */
   redis: Redis;
+  /** The response cache's own Redis (CACHE_REDIS_URL); default: `redis`. */
+  cacheRedis?: Redis;
   queues: Queues;
   log: Logger;
   options?: AppOptions;
 }
 
 export interface ApiContext {
-  config: ServiceConfig;
+  config: ApiConfig;
   db: Pool;
   redis: Redis;
   queues: Queues;
@@ -50,6 +53,12 @@ export interface ApiContext {
   lifecycle: Lifecycle;
   tokens: TokenSigner;
   loginLimiter: LoginLimiter;
+  /** API_RATE_PER_MINUTE per authenticated user. */
+  apiLimiter: PrincipalRateLimiter;
+  /** REFRESH_COOLDOWN_SECONDS per organization for POST /ingestion/refresh. */
+  refreshCooldown: RefreshCooldown;
+  /** Bull Board sessions ended by logout. */
+  adminSessions: AdminSessions;
   cache: ResponseCache;
   /** Compared against when the email is unknown, so both paths cost one bcrypt comparison. */
   dummyHash: Promise<string>;

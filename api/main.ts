@@ -6,9 +6,10 @@
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { asServiceConfig, type Config } from '../lib/config.js';
+import { asApiConfig, type Config } from '../lib/config.js';
 import { createPool } from '../lib/db.js';
 import { createLogger, type Logger } from '../lib/logger.js';
+import { startHealthServer, type HealthServer } from '../lib/health-server.js';
 import { createRedis } from '../lib/redis.js';
 import { onShutdown } from '../lib/shutdown.js';
 import { createQueues } from '../producers/queues.js';
@@ -31,7 +32,7 @@ export interface StartApiOptions {
 
 /** Starts the API: connections, app, listener. Throws ConfigError when DATABASE_URL, REDIS_URL or JWT_SECRET_KEY is missing. */
 export async function startApi(config: Config, options: StartApiOptions = {}): Promise<RunningApi> {
-  const service = asServiceConfig(config);
+  const service = asApiConfig(config);
   const log = options.log ?? createLogger({ level: service.LOG_LEVEL, name: 'api' });
   const db = createPool({
     connectionString: service.DATABASE_URL,
@@ -41,6 +42,9 @@ export async function startApi(config: Config, options: StartApiOptions = {}): P
     statementTimeoutMs: 15_000,
   });
   const redis = createRedis(service.REDIS_URL, 'cache', log);
+  // The response cache in its own Redis (allkeys-lru) when CACHE_REDIS_URL is set.
+  const cacheRedis =
+    service.CACHE_REDIS_URL !== undefined ? createRedis(service.CACHE_REDIS_URL, 'cache', log) : undefined;
   const queueConnection = createRedis(service.REDIS_URL, 'producer', log);
   const queues = createQueues(queueConnection, {
     prefix: service.QUEUE_PREFIX,
@@ -48,7 +52,15 @@ export async function startApi(config: Config, options: StartApiOptions = {}): P
     backoffMs: service.RETRY_BACKOFF_MS,
   });
   const lifecycle: Lifecycle = { draining: false };
-  const app = createApp({ config: service, db, redis, queues, log, options: { lifecycle } });
+  const app = createApp({
+    config: service,
+    db,
+    redis,
+    ...(cacheRedis ? { cacheRedis } : {}),
+    queues,
+    log,
+    options: { lifecycle },
+  });
 
   const server = app.listen(service.PORT, service.HOST);
   server.requestTimeout = 30_000;
@@ -58,7 +70,16 @@ export async function startApi(config: Config, options: StartApiOptions = {}): P
     server.once('error', reject);
   });
   const port = (server.address() as AddressInfo).port;
-  log.info({ host: service.HOST, port }, 'api listening');
+  // /metrics on its own port (scraped in-cluster, never routed by the ingress) when API_METRICS_PORT is set.
+  let metrics: HealthServer | null = null;
+  if (service.API_METRICS_PORT !== undefined) {
+    metrics = await startHealthServer({
+      host: service.HOST,
+      port: service.API_METRICS_PORT,
+      readiness: () => Promise.resolve(lifecycle.draining ? 'shutting down' : null),
+    });
+  }
+  log.info({ host: service.HOST, port, metricsPort: metrics?.port ?? null }, 'api listening');
 
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
@@ -74,7 +95,12 @@ export async function startApi(config: Config, options: StartApiOptions = {}): P
       await stopped;
       clearTimeout(grace);
       await queues.close().catch((error: unknown) => log.warn({ err: error }, 'closing queues failed'));
-      await Promise.allSettled([redis.quit(), queueConnection.quit()]);
+      await metrics?.close();
+      await Promise.allSettled([
+        redis.quit(),
+        queueConnection.quit(),
+        ...(cacheRedis ? [cacheRedis.quit()] : []),
+      ]);
       await db.end().catch((error: unknown) => log.warn({ err: error }, 'closing the pool failed'));
       log.info('api stopped');
     })();

@@ -10,7 +10,7 @@
  *   node --import tsx bench/api-raw-child.ts   (PORT, HOST, DATABASE_URL, REDIS_URL, ...)
  */
 import type { AddressInfo } from 'node:net';
-import { asServiceConfig, loadConfig } from '../lib/config.js';
+import { asApiConfig, loadConfig } from '../lib/config.js';
 import { createPool, type Pool } from '../lib/db.js';
 import { createLogger } from '../lib/logger.js';
 import { createRedis } from '../lib/redis.js';
@@ -60,7 +60,7 @@ function rawPool(pool: Pool): Pool {
   });
 }
 
-const config = asServiceConfig(loadConfig('api'));
+const config = asApiConfig(loadConfig('api'));
 const log = createLogger({ level: config.LOG_LEVEL, name: 'api-raw' });
 const pool = createPool({
   connectionString: config.DATABASE_URL,

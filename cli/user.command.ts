@@ -1,5 +1,6 @@
 /**
- * `costwatch user create | list | disable`. The password of `create` is read from stdin — piped
+ * `costwatch user create | list | disable | set-password`. The password of `create` and
+ * `set-password` is read from stdin — piped
  * (`echo 'pw' | costwatch user create ...`) or typed at a hidden prompt — never from the command
  * line, where it would land in shell history and the process list.
  */
@@ -11,6 +12,7 @@ import {
   disableUserByEmail,
   findOrganizationRef,
   listUsers,
+  setUserPassword,
   USER_ROLES,
   type UserRole,
 } from '../database/repositories/users.repository.js';
@@ -190,12 +192,46 @@ export function registerUserCommand(program: Command): void {
 
   user
     .command('disable')
-    .description('disable a user: login refused and existing tokens stop working at once')
+    .description(
+      'disable a user: login refused and existing tokens stop working at once (token version bumped)',
+    )
     .requiredOption('--email <email>', 'the user to disable')
     .action(async (options: { email: string }) => {
       const email = parseEmail(options.email);
       const disabled = await withPool((pool) => disableUserByEmail(pool, email));
       if (!disabled) throw new Error(`--email: no user with email ${email}`);
       process.stdout.write(`disabled user ${disabled.id} (${email})\n`);
+    });
+
+  user
+    .command('set-password')
+    .description(
+      "replace a user's password (read from stdin); every token and Bull Board session issued before stops working at once",
+    )
+    .requiredOption('--email <email>', 'the user whose password changes')
+    .addOption(
+      new Option('--bcrypt-cost <n>', 'bcrypt cost (tests only)')
+        .default(String(DEFAULT_BCRYPT_COST))
+        .hideHelp(),
+    )
+    .addHelpText(
+      'after',
+      '\nSame password rule as `user create`.\n' +
+        'Example: printf \'%s\\n\' "$NEW_PASSWORD" | costwatch user set-password --email ana@example.com',
+    )
+    .action(async (options: { email: string; bcryptCost: string }) => {
+      const email = parseEmail(options.email);
+      const cost = Number(options.bcryptCost);
+      if (!Number.isInteger(cost) || cost < 4 || cost > 15)
+        throw new Error('--bcrypt-cost: must be a whole number from 4 to 15');
+      const password = await readPassword();
+      const problem = passwordProblem(password, email);
+      if (problem) throw new Error(problem);
+      const passwordHash = await hashPassword(password, cost);
+      const changed = await withPool((pool) => setUserPassword(pool, email, passwordHash));
+      if (!changed) throw new Error(`--email: no user with email ${email}`);
+      process.stdout.write(
+        `password of user ${changed.id} (${email}) changed; tokens issued before are revoked (token version ${changed.token_version})\n`,
+      );
     });
 }

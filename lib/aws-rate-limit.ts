@@ -3,6 +3,12 @@
  * per organization and service (Cost Explorer, CloudWatch), plus one global cap. A request waits
  * for its slot; a wait longer than `maxWaitMs` gives up with RateLimitWaitError so the job can be
  * delayed instead of holding a worker slot.
+ *
+ * Fair share: besides its per-service limits, one organization may use at most `orgShare` of the
+ * global rate (AWS_RATE_ORG_SHARE, default 0.25), every service and STS included. So however
+ * many jobs one tenant has queued (or triggers with refreshes), at least (1 - orgShare) of the
+ * global budget stays for the others: with a share s, an org is never slowed by fewer than 1/s
+ * busy orgs.
  */
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Redis } from 'ioredis';
@@ -15,6 +21,8 @@ export interface RateSettings {
   cloudwatch: number;
   /** Requests per second across all organizations. */
   global: number;
+  /** Share (0-1] of `global` one organization may use; default 1 (no per-org cap of the global budget). */
+  orgShare?: number;
 }
 
 export class RateLimitWaitError extends Error {
@@ -36,6 +44,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export class AwsRateLimiter {
   private readonly perOrg: Record<Exclude<AwsService, 'sts'>, RateLimiterRedis>;
   private readonly global: RateLimiterRedis;
+  private readonly share: RateLimiterRedis | null;
 
   constructor(
     redis: Redis,
@@ -48,12 +57,15 @@ export class AwsRateLimiter {
       cloudwatch: limiter(redis, `${prefix}:rl:cw`, settings.cloudwatch),
     };
     this.global = limiter(redis, `${prefix}:rl:global`, settings.global);
+    const share = settings.orgShare ?? 1;
+    this.share = share < 1 ? limiter(redis, `${prefix}:rl:share`, settings.global * share) : null;
   }
 
   /** Waits until one request of `service` for `orgId` may be sent. */
   async acquire(service: AwsService, orgId: number): Promise<void> {
     const started = Date.now();
     if (service !== 'sts') await this.take(this.perOrg[service], String(orgId), started);
+    if (this.share) await this.take(this.share, String(orgId), started);
     await this.take(this.global, 'all', started);
   }
 

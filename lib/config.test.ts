@@ -1,11 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, parseConfig } from './config.js';
+import { asApiConfig, ConfigError, parseConfig } from './config.js';
+import { REPOSITORY_KEYS } from './secrets.js';
 
 const base = {
   DATABASE_URL: 'postgresql://u:p@localhost:5432/db',
   REDIS_URL: 'redis://localhost:6379',
-  JWT_SECRET_KEY: 'x'.repeat(32),
+  // Random per run: a literal would be a key that ships in the repository (refused by the api).
+  JWT_SECRET_KEY: randomBytes(24).toString('base64'),
 };
 
 function problems(role: Parameters<typeof parseConfig>[0], env: Record<string, string | undefined>): string[] {
@@ -63,4 +66,83 @@ test('booleans and cron patterns are validated', () => {
   assert.equal(parseConfig('api', { ...base, REFETCH_CURRENT_MONTH: 'false' }).REFETCH_CURRENT_MONTH, false);
   assert.match(problems('api', { ...base, REFETCH_CURRENT_MONTH: 'maybe' })[0] ?? '', /^REFETCH_CURRENT_MONTH:/);
   assert.match(problems('api', { ...base, REFRESH_CRON: 'hourly' })[0] ?? '', /^REFRESH_CRON: must be a cron/);
+});
+
+test('the api refuses repository and typed JWT keys, naming the fix, unless ALLOW_INSECURE_DEV_SECRETS', () => {
+  for (const key of [
+    ...REPOSITORY_KEYS.filter((k) => k.length >= 32),
+    'x'.repeat(40),
+    'abcdefghijklmnopqrstuvwxyz012345',
+    'my-own-key-my-own-key-my-own-key!',
+    'hunter2hunter2hunter2hunter2hunter2',
+  ]) {
+    const [line = ''] = problems('api', { ...base, JWT_SECRET_KEY: key });
+    assert.match(
+      line,
+      /^JWT_SECRET_KEY: refused: .*openssl rand -base64 48.*ALLOW_INSECURE_DEV_SECRETS=true$/,
+      key,
+    );
+    assert.ok(!line.includes(key), 'the refusal never shows the key');
+    assert.deepEqual(
+      problems('api', { ...base, JWT_SECRET_KEY: key, ALLOW_INSECURE_DEV_SECRETS: 'true' }),
+      [],
+    );
+  }
+  // Random keys pass: 32 hex digits (openssl rand -hex 16) up to 64 base64 characters.
+  for (let i = 0; i < 200; i++) {
+    for (const key of [
+      randomBytes(16).toString('hex'),
+      randomBytes(48).toString('base64'),
+      randomBytes(32).toString('base64url'),
+    ])
+      assert.deepEqual(problems('api', { ...base, JWT_SECRET_KEY: key }), [], key);
+  }
+});
+
+test('workers and the scheduler neither need nor check the JWT key', () => {
+  const { JWT_SECRET_KEY: _unused, ...noKey } = base;
+  assert.deepEqual(problems('worker', noKey), []);
+  assert.deepEqual(problems('scheduler', noKey), []);
+  assert.deepEqual(problems('worker', { ...noKey, JWT_SECRET_KEY: REPOSITORY_KEYS[0] }), []);
+});
+
+test('JWT_SECRET_KEYS: a list, the first signs; not together with JWT_SECRET_KEY; each key checked', () => {
+  const { JWT_SECRET_KEY: first, ...noKey } = base;
+  const second = randomBytes(24).toString('base64');
+  const config = asApiConfig(parseConfig('api', { ...noKey, JWT_SECRET_KEYS: ` ${first}, ${second} ` }));
+  assert.equal(config.JWT_SECRET_KEY, first);
+  assert.deepEqual(config.JWT_SECRET_KEYS, [first, second]);
+  assert.match(
+    problems('api', { ...base, JWT_SECRET_KEYS: second })[0] ?? '',
+    /^JWT_SECRET_KEYS: set either/,
+  );
+  assert.match(
+    problems('api', { ...noKey, JWT_SECRET_KEYS: `${first},short` })[0] ?? '',
+    /^JWT_SECRET_KEYS\.1: every key must be at least 32/,
+  );
+  assert.match(
+    problems('api', { ...noKey, JWT_SECRET_KEYS: `${first},${REPOSITORY_KEYS[0]}` })[0] ?? '',
+    /^JWT_SECRET_KEYS: key 2 refused: .*committed/,
+  );
+});
+
+test('TRUST_PROXY: a hop count or addresses/CIDRs, never "true"', () => {
+  assert.equal(parseConfig('api', { ...base, TRUST_PROXY: '1' }).TRUST_PROXY, 1);
+  assert.deepEqual(
+    parseConfig('api', { ...base, TRUST_PROXY: '10.0.0.0/8, fd00::/8,127.0.0.1,loopback' }).TRUST_PROXY,
+    ['10.0.0.0/8', 'fd00::/8', '127.0.0.1', 'loopback'],
+  );
+  for (const bad of [
+    'true',
+    'TRUE',
+    '*',
+    'yes',
+    '11',
+    '10.0.0.0/33',
+    'not-an-ip',
+    '10.0.0.0/8,example.com',
+    ',',
+  ])
+    assert.match(problems('api', { ...base, TRUST_PROXY: bad })[0] ?? '', /^TRUST_PROXY: /, bad);
+  assert.match(problems('api', { ...base, TRUST_PROXY: 'true' })[0] ?? '', /never "true"/);
 });

@@ -5,7 +5,9 @@
  * parses the environment once at start with `loadConfig(role)`; a missing or malformed variable
  * stops the process with one line per problem that names the variable.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
+import { KEY_FIX, weakKeyReason } from './secrets.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -47,6 +49,62 @@ const url = (protocols: string[]) =>
       `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
     );
 
+/**
+ * TRUST_PROXY: a hop count ("1": the nearest proxy, e.g. the ingress controller) or a comma list of
+ * addresses / CIDRs of the proxies (plus express's names loopback, linklocal, uniquelocal). Never a
+ * blanket "true": with it any client could set its own address with X-Forwarded-For.
+ */
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+function validProxyEntry(entry: string): boolean {
+  if (PROXY_NAMES.has(entry)) return true;
+  const [address = '', bits, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  if (!/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (family === 4 ? 32 : 128);
+}
+const trustProxy = z
+  .string()
+  .trim()
+  .refine((v) => !/^(true|yes|on|\*)$/i.test(v), {
+    message:
+      'must be a hop count or a list of proxy addresses/CIDRs, never "true" (any client could then forge X-Forwarded-For)',
+  })
+  .transform((v, ctx): number | string[] => {
+    if (/^\d+$/.test(v)) {
+      const hops = Number(v);
+      if (hops > 10) ctx.addIssue({ code: 'custom', message: 'a hop count must be 0 to 10' });
+      return hops;
+    }
+    const entries = v
+      .split(',')
+      .map((e) => e.trim().toLowerCase())
+      .filter((e) => e !== '');
+    const bad = entries.find((e) => !validProxyEntry(e));
+    if (entries.length === 0 || bad !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be a hop count (e.g. 1) or a comma list of IP addresses or CIDRs such as 10.0.0.0/8${bad !== undefined ? ` ("${bad}" is neither)` : ''}`,
+      });
+    return entries;
+  });
+
+/** JWT_SECRET_KEYS: comma-separated signing keys, each at least 32 characters; the first signs. */
+const keyList = z
+  .string()
+  .transform((v) =>
+    v
+      .split(',')
+      .map((k) => k.trim())
+      .filter((k) => k !== ''),
+  )
+  .pipe(
+    z
+      .array(z.string().min(32, 'every key must be at least 32 characters'))
+      .min(1, 'must list at least one key'),
+  );
+
 // Five- or six-field cron expression; BullMQ's cron parser validates it fully at scheduling time.
 const cron = z
   .string()
@@ -61,6 +119,12 @@ export const envSchema = z.object({
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
   /** HS256 secret for API tokens; at least 32 characters and the same on every api replica. */
   JWT_SECRET_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Key rotation (api): comma-separated HS256 keys, each 32+ characters. Tokens are signed with the first and verified with any (`kid` header); replaces JWT_SECRET_KEY. */
+  JWT_SECRET_KEYS: keyList.optional(),
+  /** Accept JWT keys that ship in the repository or look typed (low entropy). Throw-away local setups only. */
+  ALLOW_INSECURE_DEV_SECRETS: bool.default(false),
+  /** Proxies the api trusts for X-Forwarded-For/-Proto: a hop count or comma list of addresses/CIDRs (never "true"). Unset: none. */
+  TRUST_PROXY: trustProxy.optional(),
   /** pino level: fatal, error, warn, info, debug, trace or silent (case-insensitive). */
   LOG_LEVEL: z.string().trim().toLowerCase().pipe(z.enum(LOG_LEVELS)).default('info'),
   /** API listen port (api-gateway). */
@@ -134,8 +198,26 @@ export const envSchema = z.object({
   TOKEN_TTL_SECONDS: int(60, 86400).default(3600),
   /** Seconds an API response stays cached in Redis (also invalidated by every rollup). */
   API_CACHE_TTL_SECONDS: int(0, 86400).default(300),
-  /** Login attempts per email and per IP address per 15 minutes. */
+  /** Login attempts per email and per client address (IPv6: per /64) per 15 minutes. */
   LOGIN_ATTEMPTS_PER_15MIN: int(1, 10000).default(10),
+  /** Authenticated API requests per user per minute (all replicas); over it: 429 with Retry-After. */
+  API_RATE_PER_MINUTE: int(1, 1000000).default(600),
+  /** Redis of the API response cache (allkeys-lru recommended); unset: the queue Redis (REDIS_URL), bounded below. */
+  CACHE_REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  /** Largest API response the cache stores, in bytes (bigger answers are served uncached). */
+  CACHE_MAX_ENTRY_BYTES: int(1024, 16777216).default(262144),
+  /** Cached responses stored per organization per API_CACHE_TTL_SECONDS window (at most twice this many live at once). */
+  CACHE_MAX_ENTRIES_PER_ORG: int(1, 1000000).default(1000),
+  /** Pages with an `offset` above this are never cached (deep pages are rare and vary without bound). */
+  CACHE_MAX_OFFSET: int(0, 1000000).default(200),
+  /** Seconds after a POST /ingestion/refresh before the same organization may refresh again (429 with Retry-After); 0: no cooldown. */
+  REFRESH_COOLDOWN_SECONDS: int(0, 86400).default(300),
+  /** Share of AWS_RATE_GLOBAL one organization may use (0-1], so one busy tenant cannot starve the others. */
+  AWS_RATE_ORG_SHARE: decimal(0.01, 1).default(0.25),
+  /** Port of the api's /metrics (scraped in-cluster); set, /metrics is not served on PORT. Unset: /metrics on PORT. */
+  API_METRICS_PORT: int(0, 65535).optional(),
+  /** Bull Board read-only: queues can be inspected, no job retried, removed, promoted or paused. */
+  BULL_BOARD_READ_ONLY: bool.default(false),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -143,10 +225,12 @@ export type Env = z.infer<typeof envSchema>;
 /** Which process is starting; decides which variables are required. */
 export type Role = 'api' | 'scheduler' | 'worker' | 'sim' | 'migrate' | 'cli' | 'cli-queue' | 'doctor';
 
+// JWT_SECRET_KEY (or JWT_SECRET_KEYS) is the api's alone: the scheduler and workers never sign or
+// verify a token, so they do not receive the key (k8s/, docker-compose.yml) and do not ask for it.
 const REQUIRED: Record<Role, ReadonlyArray<'DATABASE_URL' | 'REDIS_URL' | 'JWT_SECRET_KEY'>> = {
-  api: ['DATABASE_URL', 'REDIS_URL', 'JWT_SECRET_KEY'],
-  scheduler: ['DATABASE_URL', 'REDIS_URL', 'JWT_SECRET_KEY'],
-  worker: ['DATABASE_URL', 'REDIS_URL', 'JWT_SECRET_KEY'],
+  api: ['DATABASE_URL', 'REDIS_URL'],
+  scheduler: ['DATABASE_URL', 'REDIS_URL'],
+  worker: ['DATABASE_URL', 'REDIS_URL'],
   sim: [],
   migrate: ['DATABASE_URL'],
   cli: ['DATABASE_URL'],
@@ -155,8 +239,10 @@ const REQUIRED: Record<Role, ReadonlyArray<'DATABASE_URL' | 'REDIS_URL' | 'JWT_S
 };
 
 export type Config = Env & { role: Role };
-/** A configuration for a role whose required variables are known to be present. */
-export type ServiceConfig = Config & { DATABASE_URL: string; REDIS_URL: string; JWT_SECRET_KEY: string };
+/** A configuration for a role whose required variables are known to be present (scheduler, worker). */
+export type ServiceConfig = Config & { DATABASE_URL: string; REDIS_URL: string };
+/** The api's configuration: JWT_SECRET_KEY is the signing key (the first of JWT_SECRET_KEYS when that is set). */
+export type ApiConfig = ServiceConfig & { JWT_SECRET_KEY: string; JWT_SECRET_KEYS: string[] };
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -171,6 +257,7 @@ export class ConfigError extends Error {
  */
 function shownValue(name: string, value: string): string {
   if (name === 'JWT_SECRET_KEY') return `a value of ${value.length} characters`;
+  if (name.startsWith('JWT_SECRET_KEYS')) return `a value of ${value.length} characters`;
   if (name.endsWith('_URL'))
     return JSON.stringify(value.replace(/^([^:/?#\s]+:\/\/[^:/@\s]*:)[^@\s]*@/, '$1***@'));
   return JSON.stringify(value);
@@ -197,21 +284,51 @@ export function parseConfig(role: Role, env: Record<string, string | undefined>)
       problems.push(`${name}: ${issue.message} (got ${shownValue(name, cleaned[name] ?? '')})`);
     }
   }
+  if (parsed.success && role === 'api') problems.push(...apiKeyProblems(parsed.data));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   return { ...parsed.data, role };
 }
 
-/** Narrows a config to one whose database, Redis and JWT settings are present (api, scheduler, worker). */
+/** The api's signing keys: JWT_SECRET_KEYS, else JWT_SECRET_KEY (empty when neither is set). */
+export function signingKeys(env: Pick<Env, 'JWT_SECRET_KEY' | 'JWT_SECRET_KEYS'>): string[] {
+  return env.JWT_SECRET_KEYS ?? (env.JWT_SECRET_KEY === undefined ? [] : [env.JWT_SECRET_KEY]);
+}
+
+/** The api needs a key, one way of setting it, and (unless ALLOW_INSECURE_DEV_SECRETS) no public or typed key. */
+function apiKeyProblems(env: Env): string[] {
+  if (env.JWT_SECRET_KEY !== undefined && env.JWT_SECRET_KEYS !== undefined)
+    return ['JWT_SECRET_KEYS: set either JWT_SECRET_KEY or JWT_SECRET_KEYS (which replaces it), not both'];
+  const keys = signingKeys(env);
+  if (keys.length === 0) return ['JWT_SECRET_KEY: environment variable required'];
+  if (env.ALLOW_INSECURE_DEV_SECRETS) return [];
+  const name = env.JWT_SECRET_KEYS !== undefined ? 'JWT_SECRET_KEYS' : 'JWT_SECRET_KEY';
+  return keys.flatMap((key, i) => {
+    const reason = weakKeyReason(key);
+    const which = name === 'JWT_SECRET_KEYS' ? `key ${i + 1} ` : '';
+    return reason ? [`${name}: ${which}refused: ${reason}; ${KEY_FIX}`] : [];
+  });
+}
+
+/** Narrows a config to one whose database and Redis settings are present (api, scheduler, worker). */
 export function asServiceConfig(config: Config): ServiceConfig {
-  const { DATABASE_URL, REDIS_URL, JWT_SECRET_KEY } = config;
-  if (DATABASE_URL === undefined || REDIS_URL === undefined || JWT_SECRET_KEY === undefined) {
+  const { DATABASE_URL, REDIS_URL } = config;
+  if (DATABASE_URL === undefined || REDIS_URL === undefined) {
     throw new ConfigError(
-      (['DATABASE_URL', 'REDIS_URL', 'JWT_SECRET_KEY'] as const)
+      (['DATABASE_URL', 'REDIS_URL'] as const)
         .filter((k) => config[k] === undefined)
         .map((k) => `${k}: environment variable required`),
     );
   }
-  return { ...config, DATABASE_URL, REDIS_URL, JWT_SECRET_KEY };
+  return { ...config, DATABASE_URL, REDIS_URL };
+}
+
+/** Narrows an api config: database, Redis and at least one signing key. */
+export function asApiConfig(config: Config): ApiConfig {
+  const service = asServiceConfig(config);
+  const keys = signingKeys(config);
+  const [first] = keys;
+  if (first === undefined) throw new ConfigError(['JWT_SECRET_KEY: environment variable required']);
+  return { ...service, JWT_SECRET_KEY: first, JWT_SECRET_KEYS: keys };
 }
 
 /** Returns a required string setting or throws the standard one-line problem for it. */

@@ -20,6 +20,10 @@ export const REDACT_PATHS = [
   '*.access_token',
   'JWT_SECRET_KEY',
   '*.JWT_SECRET_KEY',
+  'JWT_SECRET_KEYS',
+  '*.JWT_SECRET_KEYS',
+  'CACHE_REDIS_URL',
+  '*.CACHE_REDIS_URL',
   'DATABASE_URL',
   '*.DATABASE_URL',
   'REDIS_URL',
@@ -41,6 +45,13 @@ export const REDACT_PATHS = [
   '*.sessionToken',
   'externalId',
   '*.externalId',
+  // The STS AssumeRole parameter (SDK input objects) and the organizations column.
+  'ExternalId',
+  '*.ExternalId',
+  '*.*.ExternalId',
+  'external_id',
+  '*.external_id',
+  '*.*.external_id',
 ];
 
 /** Builds the process logger; `name` is the role (api, worker, ...). */

@@ -11,6 +11,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -132,6 +133,8 @@ const REQUIRED_ALERTS = [
 ];
 
 const ROLE_PORTS: Record<string, number> = { 'api-gateway': 8002, scheduler: 9464, worker: 9464 };
+/** Where each role serves /metrics (the api on API_METRICS_PORT since issue 12). */
+const METRICS_PORTS: Record<string, number> = { 'api-gateway': 9464, scheduler: 9464, worker: 9464 };
 
 /** Environment variables the AWS SDK (not lib/config.ts) reads, plus Node's own. */
 const NON_CONFIG_ENV = new Set([
@@ -555,6 +558,16 @@ function kustomize(dir: string): Build {
   return build;
 }
 
+/**
+ * The dev overlay reads JWT_SECRET_KEY from k8s/overlays/dev/secrets.env, which is git-ignored and
+ * generated once per checkout (issue 12: no committed key); generate it as a developer would.
+ */
+function ensureDevSecrets(): void {
+  const file = repoPath('k8s', 'overlays', 'dev', 'secrets.env');
+  if (!existsSync(file))
+    writeFileSync(file, `JWT_SECRET_KEY=${randomBytes(48).toString('base64')}\n`, { mode: 0o600 });
+}
+
 /** An overlay in a temporary folder made of the base plus the given components. */
 function withComponents(components: string[]): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'costwatch-kustomize-'));
@@ -694,7 +707,9 @@ describe('Dockerfile', () => {
   const stages = dockerfile.split(/^FROM /m).slice(1);
 
   test('multi-stage on Node 22 bookworm-slim with deps, build and runtime stages', () => {
-    assert.match(dockerfile, /^ARG NODE_IMAGE=node:22-bookworm-slim$/m);
+    // Pinned by digest (issue 12), with the how-to-update comment.
+    assert.match(dockerfile, /^ARG NODE_IMAGE=node:22-bookworm-slim@sha256:[0-9a-f]{64}$/m);
+    assert.match(dockerfile, /To update[\s\S]*imagetools inspect node:22-bookworm-slim/);
     assert.ok(stages.length >= 3, 'expected at least three stages');
     for (const stage of ['deps', 'build', 'runtime'])
       assert.match(dockerfile, new RegExp(`^FROM \\S+ AS ${stage}$`, 'm'));
@@ -819,13 +834,16 @@ describe('docker-compose.yml', () => {
     );
     for (const name of ['migrate', 'api', 'scheduler', 'worker']) {
       const env = strMap(service(name).environment);
-      for (const key of ['DATABASE_URL', 'REDIS_URL', 'JWT_SECRET_KEY', 'AWS_ENDPOINT_URL'])
+      for (const key of ['DATABASE_URL', 'REDIS_URL', 'AWS_ENDPOINT_URL'])
         assert.ok(key in env, `${name} env ${key}`);
+      // Only the api gets the JWT key (issue 12).
+      assert.equal('JWT_SECRET_KEY' in env, name === 'api', `${name} env JWT_SECRET_KEY`);
       for (const key of Object.keys(env))
         assert.ok(isKnownEnv(key), `${name} env ${key} is read by nothing (lib/config.ts)`);
     }
-    const jwtDefault = /JWT_SECRET_KEY: \$\{JWT_SECRET_KEY:-([^}]*)\}/.exec(raw)?.[1] ?? '';
-    assert.ok(jwtDefault.length >= 32, 'the development JWT_SECRET_KEY default has at least 32 characters');
+    // No default: compose refuses to start without a JWT_SECRET_KEY, and the message says how to make one.
+    assert.match(raw, /JWT_SECRET_KEY: \$\{JWT_SECRET_KEY:\?[^}]*openssl rand/);
+    assert.doesNotMatch(raw, /JWT_SECRET_KEY:-/);
   });
 
   test('api publishes 8002; workers scale: no host ports, no container_name, stop grace > SHUTDOWN_GRACE_SECONDS', () => {
@@ -964,7 +982,7 @@ describe('Prometheus configuration and alert rules', () => {
     const config = parseYamlFile('deploy', 'prometheus', 'prometheus.yml');
     const jobs = objs(config.scrape_configs, 'scrape_configs');
     const compose = obj(parseYamlFile('docker-compose.yml').services, 'services');
-    for (const [job, port] of Object.entries(ROLE_PORTS)) {
+    for (const [job, port] of Object.entries(METRICS_PORTS)) {
       const scrape = jobs.find((j) => j.job_name === job);
       assert.ok(scrape, `scrape job ${job}`);
       const sd = objs(scrape.dns_sd_configs, `${job} dns_sd_configs`)[0];
@@ -1250,7 +1268,7 @@ describe('Kubernetes (kustomize)', () => {
       }
       const annotations = strMap(at(deployment, 'spec.template.metadata.annotations'));
       assert.equal(annotations['prometheus.io/scrape'], 'true', `${name} scrape annotation`);
-      assert.equal(annotations['prometheus.io/port'], String(port), `${name} scrape port`);
+      assert.equal(annotations['prometheus.io/port'], String(METRICS_PORTS[name]), `${name} scrape port`);
       assert.equal(annotations['prometheus.io/path'], '/metrics');
     }
     assert.equal(config.PORT, '8002');
@@ -1284,7 +1302,7 @@ describe('Kubernetes (kustomize)', () => {
     assert.deepEqual(Object.keys(secrets).sort(), ['DATABASE_URL', 'JWT_SECRET_KEY', 'REDIS_URL']);
     for (const value of Object.values(secrets)) assert.match(value, /REPLACE/);
     assert.throws(
-      () => parseConfig('worker', { ...config, ...secrets }),
+      () => parseConfig('api', { ...config, ...secrets }),
       /JWT_SECRET_KEY/,
       'placeholders fail at start',
     );
@@ -1303,10 +1321,10 @@ describe('Kubernetes (kustomize)', () => {
     const api = find(resources, 'Service', 'api-gateway-service');
     assert.deepEqual(
       objs(at(api, 'spec.ports'), 'ports').map((p) => p.port),
-      [8002],
+      [8002, 9464],
     );
     for (const [name, port] of [
-      ['api-gateway-service', 8002],
+      ['api-gateway-service', 9464],
       ['worker-metrics', 9464],
       ['scheduler-metrics', 9464],
     ] as const) {
@@ -1346,7 +1364,7 @@ describe('Kubernetes (kustomize)', () => {
         .flatMap((rule) => objs(rule.ports ?? [], 'ports').map((port) => Number(port.port)));
     assert.ok(ingressPorts('api-gateway').includes(8002), 'ingress controller reaches api 8002');
     const scrapePorts = ingressPorts('"app.kubernetes.io/name":"costwatch"');
-    assert.ok(scrapePorts.includes(9464) && scrapePorts.includes(8002), 'Prometheus reaches metrics ports');
+    assert.ok(scrapePorts.includes(9464), 'Prometheus reaches the metrics port');
     const egressPorts = policies
       .flatMap((p) => objs(at(p, 'spec.egress') ?? [], 'egress'))
       .flatMap((rule) => objs(rule.ports ?? [], 'ports').map((port) => Number(port.port)));
@@ -1420,6 +1438,7 @@ describe('Kubernetes (kustomize)', () => {
   });
 
   test('dev overlay: Postgres on postgres-pvc, Redis with AOF/noeviction, simulator, working secrets', () => {
+    ensureDevSecrets();
     const { resources, tool } = kustomize(repoPath('k8s', 'overlays', 'dev'));
     assertConsistent(resources, `dev (${tool})`);
     const postgres = find(resources, 'StatefulSet', 'postgres');
@@ -1455,12 +1474,100 @@ describe('Kubernetes (kustomize)', () => {
       assert.equal(c.image, 'costwatch/costwatch:dev');
   });
 
+  test('issue 12: restricted pod security, worker-only AWS egress, admin allowlist, TRUST_PROXY, no key for workers, prod read-only board', () => {
+    ensureDevSecrets();
+    for (const dir of [
+      repoPath('k8s', 'base'),
+      repoPath('k8s', 'overlays', 'dev'),
+      repoPath('k8s', 'overlays', 'prod'),
+    ]) {
+      const { resources, tool } = kustomize(dir);
+      assertConsistent(resources, `${dir} (${tool})`);
+      const ns = strMap(at(find(resources, 'Namespace', 'costwatch'), 'metadata.labels'));
+      assert.equal(
+        ns['pod-security.kubernetes.io/enforce'],
+        'restricted',
+        `${dir}: namespace enforces restricted`,
+      );
+      // Every pod meets "restricted": non-root, seccomp RuntimeDefault, no escalation, ALL dropped.
+      for (const w of resources.filter((r) => WORKLOAD_KINDS.has(kindOf(r)))) {
+        const pod = podSpecs(w)[0] ?? {};
+        assert.equal(at(pod, 'securityContext.runAsNonRoot'), true, `${nameOf(w)} runAsNonRoot`);
+        assert.equal(
+          at(pod, 'securityContext.seccompProfile.type'),
+          'RuntimeDefault',
+          `${nameOf(w)} seccomp`,
+        );
+        for (const c of containersOf(w)) {
+          assert.equal(
+            at(c, 'securityContext.allowPrivilegeEscalation'),
+            false,
+            `${nameOf(w)} no escalation`,
+          );
+          assert.deepEqual(at(c, 'securityContext.capabilities.drop'), ['ALL'], `${nameOf(w)} drops ALL`);
+        }
+      }
+      // Only the api receives the JWT key.
+      for (const name of ['worker', 'scheduler']) {
+        const envNames = containersOf(find(resources, 'Deployment', name)).flatMap((c) =>
+          objs(c.env ?? [], 'env').map((e) => e.name),
+        );
+        assert.ok(!envNames.includes('JWT_SECRET_KEY'), `${name} gets no JWT_SECRET_KEY`);
+      }
+      const config = dataOf(find(resources, 'ConfigMap', 'costwatch-config'));
+      assert.equal(
+        parseConfig('api', {
+          ...config,
+          DATABASE_URL: 'postgresql://u:p@h/d',
+          REDIS_URL: 'redis://h:6379',
+          JWT_SECRET_KEY: randomBytes(32).toString('base64'),
+        }).TRUST_PROXY,
+        1,
+      );
+      assert.equal(config.API_METRICS_PORT, '9464');
+      assert.equal(
+        config.BULL_BOARD_READ_ONLY,
+        dir.endsWith('prod') ? 'true' : undefined,
+        `${dir} BULL_BOARD_READ_ONLY`,
+      );
+      // AWS egress: workers only, 443, public addresses only (no metadata service, no private ranges).
+      const aws = find(resources, 'NetworkPolicy', 'worker-egress-aws');
+      assert.deepEqual(strMap(at(aws, 'spec.podSelector.matchLabels')), { app: 'worker' });
+      const rule = objs(at(aws, 'spec.egress'), 'egress')[0] ?? {};
+      assert.deepEqual(
+        objs(rule.ports, 'ports').map((p) => p.port),
+        [443],
+      );
+      const except = arr(at(objs(rule.to, 'to')[0], 'ipBlock.except'), 'except');
+      for (const cidr of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16'])
+        assert.ok(except.includes(cidr), `excludes ${cidr}`);
+      const shared = find(resources, 'NetworkPolicy', 'costwatch-egress');
+      const sharedPorts = objs(at(shared, 'spec.egress'), 'egress').flatMap((r) =>
+        objs(r.ports ?? [], 'ports').map((p) => Number(p.port)),
+      );
+      assert.ok(!sharedPorts.includes(443), 'api/scheduler/migrate get no HTTPS egress');
+      // /admin has its own Ingress with an IP allowlist; the public one redirects to HTTPS.
+      const admin = find(resources, 'Ingress', 'costwatch-admin-ingress');
+      assert.match(
+        strMap(at(admin, 'metadata.annotations'))['nginx.ingress.kubernetes.io/whitelist-source-range'] ?? '',
+        /^\d+\.\d+\.\d+\.\d+\/\d+/,
+      );
+      assert.match(JSON.stringify(at(admin, 'spec.rules')), /"path":"\/admin","pathType":"Prefix"/);
+      const publicIngress = find(resources, 'Ingress', 'costwatch-ingress');
+      assert.equal(
+        strMap(at(publicIngress, 'metadata.annotations'))['nginx.ingress.kubernetes.io/force-ssl-redirect'],
+        'true',
+      );
+    }
+  });
+
   test('the built-in builder agrees with kustomize (when kubectl or kustomize is installed)', (t) => {
     const tool = kustomizeTool();
     if (!tool) {
       t.skip('no kustomize/kubectl: the built-in builder is the one in use');
       return;
     }
+    ensureDevSecrets();
     const normalise = (resources: Obj[]): Map<string, Json> =>
       new Map(
         resources.map((r) => [
@@ -1470,7 +1577,12 @@ describe('Kubernetes (kustomize)', () => {
       );
     const hpaDir = withComponents(['k8s/components/hpa']);
     try {
-      for (const dir of [repoPath('k8s', 'base'), repoPath('k8s', 'overlays', 'dev'), hpaDir]) {
+      for (const dir of [
+        repoPath('k8s', 'base'),
+        repoPath('k8s', 'overlays', 'dev'),
+        repoPath('k8s', 'overlays', 'prod'),
+        hpaDir,
+      ]) {
         const expected = normalise(kustomizeWithTool(tool, dir));
         const actual = normalise(builtinKustomize(dir));
         assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort(), `${dir}: same objects`);

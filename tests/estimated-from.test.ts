@@ -141,7 +141,6 @@ test('a backfill on two worker processes, windows committing in random order, ke
     const env = {
       DATABASE_URL: p.config.DATABASE_URL,
       REDIS_URL: p.config.REDIS_URL,
-      JWT_SECRET_KEY: p.config.JWT_SECRET_KEY,
       QUEUE_PREFIX: p.config.QUEUE_PREFIX,
       AWS_ENDPOINT_URL: p.sim.url,
       AWS_ACCESS_KEY_ID: 'AKIACOSTWATCHTEST',

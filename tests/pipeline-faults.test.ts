@@ -178,7 +178,6 @@ test('kill -9 of a worker in the middle of loads, two worker processes: every wi
     const env = {
       DATABASE_URL: p.config.DATABASE_URL,
       REDIS_URL: p.config.REDIS_URL,
-      JWT_SECRET_KEY: p.config.JWT_SECRET_KEY,
       QUEUE_PREFIX: p.config.QUEUE_PREFIX,
       AWS_ENDPOINT_URL: p.sim.url,
       AWS_ACCESS_KEY_ID: 'AKIACOSTWATCHTEST',

@@ -66,6 +66,7 @@ export async function startWorkers(
     ce: config.CE_RATE_PER_ORG,
     cloudwatch: config.CW_RATE_PER_ORG,
     global: config.AWS_RATE_GLOBAL,
+    orgShare: config.AWS_RATE_ORG_SHARE,
   });
   const aws = new AwsGateway({
     region: config.AWS_REGION,

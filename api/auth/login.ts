@@ -1,8 +1,9 @@
 /**
  * Password login shared by `POST /api/v1/auth/login` and Bull Board's `/admin/login` form.
  *
- * Every attempt consumes one point per email and per client IP (Redis, so the limit holds across
- * API replicas) before the password is checked, so parallel guessing cannot overshoot; a
+ * Every attempt consumes one point per email and per client address (Redis, so the limit holds
+ * across API replicas; IPv6 counted per /64, and the address is the real client's only when
+ * TRUST_PROXY names the proxies in front: see api/app.ts) before the password is checked, so parallel guessing cannot overshoot; a
  * successful login gives its points back. Unknown emails are compared against a dummy hash of the
  * same cost, and every failure (unknown email, wrong password, disabled user) answers the same.
  */
@@ -16,6 +17,7 @@ import {
 } from '../../database/repositories/users.repository.js';
 import { ApiError } from '../errors.js';
 import type { ApiContext } from '../context.js';
+import { clientKey } from './limits.js';
 import { verifyPassword } from './passwords.js';
 
 export const INVALID_CREDENTIALS = 'invalid email or password';
@@ -39,7 +41,7 @@ export class LoginLimiter {
   async consume(email: string, ip: string): Promise<void> {
     const results = await Promise.allSettled([
       this.byEmail.consume(LoginLimiter.emailKey(email)),
-      this.byIp.consume(ip),
+      this.byIp.consume(clientKey(ip)),
     ]);
     let retryMs = 0;
     for (const result of results) {
@@ -58,7 +60,10 @@ export class LoginLimiter {
 
   /** Gives a successful login's points back, so legitimate logins never lock anyone out. */
   async refund(email: string, ip: string): Promise<void> {
-    await Promise.all([this.byEmail.reward(LoginLimiter.emailKey(email), 1), this.byIp.reward(ip, 1)]);
+    await Promise.all([
+      this.byEmail.reward(LoginLimiter.emailKey(email), 1),
+      this.byIp.reward(clientKey(ip), 1),
+    ]);
   }
 }
 
@@ -66,6 +71,7 @@ export interface LoggedInUser {
   id: number;
   organizationId: number;
   role: UserRole;
+  tokenVersion: number;
 }
 
 /** Checks an email and password; throws 429 when rate-limited, 401 (one body for every failure) otherwise. */
@@ -80,5 +86,10 @@ export async function attemptLogin(
   const matches = await verifyPassword(password, user?.password_hash ?? (await app.dummyHash));
   if (!user || !matches || user.disabled_at !== null) throw new ApiError('unauthorized', INVALID_CREDENTIALS);
   await Promise.all([app.loginLimiter.refund(email, ip), recordLogin(app.db, user.id)]);
-  return { id: user.id, organizationId: user.organization_id, role: user.role };
+  return {
+    id: user.id,
+    organizationId: user.organization_id,
+    role: user.role,
+    tokenVersion: user.token_version,
+  };
 }

@@ -1,7 +1,10 @@
 /**
  * Authentication and organization scoping. A token only proves who signed in; the user row is
- * read on every request, so a disabled user's tokens stop working at once and a role change
- * applies immediately. Organization ids the caller may not see answer 404 (never 403), so ids
+ * read on every request (one primary-key lookup, the only per-request cost: no cache, so nothing
+ * delays a revocation), so a disabled user's tokens stop working at once, a role change applies
+ * immediately, and a token whose token version (`ver`) is older than the user's (bumped by
+ * `costwatch user set-password` and `user disable`) is refused. Authenticated API requests count
+ * against the per-user rate limit (API_RATE_PER_MINUTE). Organization ids the caller may not see answer 404 (never 403), so ids
  * of other tenants do not leak.
  */
 import type { Request } from 'express';
@@ -49,8 +52,10 @@ async function principalOf(
 ): Promise<Principal | null> {
   const claims = await app.tokens.verify(token, audience);
   if (!claims) return null;
+  if (audience === ADMIN_AUDIENCE && (claims.jti === null || (await app.adminSessions.isRevoked(claims.jti))))
+    return null;
   const user = await findActiveUserById(app.db, claims.userId);
-  if (!user) return null;
+  if (!user || user.token_version !== claims.version) return null;
   return { userId: user.id, orgId: user.organization_id, role: user.role, email: user.email };
 }
 
@@ -60,6 +65,7 @@ export async function authenticate(app: ApiContext, req: Request): Promise<Princ
   if (token === null) throw unauthorized();
   const principal = token ? await principalOf(app, token, API_AUDIENCE) : null;
   if (!principal) throw unauthorized('the bearer token is invalid, expired or revoked');
+  await app.apiLimiter.consume(principal.userId);
   return principal;
 }
 

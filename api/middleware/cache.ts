@@ -5,6 +5,14 @@
  * rollup invalidates every cached answer of the org at once. A lookup is one MGET of the version
  * and the answer, and a hit is sent as the stored bytes. Redis trouble never fails a request: a
  * slow or failing cache is a miss.
+ *
+ * Bounded (the cache may live in the `noeviction` queue Redis, where filling memory stops every
+ * tenant's jobs): an answer above CACHE_MAX_ENTRY_BYTES is not stored, pages with an `offset` above
+ * CACHE_MAX_OFFSET are not cached, and each organization may store CACHE_MAX_ENTRIES_PER_ORG answers
+ * per API_CACHE_TTL_SECONDS window (a counter that expires with the window; one Lua script counts
+ * and stores atomically), so at most twice that many answers of an org are alive at any moment:
+ * an org's cache holds at most 2 x CACHE_MAX_ENTRIES_PER_ORG x CACHE_MAX_ENTRY_BYTES. With
+ * CACHE_REDIS_URL the cache lives in its own Redis (allkeys-lru) and cannot touch the queues.
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../lib/logger.js';
@@ -31,12 +39,33 @@ function canonical(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
 }
 
+/** The bounds of the response cache (CACHE_MAX_* settings). */
+export interface CacheLimits {
+  maxEntryBytes: number;
+  maxEntriesPerOrg: number;
+  maxOffset: number;
+}
+
+// KEYS[1] the org's entry counter, KEYS[2] the entry; ARGV: ttl seconds, max entries, value.
+// Counts first, so parallel stores of one org can never exceed the cap.
+const STORE_BOUNDED = `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if n > tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[1])
+return 1`;
+
+export function orgEntryCounterKey(prefix: string, orgId: number): string {
+  return `${prefix}:cache:n:${orgId}`;
+}
+
 export class ResponseCache {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly ttlSeconds: number,
     private readonly log: Logger,
+    private readonly limits: CacheLimits = { maxEntryBytes: 262144, maxEntriesPerOrg: 1000, maxOffset: 200 },
   ) {}
 
   get enabled(): boolean {
@@ -54,7 +83,12 @@ export class ResponseCache {
     query: unknown,
     day: string,
   ): Promise<{ hit: Buffer | null; store: (body: string) => Promise<void> } | null> {
-    const digest = createHash('sha256').update(`${route}\n${canonical(query)}\n${day}`).digest('base64url');
+    const offset =
+      typeof query === 'object' && query !== null ? (query as { offset?: unknown }).offset : undefined;
+    if (typeof offset === 'number' && offset > this.limits.maxOffset) return null;
+    const digest = createHash('sha256')
+      .update(`${route}\n${canonical(query)}\n${day}`)
+      .digest('base64url');
     const key = `${this.prefix}:cache:r:${orgId}:${digest}`;
     try {
       const [versionRaw, stored] = await withTimeout(
@@ -64,16 +98,28 @@ export class ResponseCache {
       const version = versionRaw ? versionRaw.toString() : '0';
       const tag = Buffer.from(`${version}\n`);
       const hit = stored && stored.subarray(0, tag.length).equals(tag) ? stored.subarray(tag.length) : null;
-      return { hit, store: (body) => this.set(key, `${version}\n${body}`) };
+      return { hit, store: (body) => this.set(orgId, key, `${version}\n${body}`) };
     } catch (error) {
       this.log.warn({ err: error }, 'response cache unavailable');
       return null;
     }
   }
 
-  private async set(key: string, value: string): Promise<void> {
+  private async set(orgId: number, key: string, value: string): Promise<void> {
+    if (Buffer.byteLength(value) > this.limits.maxEntryBytes) return;
     try {
-      await withTimeout(this.redis.set(key, value, 'EX', this.ttlSeconds), CACHE_TIMEOUT_MS);
+      await withTimeout(
+        this.redis.eval(
+          STORE_BOUNDED,
+          2,
+          orgEntryCounterKey(this.prefix, orgId),
+          key,
+          this.ttlSeconds,
+          this.limits.maxEntriesPerOrg,
+          value,
+        ),
+        CACHE_TIMEOUT_MS,
+      );
     } catch (error) {
       this.log.warn({ err: error }, 'response cache write failed');
     }

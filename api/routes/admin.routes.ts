@@ -5,6 +5,12 @@
  * short-lived JWT (its own audience). Without credentials browsers are redirected (302) to the
  * form and API clients (Accept: application/json) get 401; non-operators get 403. An operator's
  * API Bearer token works too.
+ *
+ * The cookie is `Secure` whenever the request is HTTPS as express sees it: behind a TLS-terminating
+ * ingress that needs TRUST_PROXY (X-Forwarded-Proto from a trusted proxy). POST /admin/logout ends
+ * the session server-side: its token id is revoked in Redis until it would have expired, so a copy
+ * of the cookie is worthless afterwards. BULL_BOARD_READ_ONLY shows the queues without the retry,
+ * promote, clean, remove and pause actions (Bull Board's readOnlyMode refuses them server-side too).
  */
 import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
 import { createBullBoard } from '@bull-board/api';
@@ -15,7 +21,7 @@ import type { ApiContext } from '../context.js';
 import { ApiError, errorBody, forbidden } from '../errors.js';
 import { attemptLogin } from '../auth/login.js';
 import { ADMIN_AUDIENCE } from '../auth/tokens.js';
-import { ADMIN_COOKIE, adminAccess } from '../middleware/auth.js';
+import { ADMIN_COOKIE, adminAccess, cookieValue } from '../middleware/auth.js';
 import { labelRoute, requestId } from '../middleware/request-context.js';
 
 export const BOARD_PATH = '/admin/queues';
@@ -88,7 +94,9 @@ export function mountAdminRoutes(app: Express, ctx: ApiContext): void {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(BOARD_PATH);
   createBullBoard({
-    queues: ctx.queues.all.map((queue) => new BullMQAdapter(queue)),
+    queues: ctx.queues.all.map(
+      (queue) => new BullMQAdapter(queue, { readOnlyMode: ctx.config.BULL_BOARD_READ_ONLY }),
+    ),
     serverAdapter,
     options: { uiConfig: { boardTitle: 'CostWatch queues' } },
   });
@@ -124,7 +132,7 @@ export function mountAdminRoutes(app: Express, ctx: ApiContext): void {
           return;
         }
         const token = await ctx.tokens.sign(
-          { userId: user.id, orgId: user.organizationId, role: user.role },
+          { userId: user.id, orgId: user.organizationId, role: user.role, version: user.tokenVersion },
           ADMIN_AUDIENCE,
           ctx.adminSessionSeconds,
         );
@@ -147,7 +155,10 @@ export function mountAdminRoutes(app: Express, ctx: ApiContext): void {
     },
   );
 
-  app.post(LOGOUT_PATH, labelRoute(LOGOUT_PATH), (_req, res) => {
+  app.post(LOGOUT_PATH, labelRoute(LOGOUT_PATH), async (req, res) => {
+    const cookie = cookieValue(req, ADMIN_COOKIE);
+    const session = cookie ? await ctx.tokens.verify(cookie, ADMIN_AUDIENCE) : null;
+    if (session?.jti) await ctx.adminSessions.revoke(session.jti, session.exp);
     res.clearCookie(ADMIN_COOKIE, { httpOnly: true, sameSite: 'strict', path: '/admin' });
     res.redirect(303, LOGIN_PATH);
   });

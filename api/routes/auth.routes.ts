@@ -22,7 +22,7 @@ export const authRoutes: Route[] = [
       const user = await attemptLogin(app, body.email, body.password, req.ip ?? 'unknown');
       const ttl = app.config.TOKEN_TTL_SECONDS;
       const token = await app.tokens.sign(
-        { userId: user.id, orgId: user.organizationId, role: user.role },
+        { userId: user.id, orgId: user.organizationId, role: user.role, version: user.tokenVersion },
         API_AUDIENCE,
         ttl,
       );

@@ -150,9 +150,10 @@ export const ingestionRoutes: Route[] = [
     summary: 'Fetch the organization’s changeable cost and metrics windows now (admin or operator)',
     description:
       'Enqueues the refresh windows (restatement days, current month, previous month until its bill closes) with ' +
-      'the same dedupe ids as the scheduler, so repeated clicks do not queue duplicates. Answers 202.',
+      'the same dedupe ids as the scheduler, so repeated clicks do not queue duplicates. Answers 202. One refresh per ' +
+      'organization per REFRESH_COOLDOWN_SECONDS (each bills Cost Explorer requests): 429 with Retry-After until then.',
     status: 202,
-    errors: [403, 409],
+    errors: [403, 409, 429],
     roles: ['admin', 'operator'],
     query: refreshQuery,
     body: refreshBody,
@@ -166,13 +167,17 @@ export const ingestionRoutes: Route[] = [
           'the organization is disabled; an operator must enable it before refreshing',
         );
       }
+      await app.refreshCooldown.claim(org.id);
       const windows = await enqueueOrgRefresh(
         app.queues,
         { id: org.id, estimatedFrom: org.estimated_from },
         toIsoDate(now),
         app.config,
         'manual',
-      );
+      ).catch(async (error: unknown) => {
+        await app.refreshCooldown.release(org.id).catch(() => undefined);
+        throw error;
+      });
       return { organization_id: org.id, trigger: 'manual' as const, enqueued: windows };
     },
   }),

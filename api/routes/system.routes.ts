@@ -1,6 +1,9 @@
 /**
  * /health (liveness: the process answers, no I/O), /ready (Postgres and Redis answer within a
- * short timeout, and no shutdown has begun) and /metrics (the prom-client registry).
+ * short timeout, and no shutdown has begun) and /metrics (the prom-client registry; on its own
+ * port instead when API_METRICS_PORT is set, see api/main.ts). /ready answers a status only:
+ * `ok` or `unavailable` per dependency, never the error text (hostnames, addresses), which goes to
+ * the log.
  */
 import type { Express } from 'express';
 import { registry } from '../../lib/metrics.js';
@@ -9,7 +12,11 @@ import { labelRoute } from '../middleware/request-context.js';
 
 const READY_TIMEOUT_MS = 1_000;
 
-async function probe(work: () => Promise<unknown>): Promise<'ok' | string> {
+async function probe(
+  ctx: ApiContext,
+  name: string,
+  work: () => Promise<unknown>,
+): Promise<'ok' | 'unavailable'> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
@@ -23,7 +30,8 @@ async function probe(work: () => Promise<unknown>): Promise<'ok' | string> {
     ]);
     return 'ok';
   } catch (error) {
-    return error instanceof Error ? error.message.slice(0, 200) : 'failed';
+    ctx.log.warn({ err: error, dependency: name }, 'readiness probe failed');
+    return 'unavailable';
   } finally {
     clearTimeout(timer);
   }
@@ -36,7 +44,7 @@ export const SYSTEM_PATHS: Record<string, string[]> = {
   '/metrics': ['GET'],
 };
 
-export function mountSystemRoutes(app: Express, ctx: ApiContext): void {
+export function mountSystemRoutes(app: Express, ctx: ApiContext, options: { metrics: boolean }): void {
   app.get('/health', labelRoute('/health'), (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -47,13 +55,14 @@ export function mountSystemRoutes(app: Express, ctx: ApiContext): void {
       return;
     }
     const [postgres, redis] = await Promise.all([
-      probe(() => ctx.db.query('SELECT 1')),
-      probe(() => ctx.redis.ping()),
+      probe(ctx, 'postgres', () => ctx.db.query('SELECT 1')),
+      probe(ctx, 'redis', () => ctx.redis.ping()),
     ]);
     const ok = postgres === 'ok' && redis === 'ok';
     res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', checks: { postgres, redis } });
   });
 
+  if (!options.metrics) return;
   app.get('/metrics', labelRoute('/metrics'), async (_req, res) => {
     const text = await registry.metrics();
     res.type(registry.contentType).send(text);

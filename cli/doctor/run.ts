@@ -20,6 +20,7 @@ import { checkRedis } from './redis.check.js';
 import { checkQueues } from './queues.check.js';
 import { checkAwsAccess, type AwsUsage, type DoctorOrg } from './aws.check.js';
 import { checkMetricsEndpoint } from './metrics.check.js';
+import { checkSecurity } from './security.check.js';
 
 export type { CheckResult, CheckStatus } from './check.js';
 
@@ -135,6 +136,8 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
       );
       emit(...(isResult(queueResults) ? [queueResults] : queueResults));
     } else emit(skip('queues', 'Redis is not reachable'));
+    const security = await guarded('security', stepBudget, () => checkSecurity(options.env, config, redis));
+    emit(...(isResult(security) ? [security] : security));
 
     if (options.skipAws) emit(skip('aws', '--skip-aws: AWS access not checked'));
     else if (!client) emit(skip('aws', 'Postgres is not reachable: organizations unknown'));

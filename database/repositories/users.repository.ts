@@ -19,6 +19,7 @@ export interface LoginUser {
   role: UserRole;
   password_hash: string;
   disabled_at: Date | null;
+  token_version: number;
 }
 
 export interface ActiveUser {
@@ -26,6 +27,7 @@ export interface ActiveUser {
   organization_id: number;
   role: UserRole;
   email: string;
+  token_version: number;
 }
 
 export interface UserListing {
@@ -72,7 +74,7 @@ export async function createUser(
 // Parameters: $1 email (lower-case).
 export async function findUserForLogin(db: Queryable, email: string): Promise<LoginUser | null> {
   const { rows } = await db.query<LoginUser>(
-    `SELECT id, organization_id, role, password_hash, disabled_at
+    `SELECT id, organization_id, role, password_hash, disabled_at, token_version
        FROM users
       WHERE email = $1`,
     [email],
@@ -84,7 +86,7 @@ export async function findUserForLogin(db: Queryable, email: string): Promise<Lo
 // Parameters: $1 user id.
 export async function findActiveUserById(db: Queryable, userId: number): Promise<ActiveUser | null> {
   const { rows } = await db.query<ActiveUser>(
-    `SELECT id, organization_id, role, email
+    `SELECT id, organization_id, role, email, token_version
        FROM users
       WHERE id = $1 AND disabled_at IS NULL`,
     [userId],
@@ -113,18 +115,38 @@ export async function listUsers(db: Queryable, orgId: number | null): Promise<Us
   return rows;
 }
 
-// Disables a user (idempotent; keeps the first disabled_at) and returns id and disabled_at, or null.
-// Parameters: $1 email (lower-case).
+// Disables a user (idempotent; keeps the first disabled_at), bumps its token version (every token
+// dies), and returns id and disabled_at, or null. Parameters: $1 email (lower-case).
 export async function disableUserByEmail(
   db: Queryable,
   email: string,
 ): Promise<{ id: number; disabled_at: Date } | null> {
   const { rows } = await db.query<{ id: number; disabled_at: Date }>(
     `UPDATE users
-        SET disabled_at = coalesce(disabled_at, now())
+        SET disabled_at = coalesce(disabled_at, now()),
+            token_version = token_version + 1
       WHERE email = $1
       RETURNING id, disabled_at`,
     [email],
+  );
+  return rows[0] ?? null;
+}
+
+// Replaces a user's password hash and bumps its token version, so every token issued before dies.
+// Returns the user id and new version, or null for an unknown email.
+// Parameters: $1 email (lower-case), $2 bcrypt hash.
+export async function setUserPassword(
+  db: Queryable,
+  email: string,
+  passwordHash: string,
+): Promise<{ id: number; token_version: number } | null> {
+  const { rows } = await db.query<{ id: number; token_version: number }>(
+    `UPDATE users
+        SET password_hash = $2,
+            token_version = token_version + 1
+      WHERE email = $1
+      RETURNING id, token_version`,
+    [email, passwordHash],
   );
   return rows[0] ?? null;
 }

@@ -2,7 +2,9 @@
  * API scenarios against a real `costwatch api` process: sustained load while the pipeline writes
  * and invalidates the cache, and hostile input (fuzzing every endpoint and parameter of the
  * OpenAPI document, forged and expired tokens, other organizations' ids, privilege escalation,
- * brute force, login timing).
+ * brute force, login timing; issue 12: forged X-Forwarded-For, a trusted proxy, a repository JWT key,
+ * per-user and refresh limits, /metrics and /ready exposure, Bull Board read-only and logout, token
+ * version after a password change).
  */
 import http from 'node:http';
 import autocannon from 'autocannon';
@@ -13,7 +15,9 @@ import type { RoleProcess } from '../helpers/processes.js';
 import { statusOf, type RawRequest } from '../helpers/http.js';
 import { addDays } from '../../lib/dates.js';
 import { enqueueFetches } from '../../producers/enqueue.js';
-import { createUser, type UserRole } from '../../database/repositories/users.repository.js';
+import { createUser, setUserPassword, type UserRole } from '../../database/repositories/users.repository.js';
+import { spawnRole } from '../helpers/processes.js';
+import { REPOSITORY_KEYS } from '../../lib/secrets.js';
 import { DEFAULT_BCRYPT_COST, hashPassword } from '../../api/auth/passwords.js';
 import { API_AUDIENCE, TOKEN_ISSUER } from '../../api/auth/tokens.js';
 
@@ -64,7 +68,7 @@ async function login(base: string, email: string): Promise<string> {
  */
 export async function apiUnderLoad(size: ChaosSize): Promise<ScenarioResult> {
   const f = new Figures(`API load ${size.apiSeconds} s + refresh loop`);
-  const run = await startChaosRun({ env: { WORKER_CONCURRENCY: '2', LOGIN_ATTEMPTS_PER_15MIN: '10000' } });
+  const run = await startChaosRun({ env: { WORKER_CONCURRENCY: '2', LOGIN_ATTEMPTS_PER_15MIN: '10000', API_RATE_PER_MINUTE: '1000000' } });
   let refreshing = true;
   let sampling = true;
   try {
@@ -238,17 +242,24 @@ async function get(base: string, path: string, token: string): Promise<{ status:
 
 export async function hostileApi(size: ChaosSize): Promise<ScenarioResult> {
   const f = new Figures('hostile API input and auth attacks');
-  const run = await startChaosRun({ env: { LOGIN_ATTEMPTS_PER_15MIN: '10000' } });
+  const run = await startChaosRun({ env: { LOGIN_ATTEMPTS_PER_15MIN: '10000', API_RATE_PER_MINUTE: '1000000' } });
   try {
     const [orgA, orgB] = await run.createOrgs([ACCOUNTS[0] ?? '', ACCOUNTS[1] ?? '']);
     if (!orgA || !orgB) throw new Error('no orgs');
     await addUser(run, orgA.id, 'viewer@a.test', 'viewer');
     await addUser(run, orgA.id, 'operator@a.test', 'operator');
     await addUser(run, orgA.id, 'admin@a.test', 'admin');
+    await addUser(run, orgB.id, 'admin@b.test', 'admin');
     // The timing user has a production-cost hash, like the API's dummy hash for unknown users.
     await addUser(run, orgA.id, 'timing@a.test', 'viewer', DEFAULT_BCRYPT_COST);
     await run.db.pool.query(`INSERT INTO cost_daily_service VALUES ($1, '2026-01-05', 'SecretServiceOfB', 7, 7, 7, 7, 'USD', false)`, [orgB.id]);
-    const [{ base }, limited] = await Promise.all([startApi(run), startApi(run, { LOGIN_ATTEMPTS_PER_15MIN: '10' })]);
+    // Issue 12: the main api serves /metrics on its own port; `proxied` trusts 127.0.0.1 as its
+    // ingress, limits each user to 30 requests a minute and shows a read-only Bull Board.
+    const [{ base }, limited, proxied] = await Promise.all([
+      startApi(run, { API_METRICS_PORT: '0' }),
+      startApi(run, { LOGIN_ATTEMPTS_PER_15MIN: '10' }),
+      startApi(run, { TRUST_PROXY: '127.0.0.1', LOGIN_ATTEMPTS_PER_15MIN: '10', API_RATE_PER_MINUTE: '30', BULL_BOARD_READ_ONLY: 'true' }),
+    ]);
     const viewer = await login(base, 'viewer@a.test');
     const operator = await login(base, 'operator@a.test');
     const admin = await login(base, 'admin@a.test');
@@ -289,6 +300,48 @@ export async function hostileApi(size: ChaosSize): Promise<ScenarioResult> {
     const blocked = brute.filter((s) => s === 429).length;
     const afterCorrect = await post(limited.base, '/api/v1/auth/login', { email: 'viewer@a.test', password: PASSWORD });
 
+    // Issue 12 (item 1): a forged X-Forwarded-For from an untrusted peer does not escape the IP limit;
+    // behind a trusted proxy one attacking client does not lock out the others.
+    const forgedXff = await post(limited.base, '/api/v1/auth/login', { email: 'someone-else@a.test', password: 'guess' }, { 'x-forwarded-for': '198.18.7.7' });
+    const spray: number[] = [];
+    for (let i = 0; i < 11; i++) spray.push((await post(proxied.base, '/api/v1/auth/login', { email: `spray${i}@a.test`, password: 'guess' }, { 'x-forwarded-for': '203.0.113.9' })).status);
+    const victim = await post(proxied.base, '/api/v1/auth/login', { email: 'admin@a.test', password: PASSWORD }, { 'x-forwarded-for': '198.51.100.9' });
+    // Item 2: a JWT key that ships in the repository stops the api at start.
+    let repoKeyRefused = false;
+    try {
+      const p = await spawnRole(['api'], { ...run.env, PORT: '0', JWT_SECRET_KEY: REPOSITORY_KEYS[0] ?? '' }, 'api listening', 30_000);
+      p.child.kill('SIGKILL');
+    } catch (error) {
+      repoKeyRefused = /JWT_SECRET_KEY: refused/.test(String(error));
+    }
+    // Item 4: per-user API rate limit.
+    // (admin: viewer@a.test's email is locked by the brute force above; the login limit is shared by every api.)
+    const proxiedToken = ((await post(proxied.base, '/api/v1/auth/login', { email: 'admin@a.test', password: PASSWORD }, { 'x-forwarded-for': '198.51.100.10' })).json as { access_token?: string }).access_token ?? '';
+    const flood: number[] = [];
+    for (let i = 0; i < 35; i++) flood.push((await get(proxied.base, '/api/v1/costs/summary', proxiedToken)).status);
+    const flooded = flood.filter((s) => s === 429).length;
+    // Item 5: refresh cooldown (organization B: the fuzzing above may already have refreshed A).
+    const adminB = await login(base, 'admin@b.test');
+    const refreshes = [
+      await post(base, '/api/v1/ingestion/refresh', {}, { authorization: `Bearer ${adminB}` }),
+      await post(base, '/api/v1/ingestion/refresh', {}, { authorization: `Bearer ${adminB}` }),
+    ].map((r) => r.status);
+    // Item 6: /metrics is not on the public port; /ready tells a status, not error text.
+    const publicMetrics = (await get(base, '/metrics', '')).status;
+    const ready = await get(base, '/ready', '');
+    const readyStatusOnly = /^\{"status":"ready","checks":\{"postgres":"ok","redis":"ok"\}\}$/.test(ready.text);
+    // Items 1, 9, 11: Bull Board behind TLS termination: Secure cookie, read-only, logout ends the session.
+    const form = await fetch(`${proxied.base}/admin/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-proto': 'https', 'x-forwarded-for': '198.51.100.11' }, body: new URLSearchParams({ email: 'operator@a.test', password: PASSWORD }), redirect: 'manual' });
+    const setCookie = form.headers.get('set-cookie') ?? '';
+    const cookie = setCookie.split(';')[0] ?? '';
+    const pause = (await fetch(`${proxied.base}/admin/queues/api/queues/rollups/pause`, { method: 'PUT', headers: { cookie, accept: 'application/json' } })).status;
+    await fetch(`${proxied.base}/admin/logout`, { method: 'POST', headers: { cookie }, redirect: 'manual' });
+    const afterLogout = (await fetch(`${proxied.base}/admin/queues/api/queues`, { headers: { cookie, accept: 'application/json' } })).status;
+    // Item 11: a password change ends the outstanding token at once.
+    const beforeChange = (await get(base, '/api/v1/costs/summary', viewer)).status;
+    await setUserPassword(run.db.pool, 'viewer@a.test', await hashPassword(`${PASSWORD} changed`, 4));
+    const afterChange = (await get(base, '/api/v1/costs/summary', viewer)).status;
+
     // Timing of login: unknown user vs wrong password (interleaved).
     const unknown: number[] = [];
     const wrong: number[] = [];
@@ -315,6 +368,22 @@ export async function hostileApi(size: ChaosSize): Promise<ScenarioResult> {
     f.expect(blocked >= 19, `only ${blocked} of 30 brute-force attempts limited`);
     f.expect(afterCorrect.status === 429, `locked-out email accepted the right password (${afterCorrect.status})`);
     f.expect(ratio > 0.67 && ratio < 1.5, `login timing reveals unknown users (ratio ${ratio.toFixed(2)})`);
+    f.note(
+      `issue 12: forged XFF -> ${forgedXff.status}; trusted proxy spray ${spray.join(',')} then victim -> ${victim.status}; repository key refused ${repoKeyRefused}; ` +
+        `per-user flood ${flooded}/35 limited; refresh x2 -> ${refreshes.join(',')}; public /metrics -> ${publicMetrics}; /ready ${ready.text}; ` +
+        `board cookie Secure ${/;\s*Secure/i.test(setCookie)}, pause -> ${pause}, after logout -> ${afterLogout}; token before/after password change ${beforeChange}/${afterChange}`,
+    );
+    f.expect(forgedXff.status === 429, `a forged X-Forwarded-For escaped the login limit (${forgedXff.status})`);
+    f.expect(spray[10] === 429 && victim.status === 200, `behind the trusted proxy: spray ${spray.join(',')}, victim ${victim.status}`);
+    f.expect(repoKeyRefused, 'the api started with a JWT key from the repository');
+    f.expect(flooded >= 5, `only ${flooded} of 35 requests over a 30/min user limit answered 429`);
+    f.expect(refreshes[0] === 202 && refreshes[1] === 429, `refresh twice -> ${refreshes.join(',')}`);
+    f.expect(publicMetrics === 404, `/metrics on the public port -> ${publicMetrics}`);
+    f.expect(readyStatusOnly, `/ready answered ${ready.text}`);
+    f.expect(/;\s*Secure/i.test(setCookie), 'Bull Board cookie not Secure behind the TLS-terminating proxy');
+    f.expect(pause === 405, `read-only Bull Board paused a queue (${pause})`);
+    f.expect(afterLogout === 401, `a logged-out Bull Board cookie still works (${afterLogout})`);
+    f.expect(beforeChange === 200 && afterChange === 401, `token after a password change -> ${afterChange}`);
     return f.done();
   } catch (error) {
     return f.crashed(error);
