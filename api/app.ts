@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import express, { type Express, type RequestHandler } from 'express';
+import { systemNow } from '../lib/clock.js';
 import { ApiError } from './errors.js';
 import type { ApiContext, AppDeps } from './context.js';
 import { LoginLimiter } from './auth/login.js';
@@ -65,7 +66,7 @@ function buildContext(deps: AppDeps): ApiContext {
     redis: deps.redis,
     queues: deps.queues,
     log: deps.log,
-    now: options.now ?? (() => new Date()),
+    now: options.now ?? systemNow,
     lifecycle: options.lifecycle ?? { draining: false },
     tokens: new TokenSigner(deps.config.JWT_SECRET_KEY),
     loginLimiter: new LoginLimiter(

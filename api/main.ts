@@ -7,6 +7,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { asServiceConfig, type Config } from '../lib/config.js';
+import { clockFromConfig } from '../lib/clock.js';
 import { createPool } from '../lib/db.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createRedis } from '../lib/redis.js';
@@ -48,7 +49,7 @@ export async function startApi(config: Config, options: StartApiOptions = {}): P
     backoffMs: service.RETRY_BACKOFF_MS,
   });
   const lifecycle: Lifecycle = { draining: false };
-  const app = createApp({ config: service, db, redis, queues, log, options: { lifecycle } });
+  const app = createApp({ config: service, db, redis, queues, log, options: { lifecycle, now: clockFromConfig(service) } });
 
   const server = app.listen(service.PORT, service.HOST);
   server.requestTimeout = 30_000;

@@ -1,6 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestDatabase, type TestDatabase } from '../tests/helpers/db.js';
+import { ensureMonthlyPartitions } from './partitions.js';
+
+// A pinned today: the partitions a row needs follow its date, not the calendar of the test run.
+const TODAY = new Date('2026-11-18T06:00:00Z');
 
 let db: TestDatabase;
 before(async () => {
@@ -14,7 +18,7 @@ function addMonths(date: Date, months: number): string {
 }
 
 test('a row for any date from 14 months back to 12 months ahead lands through the partition routine', async () => {
-  const now = new Date();
+  const now = TODAY;
   const { rows: orgs } = await db.pool.query<{ id: number }>(
     `INSERT INTO organizations (name, aws_account_id) VALUES ('partitions', '111122223333') RETURNING id`,
   );
@@ -57,8 +61,28 @@ test('ensure_monthly_partitions is idempotent and safe to run concurrently', asy
 });
 
 test('the natural key rejects a duplicate', async () => {
+  await ensureMonthlyPartitions(db.pool, 'cost_data', '2026-11-18', '2026-11-19');
   const insert = `INSERT INTO cost_data (organization_id, cost_date, grouping, service, linked_account, region, unblended_cost, amortized_cost, net_unblended_cost, usage_quantity)
-                  VALUES (42, current_date, 'region_service', 'AWS Lambda', '', 'us-east-1', 1, 1, 1, 1)`;
+                  VALUES (42, '2026-11-18', 'region_service', 'AWS Lambda', '', 'us-east-1', 1, 1, 1, 1)`;
   await db.pool.query(insert);
   await assert.rejects(db.pool.query(insert), /cost_data_natural_key|duplicate key/);
+});
+
+test('ensureMonthlyPartitions remembers partitions per database: a second database of the same process gets its own', async () => {
+  const other = await createTestDatabase();
+  try {
+    const insert = (target: TestDatabase) =>
+      target.pool.query(
+        `INSERT INTO cost_data (organization_id, cost_date, grouping, service, linked_account, unblended_cost, amortized_cost, net_unblended_cost, usage_quantity)
+         VALUES (7, '2032-07-15', 'account_service', 'Amazon S3', '111122223333', 1, 1, 1, 0)`,
+      );
+    await ensureMonthlyPartitions(db.pool, 'cost_data', '2032-07-01', '2032-08-01');
+    await insert(db);
+    await ensureMonthlyPartitions(other.pool, 'cost_data', '2032-07-01', '2032-08-01');
+    await insert(other);
+    const { rows } = await other.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM cost_data WHERE cost_date = '2032-07-15'`);
+    assert.equal(rows[0]?.n, 1);
+  } finally {
+    await other.drop();
+  }
 });

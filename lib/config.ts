@@ -6,6 +6,7 @@
  * stops the process with one line per problem that names the variable.
  */
 import { z } from 'zod';
+import { parseInstant } from './clock.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -46,6 +47,16 @@ const url = (protocols: string[]) =>
       },
       `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
     );
+
+const instant = z
+  .string()
+  .trim()
+  .transform((v, ctx) => {
+    const parsed = parseInstant(v);
+    if (parsed) return parsed;
+    ctx.addIssue({ code: 'custom', message: 'must be an ISO-8601 instant such as 2026-11-15T06:00:00Z (or a date YYYY-MM-DD)' });
+    return z.NEVER;
+  });
 
 // Five- or six-field cron expression; BullMQ's cron parser validates it fully at scheduling time.
 const cron = z
@@ -136,6 +147,16 @@ export const envSchema = z.object({
   API_CACHE_TTL_SECONDS: int(0, 86400).default(300),
   /** Login attempts per email and per IP address per 15 minutes. */
   LOGIN_ATTEMPTS_PER_15MIN: int(1, 10000).default(10),
+
+  /**
+   * Pins the process clock (tests, benchmarks, the demo): an ISO-8601 instant such as
+   * 2026-11-15T06:00:00Z, or a date (its midnight UTC). Every date decision (refresh windows, the
+   * scheduler tick, backfill limits, summary periods, forecasts, doctor) then reads a clock that
+   * starts there when the process starts and runs at real speed. Unset: the wall clock.
+   */
+  CLOCK_START: instant.optional(),
+  /** With CLOCK_START: the clock stands still at that instant instead of running. */
+  CLOCK_FROZEN: bool.default(false),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -197,6 +218,8 @@ export function parseConfig(role: Role, env: Record<string, string | undefined>)
       problems.push(`${name}: ${issue.message} (got ${shownValue(name, cleaned[name] ?? '')})`);
     }
   }
+  if (parsed.success && parsed.data.CLOCK_FROZEN && parsed.data.CLOCK_START === undefined)
+    problems.push('CLOCK_FROZEN: needs CLOCK_START, the instant the clock stands still at');
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   return { ...parsed.data, role };
 }

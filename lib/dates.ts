@@ -25,7 +25,8 @@ export function startOfMonth(day: IsoDate): IsoDate {
   return `${day.slice(0, 7)}-01`;
 }
 
-export function todayUtc(now: Date = new Date()): IsoDate {
+/** The UTC day of `now`: pass the injected clock's reading (lib/clock.ts), never the wall clock. */
+export function todayUtc(now: Date): IsoDate {
   return toIsoDate(now);
 }
 

@@ -6,6 +6,7 @@
  */
 import { Worker } from 'bullmq';
 import type { ServiceConfig } from '../lib/config.js';
+import { clockFromConfig, type Now } from '../lib/clock.js';
 import { createPool } from '../lib/db.js';
 import { createRedis } from '../lib/redis.js';
 import { createLogger, type Logger } from '../lib/logger.js';
@@ -22,8 +23,13 @@ export interface RunningScheduler {
   stop(): Promise<void>;
 }
 
-export async function startScheduler(config: ServiceConfig, options: { log?: Logger } = {}): Promise<RunningScheduler> {
+export async function startScheduler(
+  config: ServiceConfig,
+  options: { log?: Logger; now?: Now } = {},
+): Promise<RunningScheduler> {
   const log = options.log ?? createLogger({ level: config.LOG_LEVEL, name: 'scheduler' });
+  // The ticks fire on REFRESH_CRON in real time; which days they enqueue is this clock's decision.
+  const now = options.now ?? clockFromConfig(config);
   const db = createPool({ connectionString: config.DATABASE_URL, max: Math.min(config.DB_POOL_SIZE, 4), applicationName: 'costwatch-scheduler', log });
   const redis = createRedis(config.REDIS_URL, 'worker', log);
   const queues = createQueues(redis, { prefix: config.QUEUE_PREFIX, attempts: config.FETCH_ATTEMPTS, backoffMs: config.RETRY_BACKOFF_MS });
@@ -47,7 +53,7 @@ export async function startScheduler(config: ServiceConfig, options: { log?: Log
     REFETCH_CURRENT_MONTH: config.REFETCH_CURRENT_MONTH,
     BILL_CLOSE_DAY: config.BILL_CLOSE_DAY,
   };
-  const worker = new Worker(QUEUES.scheduler, createRefreshTickProcessor({ db, queues, log, settings }), {
+  const worker = new Worker(QUEUES.scheduler, createRefreshTickProcessor({ db, queues, log, settings, now }), {
     connection: redis,
     prefix: config.QUEUE_PREFIX,
     concurrency: 1,

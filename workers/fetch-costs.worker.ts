@@ -1,6 +1,7 @@
 /** Cost fetch: GetCostAndUsage for the window -> COPY into cost_data -> rollup enqueued. */
 import type { Job } from 'bullmq';
 import type { AwsGateway } from '../lib/aws.js';
+import type { Now } from '../lib/clock.js';
 import { addMonths, todayUtc } from '../lib/dates.js';
 import { replaceCostWindow } from '../database/repositories/cost-data.repository.js';
 import { recordCostRefresh } from '../database/repositories/organizations.repository.js';
@@ -9,7 +10,7 @@ import { runFetchJob, type FetchJobDeps, type FetchResult } from './fetch-job.js
 
 export interface FetchCostsDeps extends FetchJobDeps {
   aws: AwsGateway;
-  now?: () => Date;
+  now: Now;
 }
 
 export function createFetchCostsProcessor(deps: FetchCostsDeps) {
@@ -17,7 +18,7 @@ export function createFetchCostsProcessor(deps: FetchCostsDeps) {
     runFetchJob(job, token, deps, 'costs', async (org, data) => {
       const ce = deps.aws.costExplorer(org);
       const load = await replaceCostWindow(deps.db, org.id, data, costRowBatches(ce, data));
-      const today = todayUtc(deps.now?.());
+      const today = todayUtc(deps.now());
       // A refresh that reaches today also refreshes the month's forecast (one more request).
       const forecast =
         data.trigger !== 'backfill' && data.to > today

@@ -6,6 +6,7 @@
  */
 import { Worker, type Job, type Processor } from 'bullmq';
 import type { ServiceConfig } from '../lib/config.js';
+import { clockFromConfig, type Now } from '../lib/clock.js';
 import { createPool } from '../lib/db.js';
 import { createRedis } from '../lib/redis.js';
 import { createLogger, type Logger } from '../lib/logger.js';
@@ -32,9 +33,10 @@ export interface RunningWorkers {
 
 export async function startWorkers(
   config: ServiceConfig,
-  options: { queues?: WorkerQueue[]; log?: Logger } = {},
+  options: { queues?: WorkerQueue[]; log?: Logger; now?: Now } = {},
 ): Promise<RunningWorkers> {
   const log = options.log ?? createLogger({ level: config.LOG_LEVEL, name: 'worker' });
+  const now = options.now ?? clockFromConfig(config);
   const db = createPool({
     connectionString: config.DATABASE_URL,
     max: config.DB_POOL_SIZE,
@@ -70,7 +72,7 @@ export async function startWorkers(
 
   // A typed map: a queue without a processor is a compile error.
   const processors: Record<WorkerQueue, Processor> = {
-    'fetch-costs': createFetchCostsProcessor({ ...fetchDeps, aws }),
+    'fetch-costs': createFetchCostsProcessor({ ...fetchDeps, aws, now }),
     'fetch-metrics': createFetchMetricsProcessor({
       ...fetchDeps,
       aws,
