@@ -11,6 +11,11 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { startSimulator, type RunningSimulator } from '../sim/server.js';
+import { pinnedClockEnv } from './helpers/clock.js';
+
+// The doctor and the simulator share a pinned clock. Years after the real calendar, so a doctor
+// that read the wall clock would send Cost Explorer a forecast of the simulator's past and fail.
+const DOCTOR_NOW = '2030-06-15T06:00:00Z';
 import { createOrganization } from '../database/repositories/organizations.repository.js';
 import { startHealthServer, type HealthServer } from '../lib/health-server.js';
 import type { DoctorReport } from '../cli/doctor/run.js';
@@ -54,7 +59,7 @@ describe('costwatch doctor', { timeout: 400_000 }, () => {
 
   before(async () => {
     db = await createTestDatabase();
-    sim = await startSimulator({ port: 0 });
+    sim = await startSimulator({ port: 0, clockStart: DOCTOR_NOW, clockFrozen: true });
     metrics = await startHealthServer({ host: '127.0.0.1', port: 0, readiness: async () => null });
     env = baseEnv({
       DATABASE_URL: db.url,
@@ -64,6 +69,7 @@ describe('costwatch doctor', { timeout: 400_000 }, () => {
       AWS_ENDPOINT_URL: sim.url,
       DB_POOL_SIZE: '2',
       LOG_LEVEL: 'silent',
+      ...pinnedClockEnv(DOCTOR_NOW),
     });
   });
 

@@ -1,11 +1,13 @@
 /**
  * Pipeline acceptance under real conditions: restatement, throttling of one organization,
  * revoked permissions, kill -9 of a worker mid-load, two worker processes. Real Postgres, Redis,
- * BullMQ and the AWS SDK against the simulator.
+ * BullMQ and the AWS SDK against the simulator. Every clock is pinned (tests/helpers/clock.ts):
+ * these tests pass on any day of the real calendar.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { expectedDailyTotal } from '../sim/data.js';
+import { manualClock } from '../lib/clock.js';
 import { addDays, eachDay, todayUtc } from '../lib/dates.js';
 import { createLogger } from '../lib/logger.js';
 import { enqueueBackfill } from '../producers/enqueue.js';
@@ -13,6 +15,7 @@ import { enqueueDueFetches } from '../producers/refresh-tick.js';
 import { startTestPipeline, type TestPipeline } from './helpers/pipeline.js';
 import { spawnRole } from './helpers/processes.js';
 import { normDecimal } from './helpers/decimal.js';
+import { TEST_NOW } from './helpers/clock.js';
 
 const silent = createLogger({ level: 'silent', name: 'test' });
 
@@ -41,18 +44,23 @@ async function assertMatchesTruth(p: TestPipeline, org: { id: number; awsAccount
 const settings = { RESTATEMENT_DAYS: 3, METRICS_REFRESH_DAYS: 1, REFETCH_CURRENT_MONTH: false, BILL_CLOSE_DAY: 1 };
 
 test('a restated day is updated by the next scheduled refresh; closed days are never requested again', async () => {
-  const p = await startTestPipeline();
+  // Mid-month (TEST_NOW), so the previous month (re-fetched until BILL_CLOSE_DAY) does not widen
+  // the window: only the restatement days and the remembered Estimated day decide it. On the 1st
+  // of a real month this test used to fail; the calendar matrix (tests/calendar.test.ts) covers
+  // the month's edges.
+  const today = todayUtc(new Date(TEST_NOW));
+  const earlier = addDays(today, -4);
+  const clock = manualClock(`${earlier}T12:00:00Z`);
+  // One clock for the simulator, the workers and the scheduler tick.
+  const p = await startTestPipeline({ now: clock.now });
   try {
-    const today = todayUtc();
-    const earlier = addDays(today, -4);
-    p.sim.control.setToday(earlier);
     const org = await p.createOrg('567890123456');
     // History first, as a backfill would leave it.
     const history = await p.backfill([org.id], addDays(earlier, -40), addDays(earlier, -3));
     assert.equal(history.failed, 0);
 
-    const tick = (now: string) => enqueueDueFetches({ db: p.db.pool, queues: p.queues, log: silent, settings, now: () => new Date(`${now}T12:00:00Z`) });
-    await tick(earlier);
+    const tick = () => enqueueDueFetches({ db: p.db.pool, queues: p.queues, log: silent, settings, now: clock.now });
+    await tick();
     await p.waitForIdle();
     const estimatedDay = addDays(earlier, -1);
     const flagged = await p.db.pool.query<{ estimated: boolean }>(
@@ -66,10 +74,10 @@ test('a restated day is updated by the next scheduled refresh; closed days are n
     assert.ok(orgRow.rows[0]?.estimated_from, 'the earliest Estimated day is remembered');
 
     // Days pass: the simulator's estimates become final; the next refresh re-fetches from the remembered day.
-    p.sim.control.setToday(today);
+    clock.set(`${today}T12:00:00Z`);
     p.sim.control.resetCounts();
     const runsBefore = (await p.db.pool.query<{ id: number }>('SELECT coalesce(max(id), 0) AS id FROM fetch_runs')).rows[0]?.id ?? 0;
-    await tick(today);
+    await tick();
     await p.waitForIdle();
     const after = (await dailyTotals(p, org.id)).get(estimatedDay);
     assert.equal(after, normDecimal(expectedDailyTotal(org.awsAccountId, estimatedDay)), 'restated day now holds the final amount');
@@ -104,7 +112,7 @@ test('one organization throttled hard: the other finishes first, the throttled o
   try {
     const a = await p.createOrg(throttled);
     const b = await p.createOrg(healthy);
-    const to = addDays(todayUtc(), -3);
+    const to = addDays(todayUtc(p.now()), -3);
     const from = addDays(to, -14);
     const result = await p.backfill([a.id, b.id], from, to, 240_000);
     assert.equal(result.failed, 0);
@@ -133,7 +141,7 @@ test('an organization whose access is denied is stopped with a remedy, without a
   try {
     const bad = await p.createOrg(denied);
     const good = await p.createOrg(fine);
-    const to = addDays(todayUtc(), -3);
+    const to = addDays(todayUtc(p.now()), -3);
     const from = addDays(to, -60);
     await enqueueBackfill(p.queues, [bad.id, good.id], { from, to }, 7, 'bf-denied');
     await p.waitForIdle(120_000);
@@ -159,7 +167,7 @@ test('an organization whose access is denied is stopped with a remedy, without a
 
 test('kill -9 of a worker in the middle of loads, two worker processes: every window complete once, same rows as one worker', async () => {
   const account = '112233445566';
-  const to = addDays(todayUtc(), -3);
+  const to = addDays(todayUtc(new Date(TEST_NOW)), -3);
   const from = addDays(to, -84);
   // Reference: one in-process worker.
   const reference = await startTestPipeline();
@@ -190,6 +198,7 @@ test('kill -9 of a worker in the middle of loads, two worker processes: every wi
       WORKER_CONCURRENCY: '3',
       CE_RATE_PER_ORG: '100',
       CW_RATE_PER_ORG: '200',
+      ...p.clockEnv(),
     };
     const first = await spawnRole(['worker'], env, 'worker started');
     const second = await spawnRole(['worker'], env, 'worker started');
