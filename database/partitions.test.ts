@@ -68,6 +68,20 @@ test('the natural key rejects a duplicate', async () => {
   await assert.rejects(db.pool.query(insert), /cost_data_natural_key|duplicate key/);
 });
 
+test('a window ending on the 1st, then one reaching into that month: the new month gets its partition', async () => {
+  // The metrics refresh of a month's last day is [day before, 1st), the next day's reaches into
+  // the new month. Both used to be remembered as the same pair of months, so a warm worker skipped
+  // the new month's partition and every load of the 1st failed with "no partition".
+  for (const table of ['cloudwatch_metrics', 'cost_data'] as const) {
+    await ensureMonthlyPartitions(db.pool, table, '2033-03-30', '2033-04-01');
+    const before = await db.pool.query<{ t: string | null }>(`SELECT to_regclass($1)::text AS t`, [`${table}_y2033m04`]);
+    assert.equal(before.rows[0]?.t, null, 'a window that ends on the 1st needs no partition of that month');
+    await ensureMonthlyPartitions(db.pool, table, '2033-03-31', '2033-04-02');
+    const after = await db.pool.query<{ t: string | null }>(`SELECT to_regclass($1)::text AS t`, [`${table}_y2033m04`]);
+    assert.equal(after.rows[0]?.t, `${table}_y2033m04`, `${table}: the partition of the 1st exists`);
+  }
+});
+
 test('ensureMonthlyPartitions remembers partitions per database: a second database of the same process gets its own', async () => {
   const other = await createTestDatabase();
   try {

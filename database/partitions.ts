@@ -17,10 +17,13 @@ const ready = new WeakMap<Queryable, Set<string>>();
 // ensureMonthlyPartitions: creates the monthly partitions of `table` covering [from, to) (to
 // exclusive); remembered per pool so a warm worker skips the round trip. Params: table, window.
 export async function ensureMonthlyPartitions(db: Queryable, table: PartitionedTable, from: string, to: string): Promise<void> {
-  const key = `${table}|${from.slice(0, 7)}|${to.slice(0, 7)}`;
+  const last = addDays(to, -1);
+  // Keyed by the months created (first and last day's), not by the exclusive end: [03-30, 04-01)
+  // needs March only, [03-31, 04-02) April too, and must not be taken for the same.
+  const key = `${table}|${from.slice(0, 7)}|${last.slice(0, 7)}`;
   let known = ready.get(db);
   if (known?.has(key)) return;
-  await db.query('SELECT ensure_monthly_partitions($1, $2::date, $3::date)', [table, from, addDays(to, -1)]);
+  await db.query('SELECT ensure_monthly_partitions($1, $2::date, $3::date)', [table, from, last]);
   if (!known) ready.set(db, (known = new Set()));
   known.add(key);
 }
