@@ -49,7 +49,14 @@ export async function startApi(config: Config, options: StartApiOptions = {}): P
     backoffMs: service.RETRY_BACKOFF_MS,
   });
   const lifecycle: Lifecycle = { draining: false };
-  const app = createApp({ config: service, db, redis, queues, log, options: { lifecycle, now: clockFromConfig(service) } });
+  const app = createApp({
+    config: service,
+    db,
+    redis,
+    queues,
+    log,
+    options: { lifecycle, now: clockFromConfig(service) },
+  });
 
   const server = app.listen(service.PORT, service.HOST);
   server.requestTimeout = 30_000;

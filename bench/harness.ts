@@ -17,7 +17,15 @@ import { createQueues, type Queues } from '../producers/queues.js';
 import { startWorkers, type WorkerQueue } from '../workers/main.js';
 import type { SimOptions } from '../sim/server.js';
 import type { SimMessage, SimStats } from './sim-child.js';
-import { BENCH_DIR, BENCH_NOW, benchClockEnv, createBenchDatabase, redisUrl, sleep, type BenchDatabase } from './support.js';
+import {
+  BENCH_DIR,
+  BENCH_NOW,
+  benchClockEnv,
+  createBenchDatabase,
+  redisUrl,
+  sleep,
+  type BenchDatabase,
+} from './support.js';
 import { discardQueues } from '../tests/helpers/queues.js';
 
 const ROOT = path.resolve(BENCH_DIR, '..');

@@ -82,7 +82,9 @@ const STEADY_TIMEOUT_MS = Math.max((args.quick ? 3 : 6) * 60_000, STEADY_ORGS * 
 hardTimeout(
   (args.quick ? 8 : 14) * 60_000 +
     (scenarios.includes('backfill') ? BACKFILL_TIMEOUT_MS * (PROCS.length + (IN_PROCESS ? 1 : 0)) : 0) +
-    (scenarios.includes('steady') ? STEADY_TIMEOUT_MS * (STEADY_VARIANTS.length + (STEADY_MONTH_START ? 4 : 0)) : 0),
+    (scenarios.includes('steady')
+      ? STEADY_TIMEOUT_MS * (STEADY_VARIANTS.length + (STEADY_MONTH_START ? 4 : 0))
+      : 0),
   'pipeline',
 );
 
@@ -406,7 +408,13 @@ if (scenarios.includes('steady')) {
   const days = [
     ...STEADY_VARIANTS.map((variant) => ({ variant, at: BENCH_NOW, label: `mid-month ${today}` })),
     ...(STEADY_MONTH_START
-      ? [{ variant: 'costs + metrics' as const, at: BENCH_MONTH_START_NOW, label: `1st of the month ${BENCH_MONTH_START_NOW.slice(0, 10)}` }]
+      ? [
+          {
+            variant: 'costs + metrics' as const,
+            at: BENCH_MONTH_START_NOW,
+            label: `1st of the month ${BENCH_MONTH_START_NOW.slice(0, 10)}`,
+          },
+        ]
       : []),
   ];
   const runs: RunResult[] = [];

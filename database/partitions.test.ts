@@ -13,7 +13,9 @@ before(async () => {
 after(async () => db.drop());
 
 function addMonths(date: Date, months: number): string {
-  const d = new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + months, Math.min(date.getUTCDate(), 28)));
+  const d = new Date(
+    Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + months, Math.min(date.getUTCDate(), 28)),
+  );
   return d.toISOString().slice(0, 10);
 }
 
@@ -38,7 +40,9 @@ test('a row for any date from 14 months back to 12 months ahead lands through th
   );
   assert.equal(rows[0]?.n, 27);
   assert.equal(rows[0]?.parts, 27);
-  const amount = await db.pool.query<{ unblended_cost: string }>('SELECT unblended_cost FROM cost_data LIMIT 1');
+  const amount = await db.pool.query<{ unblended_cost: string }>(
+    'SELECT unblended_cost FROM cost_data LIMIT 1',
+  );
   assert.equal(amount.rows[0]?.unblended_cost, '1.2345678901', 'numeric keeps every digit');
 });
 
@@ -54,10 +58,21 @@ test('a month without a partition is an error, not a silent default', async () =
 
 test('ensure_monthly_partitions is idempotent and safe to run concurrently', async () => {
   const results = await Promise.all(
-    Array.from({ length: 6 }, () => db.pool.query<{ n: number }>(`SELECT ensure_monthly_partitions('cost_data', '2031-01-15', '2031-06-02') AS n`)),
+    Array.from({ length: 6 }, () =>
+      db.pool.query<{ n: number }>(
+        `SELECT ensure_monthly_partitions('cost_data', '2031-01-15', '2031-06-02') AS n`,
+      ),
+    ),
   );
-  assert.equal(results.reduce((s, r) => s + (r.rows[0]?.n ?? 0), 0), 6, 'six months created once in total');
-  await assert.rejects(db.pool.query(`SELECT ensure_monthly_partitions('users', '2031-01-01', '2031-02-01')`), /unknown table/);
+  assert.equal(
+    results.reduce((s, r) => s + (r.rows[0]?.n ?? 0), 0),
+    6,
+    'six months created once in total',
+  );
+  await assert.rejects(
+    db.pool.query(`SELECT ensure_monthly_partitions('users', '2031-01-01', '2031-02-01')`),
+    /unknown table/,
+  );
 });
 
 test('the natural key rejects a duplicate', async () => {
@@ -74,10 +89,14 @@ test('a window ending on the 1st, then one reaching into that month: the new mon
   // the new month's partition and every load of the 1st failed with "no partition".
   for (const table of ['cloudwatch_metrics', 'cost_data'] as const) {
     await ensureMonthlyPartitions(db.pool, table, '2033-03-30', '2033-04-01');
-    const before = await db.pool.query<{ t: string | null }>(`SELECT to_regclass($1)::text AS t`, [`${table}_y2033m04`]);
+    const before = await db.pool.query<{ t: string | null }>(`SELECT to_regclass($1)::text AS t`, [
+      `${table}_y2033m04`,
+    ]);
     assert.equal(before.rows[0]?.t, null, 'a window that ends on the 1st needs no partition of that month');
     await ensureMonthlyPartitions(db.pool, table, '2033-03-31', '2033-04-02');
-    const after = await db.pool.query<{ t: string | null }>(`SELECT to_regclass($1)::text AS t`, [`${table}_y2033m04`]);
+    const after = await db.pool.query<{ t: string | null }>(`SELECT to_regclass($1)::text AS t`, [
+      `${table}_y2033m04`,
+    ]);
     assert.equal(after.rows[0]?.t, `${table}_y2033m04`, `${table}: the partition of the 1st exists`);
   }
 });
@@ -94,7 +113,9 @@ test('ensureMonthlyPartitions remembers partitions per database: a second databa
     await insert(db);
     await ensureMonthlyPartitions(other.pool, 'cost_data', '2032-07-01', '2032-08-01');
     await insert(other);
-    const { rows } = await other.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM cost_data WHERE cost_date = '2032-07-15'`);
+    const { rows } = await other.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM cost_data WHERE cost_date = '2032-07-15'`,
+    );
     assert.equal(rows[0]?.n, 1);
   } finally {
     await other.drop();

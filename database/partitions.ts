@@ -16,7 +16,12 @@ const ready = new WeakMap<Queryable, Set<string>>();
 
 // ensureMonthlyPartitions: creates the monthly partitions of `table` covering [from, to) (to
 // exclusive); remembered per pool so a warm worker skips the round trip. Params: table, window.
-export async function ensureMonthlyPartitions(db: Queryable, table: PartitionedTable, from: string, to: string): Promise<void> {
+export async function ensureMonthlyPartitions(
+  db: Queryable,
+  table: PartitionedTable,
+  from: string,
+  to: string,
+): Promise<void> {
   const last = addDays(to, -1);
   // Keyed by the months created (first and last day's), not by the exclusive end: [03-30, 04-01)
   // needs March only, [03-31, 04-02) April too, and must not be taken for the same.

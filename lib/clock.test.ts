@@ -7,7 +7,15 @@ test('parseInstant reads ISO-8601 instants with a zone, or a date as its midnigh
   assert.equal(parseInstant('2026-12-31T23:59:59.250Z')?.toISOString(), '2026-12-31T23:59:59.250Z');
   assert.equal(parseInstant('2027-01-01T00:30-02:00')?.toISOString(), '2027-01-01T02:30:00.000Z');
   assert.equal(parseInstant('2028-02-29')?.toISOString(), '2028-02-29T00:00:00.000Z');
-  for (const bad of ['2027-02-29', '2026-04-31T00:00Z', '2026-11-15T06:00:00', '2026-11-15T25:00Z', '20261115', '', 'now'])
+  for (const bad of [
+    '2027-02-29',
+    '2026-04-31T00:00Z',
+    '2026-11-15T06:00:00',
+    '2026-11-15T25:00Z',
+    '20261115',
+    '',
+    'now',
+  ])
     assert.equal(parseInstant(bad), undefined, bad);
 });
 

@@ -54,7 +54,10 @@ const instant = z
   .transform((v, ctx) => {
     const parsed = parseInstant(v);
     if (parsed) return parsed;
-    ctx.addIssue({ code: 'custom', message: 'must be an ISO-8601 instant such as 2026-11-15T06:00:00Z (or a date YYYY-MM-DD)' });
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be an ISO-8601 instant such as 2026-11-15T06:00:00Z (or a date YYYY-MM-DD)',
+    });
     return z.NEVER;
   });
 

@@ -68,5 +68,9 @@ export function splitWindows(from: IsoDate, to: IsoDate, days: number): DateWind
 
 /** True when `s` is a real calendar date written YYYY-MM-DD. */
 export function isIsoDate(s: string): boolean {
-  return /^\d{4}-\d{2}-\d{2}$/.test(s) && !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && toIsoDate(parseIsoDate(s)) === s;
+  return (
+    /^\d{4}-\d{2}-\d{2}$/.test(s) &&
+    !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) &&
+    toIsoDate(parseIsoDate(s)) === s
+  );
 }

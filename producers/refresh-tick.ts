@@ -33,9 +33,17 @@ export async function enqueueDueFetches(deps: RefreshTickDeps): Promise<number> 
     await enqueueFetches(
       deps.queues,
       'costs',
-      orgs.map((org) => ({ orgId: org.id, ...costRefreshWindow(today, deps.settings, org.estimatedFrom), trigger: 'scheduled' as const })),
+      orgs.map((org) => ({
+        orgId: org.id,
+        ...costRefreshWindow(today, deps.settings, org.estimatedFrom),
+        trigger: 'scheduled' as const,
+      })),
     );
-    await enqueueFetches(deps.queues, 'metrics', orgs.map((org) => ({ orgId: org.id, ...metricsWindow, trigger: 'scheduled' as const })));
+    await enqueueFetches(
+      deps.queues,
+      'metrics',
+      orgs.map((org) => ({ orgId: org.id, ...metricsWindow, trigger: 'scheduled' as const })),
+    );
     total += orgs.length;
     after = orgs[orgs.length - 1]?.id ?? after;
   }

@@ -34,19 +34,45 @@ describe('the simulator clock', () => {
       assert.equal(sim.control.today(), '2026-12-31');
       assert.equal(sim.control.now().toISOString(), '2026-12-31T23:59:59.000Z');
       const before = await ce.send(new GetCostAndUsageCommand(daily('2026-12-28', '2027-01-01')));
-      assert.deepEqual(before.ResultsByTime?.map((r) => r.Estimated), [false, true, true, true]);
-      assert.equal(before.ResultsByTime?.[0]?.Total?.UnblendedCost?.Amount, expectedDailyTotal(ACCOUNT, '2026-12-28'));
+      assert.deepEqual(
+        before.ResultsByTime?.map((r) => r.Estimated),
+        [false, true, true, true],
+      );
+      assert.equal(
+        before.ResultsByTime?.[0]?.Total?.UnblendedCost?.Amount,
+        expectedDailyTotal(ACCOUNT, '2026-12-28'),
+      );
       // 2027 is the future: Cost Explorer refuses a window past the end of the current month.
-      assert.equal((await failure(ce.send(new GetCostAndUsageCommand(daily('2027-01-01', '2027-01-02'))))).name, 'ValidationException');
+      assert.equal(
+        (await failure(ce.send(new GetCostAndUsageCommand(daily('2027-01-01', '2027-01-02'))))).name,
+        'ValidationException',
+      );
 
       clock.advance(2_000);
       assert.equal(sim.control.today(), '2027-01-01');
       const after = await ce.send(new GetCostAndUsageCommand(daily('2026-12-28', '2027-01-02')));
-      assert.deepEqual(after.ResultsByTime?.map((r) => r.Estimated), [false, false, true, true, true]);
-      assert.equal(after.ResultsByTime?.[1]?.Total?.UnblendedCost?.Amount, expectedDailyTotal(ACCOUNT, '2026-12-29'), 'the 29th is final now');
-      assert.notEqual(Number(after.ResultsByTime?.[4]?.Total?.UnblendedCost?.Amount ?? 0), 0, 'New Year has (estimated) costs');
+      assert.deepEqual(
+        after.ResultsByTime?.map((r) => r.Estimated),
+        [false, false, true, true, true],
+      );
+      assert.equal(
+        after.ResultsByTime?.[1]?.Total?.UnblendedCost?.Amount,
+        expectedDailyTotal(ACCOUNT, '2026-12-29'),
+        'the 29th is final now',
+      );
+      assert.notEqual(
+        Number(after.ResultsByTime?.[4]?.Total?.UnblendedCost?.Amount ?? 0),
+        0,
+        'New Year has (estimated) costs',
+      );
       const forecast = await failure(
-        ce.send(new GetCostForecastCommand({ TimePeriod: { Start: '2026-12-31', End: '2027-01-31' }, Granularity: 'MONTHLY', Metric: 'UNBLENDED_COST' })),
+        ce.send(
+          new GetCostForecastCommand({
+            TimePeriod: { Start: '2026-12-31', End: '2027-01-31' },
+            Granularity: 'MONTHLY',
+            Metric: 'UNBLENDED_COST',
+          }),
+        ),
       );
       assert.equal(forecast.name, 'ValidationException', 'a forecast from yesterday is refused');
       assert.match(forecast.message, /2027-01-01/);
@@ -58,9 +84,17 @@ describe('the simulator clock', () => {
   it('clockStart pins it (frozen or running), today overrides only the date, reset restores the start clock', async () => {
     const sim = await startSimulator({ port: 0, clockStart: '2028-02-29T23:59:59Z', clockFrozen: true });
     try {
-      assert.deepEqual(await todayOf(sim.url), { today: '2028-02-29', now: '2028-02-29T23:59:59.000Z', configured: null });
+      assert.deepEqual(await todayOf(sim.url), {
+        today: '2028-02-29',
+        now: '2028-02-29T23:59:59.000Z',
+        configured: null,
+      });
       sim.control.setToday('2028-03-05');
-      assert.equal(sim.control.now().toISOString(), '2028-03-05T23:59:59.000Z', 'the pinned date keeps the clock time of day');
+      assert.equal(
+        sim.control.now().toISOString(),
+        '2028-03-05T23:59:59.000Z',
+        'the pinned date keeps the clock time of day',
+      );
       sim.control.setToday(null);
       const patched = await fetch(`${sim.url}/_sim/options`, {
         method: 'PATCH',
@@ -71,7 +105,10 @@ describe('the simulator clock', () => {
       const running = await todayOf(sim.url);
       assert.equal(running.today, '2027-02-28', '00:00 at +01:00 is still the 28th in UTC');
       await new Promise((r) => setTimeout(r, 30));
-      assert.ok(sim.control.now().getTime() > Date.parse('2027-02-28T23:00:00.020Z'), 'an unfrozen clock runs');
+      assert.ok(
+        sim.control.now().getTime() > Date.parse('2027-02-28T23:00:00.020Z'),
+        'an unfrozen clock runs',
+      );
       assert.ok(sim.control.now().getTime() < Date.parse('2027-02-28T23:01:00Z'));
       sim.control.setOptions({ latencyMs: 1 });
       assert.equal(sim.control.today(), '2027-02-28', 'other options leave the clock alone');

@@ -100,7 +100,11 @@ export function handleControl(
     return update({ externalIds: rest });
   }
   if (path === 'today') {
-    const answer = () => ({ today: state.today(), now: state.now().toISOString(), configured: state.current.today });
+    const answer = () => ({
+      today: state.today(),
+      now: state.now().toISOString(),
+      configured: state.current.today,
+    });
     if (method === 'GET') return send(res, 200, answer());
     if (method === 'PUT' || method === 'POST') {
       try {

@@ -26,7 +26,9 @@ function nonNegative(value: string): number {
 
 function instant(value: string): string {
   if (parseInstant(value) === undefined)
-    throw new InvalidArgumentError('must be an ISO-8601 instant such as 2026-11-15T06:00:00Z (or a date YYYY-MM-DD)');
+    throw new InvalidArgumentError(
+      'must be an ISO-8601 instant such as 2026-11-15T06:00:00Z (or a date YYYY-MM-DD)',
+    );
   return value;
 }
 
@@ -153,7 +155,10 @@ export function registerSimCommand(program: Command): void {
       instant,
     )
     .option('--clock-frozen', 'with --clock-start: the clock stands still (default: CLOCK_FROZEN)')
-    .option('--today <YYYY-MM-DD>', "overrides the date of the simulator's clock (the time of day still runs)")
+    .option(
+      '--today <YYYY-MM-DD>',
+      "overrides the date of the simulator's clock (the time of day still runs)",
+    )
     .option('--seed <seed>', 'seed of injected faults and jitter', d.seed)
     .option('--data-seed <seed>', 'seed of the generated bill and fleet', d.dataSeed)
     .option(

@@ -19,8 +19,11 @@ import { TEST_NOW } from './helpers/clock.js';
 
 const silent = createLogger({ level: 'silent', name: 'test' });
 
-
-async function dailyTotals(p: TestPipeline, orgId: number, grouping = 'account_service'): Promise<Map<string, string>> {
+async function dailyTotals(
+  p: TestPipeline,
+  orgId: number,
+  grouping = 'account_service',
+): Promise<Map<string, string>> {
   const { rows } = await p.db.pool.query<{ day: string; total: string }>(
     `SELECT cost_date AS day, sum(unblended_cost)::text AS total FROM cost_data WHERE organization_id = $1 AND grouping = $2 GROUP BY 1`,
     [orgId, grouping],
@@ -28,20 +31,35 @@ async function dailyTotals(p: TestPipeline, orgId: number, grouping = 'account_s
   return new Map(rows.map((r) => [r.day, normDecimal(r.total)]));
 }
 
-async function assertMatchesTruth(p: TestPipeline, org: { id: number; awsAccountId: string }, days: string[]): Promise<void> {
+async function assertMatchesTruth(
+  p: TestPipeline,
+  org: { id: number; awsAccountId: string },
+  days: string[],
+): Promise<void> {
   for (const grouping of ['account_service', 'region_service']) {
     const totals = await dailyTotals(p, org.id, grouping);
-    for (const day of days) assert.equal(totals.get(day), normDecimal(expectedDailyTotal(org.awsAccountId, day)), `${org.awsAccountId} ${grouping} ${day}`);
+    for (const day of days)
+      assert.equal(
+        totals.get(day),
+        normDecimal(expectedDailyTotal(org.awsAccountId, day)),
+        `${org.awsAccountId} ${grouping} ${day}`,
+      );
   }
   const rollup = await p.db.pool.query<{ day: string; total: string }>(
     `SELECT day, sum(unblended_cost)::text AS total FROM cost_daily_service WHERE organization_id = $1 GROUP BY day`,
     [org.id],
   );
   const byDay = new Map(rollup.rows.map((r) => [r.day, normDecimal(r.total)]));
-  for (const day of days) assert.equal(byDay.get(day), normDecimal(expectedDailyTotal(org.awsAccountId, day)), `rollup ${day}`);
+  for (const day of days)
+    assert.equal(byDay.get(day), normDecimal(expectedDailyTotal(org.awsAccountId, day)), `rollup ${day}`);
 }
 
-const settings = { RESTATEMENT_DAYS: 3, METRICS_REFRESH_DAYS: 1, REFETCH_CURRENT_MONTH: false, BILL_CLOSE_DAY: 1 };
+const settings = {
+  RESTATEMENT_DAYS: 3,
+  METRICS_REFRESH_DAYS: 1,
+  REFETCH_CURRENT_MONTH: false,
+  BILL_CLOSE_DAY: 1,
+};
 
 test('a restated day is updated by the next scheduled refresh; closed days are never requested again', async () => {
   // Mid-month (TEST_NOW), so the previous month (re-fetched until BILL_CLOSE_DAY) does not widen
@@ -59,7 +77,8 @@ test('a restated day is updated by the next scheduled refresh; closed days are n
     const history = await p.backfill([org.id], addDays(earlier, -40), addDays(earlier, -3));
     assert.equal(history.failed, 0);
 
-    const tick = () => enqueueDueFetches({ db: p.db.pool, queues: p.queues, log: silent, settings, now: clock.now });
+    const tick = () =>
+      enqueueDueFetches({ db: p.db.pool, queues: p.queues, log: silent, settings, now: clock.now });
     await tick();
     await p.waitForIdle();
     const estimatedDay = addDays(earlier, -1);
@@ -69,18 +88,31 @@ test('a restated day is updated by the next scheduled refresh; closed days are n
     );
     assert.equal(flagged.rows[0]?.estimated, true, 'the simulator flags the last days Estimated');
     const before = (await dailyTotals(p, org.id)).get(estimatedDay);
-    assert.notEqual(before, normDecimal(expectedDailyTotal(org.awsAccountId, estimatedDay)), 'an estimate differs from the final value');
-    const orgRow = await p.db.pool.query<{ estimated_from: string }>('SELECT estimated_from FROM organizations WHERE id = $1', [org.id]);
+    assert.notEqual(
+      before,
+      normDecimal(expectedDailyTotal(org.awsAccountId, estimatedDay)),
+      'an estimate differs from the final value',
+    );
+    const orgRow = await p.db.pool.query<{ estimated_from: string }>(
+      'SELECT estimated_from FROM organizations WHERE id = $1',
+      [org.id],
+    );
     assert.ok(orgRow.rows[0]?.estimated_from, 'the earliest Estimated day is remembered');
 
     // Days pass: the simulator's estimates become final; the next refresh re-fetches from the remembered day.
     clock.set(`${today}T12:00:00Z`);
     p.sim.control.resetCounts();
-    const runsBefore = (await p.db.pool.query<{ id: number }>('SELECT coalesce(max(id), 0) AS id FROM fetch_runs')).rows[0]?.id ?? 0;
+    const runsBefore =
+      (await p.db.pool.query<{ id: number }>('SELECT coalesce(max(id), 0) AS id FROM fetch_runs')).rows[0]
+        ?.id ?? 0;
     await tick();
     await p.waitForIdle();
     const after = (await dailyTotals(p, org.id)).get(estimatedDay);
-    assert.equal(after, normDecimal(expectedDailyTotal(org.awsAccountId, estimatedDay)), 'restated day now holds the final amount');
+    assert.equal(
+      after,
+      normDecimal(expectedDailyTotal(org.awsAccountId, estimatedDay)),
+      'restated day now holds the final amount',
+    );
     const finalFlag = await p.db.pool.query<{ estimated: boolean }>(
       `SELECT bool_or(estimated) AS estimated FROM cost_data WHERE organization_id = $1 AND cost_date = $2`,
       [org.id, estimatedDay],
@@ -96,10 +128,21 @@ test('a restated day is updated by the next scheduled refresh; closed days are n
     assert.equal(runs.rows.length, 1);
     const remembered = orgRow.rows[0]!.estimated_from;
     const expectedStart = [remembered, addDays(today, -settings.RESTATEMENT_DAYS)].sort()[0];
-    assert.equal(runs.rows[0]!.window_start, expectedStart, 'the window starts at the earliest Estimated day or the restatement days');
+    assert.equal(
+      runs.rows[0]!.window_start,
+      expectedStart,
+      'the window starts at the earliest Estimated day or the restatement days',
+    );
     const counted = p.sim.control.requestCounts().byAccount[org.awsAccountId] ?? {};
-    assert.equal(counted['ce:GetCostAndUsage'], Number(runs.rows[0]!.aws), 'the simulator saw exactly the requests of the restatement window');
-    assert.ok((counted['ce:GetCostAndUsage'] ?? 0) <= 4, `a few-day window needs a handful of pages, saw ${counted['ce:GetCostAndUsage']}`);
+    assert.equal(
+      counted['ce:GetCostAndUsage'],
+      Number(runs.rows[0]!.aws),
+      'the simulator saw exactly the requests of the restatement window',
+    );
+    assert.ok(
+      (counted['ce:GetCostAndUsage'] ?? 0) <= 4,
+      `a few-day window needs a handful of pages, saw ${counted['ce:GetCostAndUsage']}`,
+    );
   } finally {
     await p.close();
   }
@@ -126,7 +169,10 @@ test('one organization throttled hard: the other finishes first, the throttled o
     assert.ok(throttledRequests > 0, 'AWS throttled the first org');
     assert.deepEqual(counts.throttled[healthy] ?? {}, {}, 'the healthy org was never throttled');
     assert.equal(byOrg.get(b.id)?.throttled ?? 0, 0, 'no job of the healthy org was delayed');
-    assert.ok(byOrg.get(b.id)!.last < byOrg.get(a.id)!.last, 'the healthy org finished before the throttled one');
+    assert.ok(
+      byOrg.get(b.id)!.last < byOrg.get(a.id)!.last,
+      'the healthy org finished before the throttled one',
+    );
     await assertMatchesTruth(p, a, eachDay(from, to));
     await assertMatchesTruth(p, b, eachDay(from, to));
   } finally {
@@ -156,7 +202,10 @@ test('an organization whose access is denied is stopped with a remedy, without a
     const seen = p.sim.control.requestCounts().byAccount[denied] ?? {};
     const total = Object.values(seen).reduce((s, n) => s + n, 0);
     // 18 jobs were queued for it; only those already running when the first denial landed may ask AWS.
-    assert.ok(total <= 2 * Number(p.config.WORKER_CONCURRENCY), `no retry storm: ${total} requests for the denied org`);
+    assert.ok(
+      total <= 2 * Number(p.config.WORKER_CONCURRENCY),
+      `no retry storm: ${total} requests for the denied org`,
+    );
     const failedJobs = await p.queues.fetchCosts.getJobCounts('failed');
     assert.ok((failedJobs.failed ?? 0) <= Number(p.config.WORKER_CONCURRENCY));
     await assertMatchesTruth(p, good, eachDay(from, to));
@@ -205,7 +254,9 @@ test('kill -9 of a worker in the middle of loads, two worker processes: every wi
     const done = p.backfill([org.id], from, to, 240_000);
     // Wait until loads are under way, then kill one worker without warning.
     for (let i = 0; i < 200; i++) {
-      const running = await p.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM fetch_runs WHERE status IN ('running', 'succeeded')`);
+      const running = await p.db.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM fetch_runs WHERE status IN ('running', 'succeeded')`,
+      );
       if ((running.rows[0]?.n ?? 0) >= 3) break;
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -9,7 +9,10 @@ import type { Now } from '../../lib/clock.js';
 export const TEST_NOW = '2026-11-18T06:00:00Z';
 
 /** The environment that pins a spawned role's clock at `at`: frozen there, or running from there. */
-export function pinnedClockEnv(at: Date | string, options: { running?: boolean } = {}): { CLOCK_START: string; CLOCK_FROZEN: string } {
+export function pinnedClockEnv(
+  at: Date | string,
+  options: { running?: boolean } = {},
+): { CLOCK_START: string; CLOCK_FROZEN: string } {
   return { CLOCK_START: new Date(at).toISOString(), CLOCK_FROZEN: options.running ? 'false' : 'true' };
 }
 
