@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestDatabase, type TestDatabase } from '../tests/helpers/db.js';
+import type { Queryable } from '../lib/db.js';
 import { ensureMonthlyPartitions } from './partitions.js';
 
 // A pinned today: the partitions a row needs follow its date, not the calendar of the test run.
@@ -120,4 +121,33 @@ test('ensureMonthlyPartitions remembers partitions per database: a second databa
   } finally {
     await other.drop();
   }
+});
+
+test('jobs that start together share one partition round trip; a failed one is tried again', async () => {
+  let calls = 0;
+  let failNext = true;
+  const counting: Queryable = {
+    query: ((...args: Parameters<Queryable['query']>) => {
+      calls += 1;
+      if (failNext) {
+        failNext = false;
+        return Promise.reject(new Error('connection reset'));
+      }
+      return db.pool.query(...args);
+    }) as Queryable['query'],
+  };
+  await assert.rejects(
+    ensureMonthlyPartitions(counting, 'cost_data', '2034-05-01', '2034-06-01'),
+    /connection reset/,
+  );
+  await Promise.all(
+    Array.from({ length: 6 }, () =>
+      ensureMonthlyPartitions(counting, 'cost_data', '2034-05-03', '2034-05-20'),
+    ),
+  );
+  assert.equal(calls, 2, 'the failure was forgotten, then six concurrent callers made one call');
+  const { rows } = await db.pool.query<{ t: string | null }>(
+    `SELECT to_regclass('cost_data_y2034m05')::text AS t`,
+  );
+  assert.equal(rows[0]?.t, 'cost_data_y2034m05');
 });

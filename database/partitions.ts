@@ -11,12 +11,13 @@ export type PartitionedTable = 'cost_data' | 'cloudwatch_metrics';
 
 // Per pool (each pool is one database): a process that works on several databases (tests, a
 // benchmark's fresh database, a database migrated down and up again behind a new pool) must not
-// skip a partition because another database already has it.
-const ready = new WeakMap<Queryable, Set<string>>();
+// skip a partition because another database already has it. The promise is kept, so the jobs of
+// a worker that start together share one round trip; a failed one is forgotten (retried).
+const ready = new WeakMap<Queryable, Map<string, Promise<void>>>();
 
 // ensureMonthlyPartitions: creates the monthly partitions of `table` covering [from, to) (to
 // exclusive); remembered per pool so a warm worker skips the round trip. Params: table, window.
-export async function ensureMonthlyPartitions(
+export function ensureMonthlyPartitions(
   db: Queryable,
   table: PartitionedTable,
   from: string,
@@ -27,8 +28,14 @@ export async function ensureMonthlyPartitions(
   // needs March only, [03-31, 04-02) April too, and must not be taken for the same.
   const key = `${table}|${from.slice(0, 7)}|${last.slice(0, 7)}`;
   let known = ready.get(db);
-  if (known?.has(key)) return;
-  await db.query('SELECT ensure_monthly_partitions($1, $2::date, $3::date)', [table, from, last]);
-  if (!known) ready.set(db, (known = new Set()));
-  known.add(key);
+  if (!known) ready.set(db, (known = new Map()));
+  const pending = known.get(key);
+  if (pending) return pending;
+  const done = db
+    .query('SELECT ensure_monthly_partitions($1, $2::date, $3::date)', [table, from, last])
+    .then(() => undefined);
+  known.set(key, done);
+  const cache = known;
+  done.catch(() => cache.delete(key));
+  return done;
 }

@@ -127,6 +127,8 @@ describe('costwatch doctor', { timeout: 400_000 }, () => {
     });
     assert.equal(report.aws?.estimatedDollars, 0.02);
     assert.equal(sim.control.requestCounts().total, 5);
+    // Every probe was a valid request: its dates are the simulator's today (DOCTOR_NOW), not the calendar's.
+    assert.deepEqual(sim.control.requestCounts().errors, {}, 'no probe was refused (e.g. a forecast of the past)');
 
     // The text output: one line per check with its symbol, the summary with the request count.
     const text = await runCli(
