@@ -70,7 +70,8 @@ export class SimulatorState implements SimulatorControl {
     if (problems.length > 0) throw new Error(`invalid simulator options:\n${problems.join('\n')}`);
     this.#options = options;
     // Setting the clock (re)starts it at clockStart; other updates leave a running clock alone.
-    if ('clockStart' in partial || 'clockFrozen' in partial) this.#clock = this.#clockOf(options);
+    if (partial.clockStart !== undefined || partial.clockFrozen !== undefined)
+      this.#clock = this.#clockOf(options);
     return this.options();
   }
 
