@@ -13,6 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import express, { type Express, type RequestHandler } from 'express';
 import { forwardedSeenKey } from '../lib/secrets.js';
+import { systemNow } from '../lib/clock.js';
 import { ApiError } from './errors.js';
 import type { ApiContext, AppDeps } from './context.js';
 import { LoginLimiter } from './auth/login.js';
@@ -74,7 +75,7 @@ function buildContext(deps: AppDeps): ApiContext {
     redis: deps.redis,
     queues: deps.queues,
     log: deps.log,
-    now: options.now ?? (() => new Date()),
+    now: options.now ?? systemNow,
     lifecycle: options.lifecycle ?? { draining: false },
     tokens: new TokenSigner(deps.config.JWT_SECRET_KEYS),
     loginLimiter: new LoginLimiter(

@@ -7,6 +7,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { asApiConfig, type Config } from '../lib/config.js';
+import { clockFromConfig } from '../lib/clock.js';
 import { createPool } from '../lib/db.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { startHealthServer, type HealthServer } from '../lib/health-server.js';
@@ -59,7 +60,7 @@ export async function startApi(config: Config, options: StartApiOptions = {}): P
     ...(cacheRedis ? { cacheRedis } : {}),
     queues,
     log,
-    options: { lifecycle },
+    options: { lifecycle, now: clockFromConfig(service) },
   });
 
   const server = app.listen(service.PORT, service.HOST);

@@ -2,25 +2,25 @@
  * The API benchmark's dataset: a dedicated database (`costwatch_bench_api`, or
  * `costwatch_bench_api_quick`) kept between runs, because generating it takes minutes.
  *
- *   orgs x DAYS days (ending today) x (SERVICES x ACCOUNTS account_service rows + SERVICES x
+ *   orgs x DAYS days (ending the pinned today, BENCH_NOW) x (SERVICES x ACCOUNTS account_service rows + SERVICES x
  *   REGIONS region_service rows) cost_data rows, exact numeric amounts, generated in SQL
  *   (INSERT ... SELECT over generate_series, one month partition per statement, two at a time)
  *   after ensure_monthly_partitions; then the rollups with the real rebuildCostRollups (per org,
  *   per month), one forecast per org, one viewer per org, VACUUM ANALYZE.
  *
  * A `bench_api_meta` row written last marks the dataset complete. It is regenerated when missing,
- * incomplete, of another shape or generator version, older than STALE_DAYS (windows and the summary
- * are relative to today), or with `--fresh`. Pending migrations are applied on every run.
+ * incomplete, of another shape or generator version, not ending on the pinned today (BENCH_NOW: the
+ * windows and the summary are relative to it), or with `--fresh`. Pending migrations are applied on every run.
  */
 import pg from 'pg';
 import pLimit from 'p-limit';
 import { createPool, type Pool } from '../lib/db.js';
-import { addDays, addMonths, daysBetween, startOfMonth, todayUtc } from '../lib/dates.js';
+import { addDays, addMonths, startOfMonth, todayUtc } from '../lib/dates.js';
 import { migrateUp } from '../database/migrator.js';
 import { rebuildCostRollups } from '../database/repositories/rollups.repository.js';
 import { createUser } from '../database/repositories/users.repository.js';
 import { hashPassword } from '../api/auth/passwords.js';
-import { adminUrl, progress } from './support.js';
+import { adminUrl, BENCH_NOW, progress } from './support.js';
 import { withDatabase } from '../tests/helpers/db.js';
 
 /** Bump when the generator changes what it writes: cached datasets of another version are rebuilt. */
@@ -31,7 +31,6 @@ export const ACCOUNTS = 8;
 export const REGIONS = 8;
 /** cost_data rows per organization and day (both groupings). */
 export const ROWS_PER_ORG_DAY = SERVICES * ACCOUNTS + SERVICES * REGIONS;
-const STALE_DAYS = 7;
 export const BENCH_PASSWORD = 'bench password: correct horse battery staple';
 const BENCH_HASH_COST = 4;
 
@@ -84,15 +83,15 @@ async function existingMeta(url: string, orgs: number): Promise<DatasetMeta | st
       return `generator version ${meta.version} != ${GENERATOR_VERSION}`;
     if (meta.orgs !== orgs || meta.days !== DAYS)
       return `shape ${meta.orgs} orgs x ${meta.days} days differs`;
-    const age = daysBetween(meta.to, todayUtc());
-    if (age > STALE_DAYS) return `stale (data ends ${meta.to}, ${age} days ago)`;
+    const today = todayUtc(new Date(BENCH_NOW));
+    if (meta.to !== today) return `data ends ${meta.to}, not on the pinned today ${today} (BENCH_NOW)`;
     return meta;
   });
 }
 
 async function generate(url: string, orgs: number): Promise<DatasetMeta> {
   const t0 = Date.now();
-  const to = todayUtc();
+  const to = todayUtc(new Date(BENCH_NOW));
   const from = addDays(to, -(DAYS - 1));
   const pool: Pool = createPool({ connectionString: url, max: 3, applicationName: 'costwatch-bench-gen' });
   try {

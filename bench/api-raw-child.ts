@@ -10,6 +10,7 @@
  *   node --import tsx bench/api-raw-child.ts   (PORT, HOST, DATABASE_URL, REDIS_URL, ...)
  */
 import type { AddressInfo } from 'node:net';
+import { clockFromConfig } from '../lib/clock.js';
 import { asApiConfig, loadConfig } from '../lib/config.js';
 import { createPool, type Pool } from '../lib/db.js';
 import { createLogger } from '../lib/logger.js';
@@ -72,7 +73,15 @@ const pool = createPool({
 const redis = createRedis(config.REDIS_URL, 'cache', log);
 const queueRedis = createRedis(config.REDIS_URL, 'producer', log);
 const queues = createQueues(queueRedis, { prefix: config.QUEUE_PREFIX, attempts: 1, backoffMs: 1000 });
-const app = createApp({ config, db: rawPool(pool), redis, queues, log });
+// Its clock is the API's (CLOCK_START=BENCH_NOW), so the summary answers are comparable.
+const app = createApp({
+  config,
+  db: rawPool(pool),
+  redis,
+  queues,
+  log,
+  options: { now: clockFromConfig(config) },
+});
 const server = app.listen(config.PORT, config.HOST);
 server.once('listening', () => {
   const { port } = server.address() as AddressInfo;

@@ -9,6 +9,7 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { createClock, type Now } from '../lib/clock.js';
 import { parseConfig, asServiceConfig, type ServiceConfig } from '../lib/config.js';
 import { createRedis, type Redis } from '../lib/redis.js';
 import { createLogger } from '../lib/logger.js';
@@ -16,7 +17,15 @@ import { createQueues, type Queues } from '../producers/queues.js';
 import { startWorkers, type WorkerQueue } from '../workers/main.js';
 import type { SimOptions } from '../sim/server.js';
 import type { SimMessage, SimStats } from './sim-child.js';
-import { BENCH_DIR, createBenchDatabase, redisUrl, sleep, type BenchDatabase } from './support.js';
+import {
+  BENCH_DIR,
+  BENCH_NOW,
+  benchClockEnv,
+  createBenchDatabase,
+  redisUrl,
+  sleep,
+  type BenchDatabase,
+} from './support.js';
 import { discardQueues } from '../tests/helpers/queues.js';
 
 const ROOT = path.resolve(BENCH_DIR, '..');
@@ -177,6 +186,8 @@ export interface Harness {
   redis: Redis;
   queues: Queues;
   orgIds: number[];
+  /** The run's pinned clock (frozen): the simulator's, the workers' and the tick's now. */
+  now: Now;
   close(): Promise<void>;
 }
 
@@ -188,9 +199,12 @@ export async function startHarness(options: {
   orgs: number;
   sim: Partial<SimOptions>;
   env: Record<string, string>;
+  /** The pinned instant of the run (default BENCH_NOW). */
+  at?: string;
 }): Promise<Harness> {
+  const at = options.at ?? BENCH_NOW;
   const db = await createBenchDatabase(6);
-  const sim = await startSimProcess(options.sim);
+  const sim = await startSimProcess({ clockStart: at, clockFrozen: true, ...options.sim });
   const prefix = `cwbench${randomBytes(4).toString('hex')}`;
   process.env.AWS_ACCESS_KEY_ID ??= 'AKIACOSTWATCHBENCH';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'costwatch-bench-secret';
@@ -205,6 +219,7 @@ export async function startHarness(options: {
     AWS_ENDPOINT_URL: sim.url,
     AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID,
     AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY,
+    ...benchClockEnv(at),
     ...options.env,
   };
   const config = asServiceConfig(parseConfig('worker', env));
@@ -230,6 +245,7 @@ export async function startHarness(options: {
     redis,
     queues,
     orgIds: rows.map((r) => r.id),
+    now: createClock({ startAt: new Date(at), frozen: true }),
     async close() {
       await discardQueues(queues);
       redis.disconnect();
@@ -251,6 +267,7 @@ export async function inProcessWorkers(harness: Harness, queues?: WorkerQueue[])
   const base = process.cpuUsage();
   const running = await startWorkers(harness.config, {
     log: createLogger({ level: 'silent', name: 'worker' }),
+    now: harness.now,
     ...(queues ? { queues } : {}),
   });
   return {

@@ -26,6 +26,7 @@ import { COST_COLUMNS, costRowBatchesInMemory, costRowParams, costRowText } from
 import type { RssReport } from './load-rss-child.js';
 import {
   BENCH_DIR,
+  BENCH_NOW,
   createBenchDatabase,
   fmt,
   hardTimeout,
@@ -58,12 +59,15 @@ try {
   const note = await machineNote(db.pool);
   printMachine(note);
 
-  // One partition-month two months back: the partition exists (migration) and is not "today".
-  const from = addMonths(todayUtc(), -2);
+  // One partition-month two months before the pinned today (BENCH_NOW), a closed month. Its
+  // partition is made here, untimed, as the loaders other than replaceCostWindow need it too (the
+  // migration's partitions follow the database server's calendar, not the pinned one).
+  const from = addMonths(todayUtc(new Date(BENCH_NOW)), -2);
   const to = addMonths(from, 1);
   const days = daysBetween(from, to);
   const window = { from, to };
   const partition = `cost_data_y${from.slice(0, 4)}m${from.slice(5, 7)}`;
+  await db.pool.query(`SELECT ensure_monthly_partitions('cost_data', $1::date, $2::date)`, [from, from]);
 
   progress(`generating ${fmt.int(ROWS)} rows for ${from}..${to} (${days} days)`);
   const batches = costRowBatchesInMemory({ from, days, rows: ROWS });

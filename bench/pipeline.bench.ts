@@ -9,10 +9,16 @@
  *            and 32: wall time against the lower bound the per-org rate, the latency and the
  *            worker concurrency allow.
  *  steady    the scheduler's daily refresh (enqueueDueFetches) of N orgs, RESTATEMENT_DAYS=3,
- *            REFETCH_CURRENT_MONTH=false, BILL_CLOSE_DAY=1: costs only, then costs + metrics.
+ *            REFETCH_CURRENT_MONTH=false, BILL_CLOSE_DAY=1: costs only, then costs + metrics, on
+ *            the pinned mid-month day; then costs + metrics on the 1st of a month (its own row:
+ *            the previous month is in the window).
+ *
+ * Every run is pinned to BENCH_NOW (bench/support.ts), the steady 1st-of-month row to
+ * BENCH_MONTH_START_NOW: nothing here reads the real date.
  *
  *   npm run bench -- pipeline [--quick] [--scenario=backfill,latency,steady] [--orgs=N]
- *     [--in-process=false] [--steady-variants=metrics] [--latency-orgs=N] [--latency-concurrency=8,32] [--steady-orgs=N] [--procs=1,2]
+ *     [--in-process=false] [--steady-variants=metrics] [--steady-month-start=false] [--latency-orgs=N]
+ *     [--latency-concurrency=8,32] [--steady-orgs=N] [--procs=1,2]
  */
 import { addDays, splitWindows, todayUtc } from '../lib/dates.js';
 import { enqueueBackfill, enqueueFetches } from '../producers/enqueue.js';
@@ -43,6 +49,8 @@ import {
   saveResults,
   sleep,
   createBenchDatabase,
+  BENCH_MONTH_START_NOW,
+  BENCH_NOW,
 } from './support.js';
 
 const args = parseArgs();
@@ -67,11 +75,16 @@ const BACKFILL_TIMEOUT_MS = Math.max((args.quick ? 3 : 5) * 60_000, BACKFILL_ORG
 const STEADY_VARIANTS = (['costs', 'costs + metrics'] as const).filter(
   (v) => args.flags.get('steady-variants') !== 'metrics' || v === 'costs + metrics',
 );
+// The 1st-of-month row (`--steady-month-start=false` skips it) refetches the previous month too:
+// ~8x the rows of a mid-month refresh, so its timeout is 4 of the others'.
+const STEADY_MONTH_START = args.flags.get('steady-month-start') !== 'false';
 const STEADY_TIMEOUT_MS = Math.max((args.quick ? 3 : 6) * 60_000, STEADY_ORGS * 200);
 hardTimeout(
   (args.quick ? 8 : 14) * 60_000 +
     (scenarios.includes('backfill') ? BACKFILL_TIMEOUT_MS * (PROCS.length + (IN_PROCESS ? 1 : 0)) : 0) +
-    (scenarios.includes('steady') ? STEADY_TIMEOUT_MS * STEADY_VARIANTS.length : 0),
+    (scenarios.includes('steady')
+      ? STEADY_TIMEOUT_MS * (STEADY_VARIANTS.length + (STEADY_MONTH_START ? 4 : 0))
+      : 0),
   'pipeline',
 );
 
@@ -242,7 +255,7 @@ const note = await machineNote(setupDb.pool);
 await setupDb.drop();
 printMachine(note);
 results.machine = note;
-const today = todayUtc();
+const today = todayUtc(new Date(BENCH_NOW));
 
 if (scenarios.includes('backfill')) {
   const range = { from: addDays(today, -(BACKFILL_DAYS + 2)), to: addDays(today, -2) };
@@ -390,22 +403,37 @@ if (scenarios.includes('steady')) {
     REFETCH_CURRENT_MONTH: false,
     BILL_CLOSE_DAY: 1,
   };
-  if (Number(today.slice(8, 10)) <= settings.BILL_CLOSE_DAY)
-    progress('note: today is the 1st: the previous month is part of the refresh window');
+  // The mid-month day of every run, then the 1st of a month (the previous month is refetched: a
+  // row of its own, never mixed into the mid-month figures and projections).
+  const days = [
+    ...STEADY_VARIANTS.map((variant) => ({ variant, at: BENCH_NOW, label: `mid-month ${today}` })),
+    ...(STEADY_MONTH_START
+      ? [
+          {
+            variant: 'costs + metrics' as const,
+            at: BENCH_MONTH_START_NOW,
+            label: `1st of the month ${BENCH_MONTH_START_NOW.slice(0, 10)}`,
+          },
+        ]
+      : []),
+  ];
   const runs: RunResult[] = [];
-  for (const variant of STEADY_VARIANTS) {
+  const monthStartRuns: RunResult[] = [];
+  for (const { variant, at, label } of days) {
     const sources: Array<'costs' | 'metrics'> = variant === 'costs' ? ['costs'] : ['costs', 'metrics'];
     const queues: WorkerQueue[] =
       variant === 'costs' ? ['fetch-costs', 'rollups'] : ['fetch-costs', 'fetch-metrics', 'rollups'];
+    const monthStart = at !== BENCH_NOW;
     const h = await startHarness({
       orgs: STEADY_ORGS,
       sim: { latencyMs: 0 },
       env: { ...FAST_ENV, RESTATEMENT_DAYS: '3', REFETCH_CURRENT_MONTH: 'false', BILL_CLOSE_DAY: '1' },
+      at,
     });
     try {
-      progress(`steady: daily refresh of ${STEADY_ORGS} orgs (${variant})`);
+      progress(`steady: daily refresh of ${STEADY_ORGS} orgs (${variant}) on the ${label}`);
       const run = await runPipeline(h, {
-        scenario: `steady (${variant})`,
+        scenario: `steady (${variant}, ${label})`,
         sources,
         workers: (hh) => workerProcesses(hh, 2, queues),
         enqueue: async (hh) => {
@@ -414,21 +442,22 @@ if (scenarios.includes('steady')) {
             queues: hh.queues,
             log: createLogger({ level: 'silent', name: 'bench' }),
             settings,
+            now: hh.now,
           });
           if (variant === 'costs') await hh.queues.fetchMetrics.obliterate({ force: true });
           return orgs * sources.length;
         },
-        timeoutMs: STEADY_TIMEOUT_MS,
+        timeoutMs: STEADY_TIMEOUT_MS * (monthStart ? 4 : 1),
       });
-      runs.push({ ...run, mode: `${run.mode}: ${variant}` });
+      (monthStart ? monthStartRuns : runs).push({ ...run, mode: `${run.mode}: ${variant}, ${label}` });
     } finally {
       await h.close();
     }
   }
   printTable(
-    `Steady-state daily refresh of ${STEADY_ORGS} orgs (RESTATEMENT_DAYS=3, REFETCH_CURRENT_MONTH=false), zero latency`,
+    `Steady-state daily refresh of ${STEADY_ORGS} orgs (RESTATEMENT_DAYS=3, REFETCH_CURRENT_MONTH=false, BILL_CLOSE_DAY=1), zero latency`,
     HEADER,
-    runs.map(describe),
+    [...runs, ...monthStartRuns].map(describe),
   );
   const all = runs[runs.length - 1];
   for (const r of runs) {
@@ -461,6 +490,7 @@ if (scenarios.includes('steady')) {
   }
   if (all) results.steadyProjected10k = (all.wallMs * 10_000) / all.orgs;
   results.steady = runs;
+  results.steadyMonthStart = monthStartRuns;
 }
 
 saveResults(`pipeline${args.quick ? '-quick' : ''}`, results);

@@ -15,6 +15,21 @@ import { createTestDatabase, type TestDatabase } from '../tests/helpers/db.js';
 export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 export const RESULTS_DIR = path.join(BENCH_DIR, 'results');
 
+/**
+ * The pinned "now" of every benchmark: a mid-month day, so what a run fetches and loads does not
+ * move with the calendar (on the 1st the refresh window also holds the previous month). The
+ * simulator, the workers, the scheduler tick and the API all read it; nothing in bench/ reads the
+ * real date (run timestamps and durations aside).
+ */
+export const BENCH_NOW = '2026-11-15T06:00:00Z';
+/** The 1st of a month, which the steady refresh reports as its own row. */
+export const BENCH_MONTH_START_NOW = '2026-12-01T06:00:00Z';
+
+/** CLOCK_START / CLOCK_FROZEN pinning a spawned role (worker, api) at `at`, standing still. */
+export function benchClockEnv(at: string = BENCH_NOW): { CLOCK_START: string; CLOCK_FROZEN: string } {
+  return { CLOCK_START: at, CLOCK_FROZEN: 'true' };
+}
+
 /** `--quick` (smaller sizes) and `--name=value` flags of a benchmark file. */
 export interface BenchArgs {
   quick: boolean;

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadConfig, required } from '../lib/config.js';
+import { clockFromConfig } from '../lib/clock.js';
 import { createPool, type Pool } from '../lib/db.js';
 import { createRedis } from '../lib/redis.js';
 import { addDays, addMonths, isIsoDate, todayUtc } from '../lib/dates.js';
@@ -89,7 +90,7 @@ export function registerBackfillCommand(program: Command): void {
       const timeout = Number(options.timeout);
       if (!Number.isFinite(timeout) || timeout <= 0) throw new Error(`--timeout: must be a positive number of minutes`);
       const config = loadConfig('cli-queue');
-      const range = backfillRange(options.from, options.to, todayUtc(), config.COST_HISTORY_MONTHS);
+      const range = backfillRange(options.from, options.to, todayUtc(clockFromConfig(config)()), config.COST_HISTORY_MONTHS);
       const pool = createPool({ connectionString: required(config, 'DATABASE_URL'), max: 2, applicationName: 'costwatch-backfill' });
       const redis = createRedis(required(config, 'REDIS_URL'), 'producer');
       const queues = createQueues(redis, { prefix: config.QUEUE_PREFIX, attempts: config.FETCH_ATTEMPTS, backoffMs: config.RETRY_BACKOFF_MS });

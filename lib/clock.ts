@@ -51,3 +51,36 @@ export function manualClock(start: Date | string): ManualClock {
     },
   };
 }
+
+const INSTANT = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;
+
+/**
+ * Parses an ISO-8601 instant: `2026-11-15T06:00:00Z`, with an offset (`+01:00`), optional seconds
+ * and milliseconds, or a bare date `2026-11-15` (that day's midnight UTC). A date-time needs its
+ * zone, so no process reads it in its local time. Undefined when malformed or not a real date.
+ */
+export function parseInstant(text: string): Date | undefined {
+  const match = INSTANT.exec(text.trim());
+  if (!match) return undefined;
+  const [, y, mo, d, h = '00', mi = '00', s = '00'] = match;
+  const day = Date.UTC(Number(y), Number(mo) - 1, Number(d));
+  if (new Date(day).toISOString().slice(0, 10) !== `${y}-${mo}-${d}`) return undefined;
+  if (Number(h) > 23 || Number(mi) > 59 || Number(s) > 59) return undefined;
+  const ms = match[4] === undefined ? day : Date.parse(text.trim());
+  return Number.isNaN(ms) ? undefined : new Date(ms);
+}
+
+/** The clock settings of lib/config.ts (CLOCK_START, CLOCK_FROZEN). */
+export interface ClockSettings {
+  CLOCK_START?: Date | undefined;
+  CLOCK_FROZEN: boolean;
+}
+
+/**
+ * The one `now` of a process, built by each role's main from its config: the wall clock, or
+ * pinned to CLOCK_START (running at real speed from the moment it is built, or standing still
+ * with CLOCK_FROZEN).
+ */
+export function clockFromConfig(config: ClockSettings): Now {
+  return createClock({ startAt: config.CLOCK_START, frozen: config.CLOCK_FROZEN });
+}

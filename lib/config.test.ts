@@ -146,3 +146,18 @@ test('TRUST_PROXY: a hop count or addresses/CIDRs, never "true"', () => {
     assert.match(problems('api', { ...base, TRUST_PROXY: bad })[0] ?? '', /^TRUST_PROXY: /, bad);
   assert.match(problems('api', { ...base, TRUST_PROXY: 'true' })[0] ?? '', /never "true"/);
 });
+
+test('CLOCK_START pins the clock to an ISO-8601 instant; CLOCK_FROZEN needs it', () => {
+  assert.equal(parseConfig('api', base).CLOCK_START, undefined);
+  assert.equal(parseConfig('api', base).CLOCK_FROZEN, false);
+  assert.equal(parseConfig('api', { ...base, CLOCK_START: '2026-11-15T06:00:00Z' }).CLOCK_START?.toISOString(), '2026-11-15T06:00:00.000Z');
+  assert.equal(parseConfig('api', { ...base, CLOCK_START: '2026-11-15T07:30+01:00' }).CLOCK_START?.toISOString(), '2026-11-15T06:30:00.000Z');
+  assert.equal(parseConfig('api', { ...base, CLOCK_START: '2028-02-29' }).CLOCK_START?.toISOString(), '2028-02-29T00:00:00.000Z');
+  assert.equal(parseConfig('api', { ...base, CLOCK_START: '2026-12-31T23:59:59.500Z', CLOCK_FROZEN: 'true' }).CLOCK_FROZEN, true);
+  for (const bad of ['2027-02-29', '2026-11-15T06:00:00', '2026-11-15 06:00Z', 'tomorrow', '2026-11-15T24:00Z']) {
+    const found = problems('api', { ...base, CLOCK_START: bad });
+    assert.equal(found.length, 1, bad);
+    assert.match(found[0] ?? '', /^CLOCK_START: must be an ISO-8601 instant/, bad);
+  }
+  assert.deepEqual(problems('api', { ...base, CLOCK_FROZEN: 'true' }), ['CLOCK_FROZEN: needs CLOCK_START, the instant the clock stands still at']);
+});

@@ -8,6 +8,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { KEY_FIX, weakKeyReason } from './secrets.js';
+import { parseInstant } from './clock.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -104,6 +105,19 @@ const keyList = z
       .array(z.string().min(32, 'every key must be at least 32 characters'))
       .min(1, 'must list at least one key'),
   );
+
+const instant = z
+  .string()
+  .trim()
+  .transform((v, ctx) => {
+    const parsed = parseInstant(v);
+    if (parsed) return parsed;
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be an ISO-8601 instant such as 2026-11-15T06:00:00Z (or a date YYYY-MM-DD)',
+    });
+    return z.NEVER;
+  });
 
 // Five- or six-field cron expression; BullMQ's cron parser validates it fully at scheduling time.
 const cron = z
@@ -218,6 +232,16 @@ export const envSchema = z.object({
   API_METRICS_PORT: int(0, 65535).optional(),
   /** Bull Board read-only: queues can be inspected, no job retried, removed, promoted or paused. */
   BULL_BOARD_READ_ONLY: bool.default(false),
+
+  /**
+   * Pins the process clock (tests, benchmarks, the demo): an ISO-8601 instant such as
+   * 2026-11-15T06:00:00Z, or a date (its midnight UTC). Every date decision (refresh windows, the
+   * scheduler tick, backfill limits, summary periods, forecasts, doctor) then reads a clock that
+   * starts there when the process starts and runs at real speed. Unset: the wall clock.
+   */
+  CLOCK_START: instant.optional(),
+  /** With CLOCK_START: the clock stands still at that instant instead of running. */
+  CLOCK_FROZEN: bool.default(false),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -285,6 +309,8 @@ export function parseConfig(role: Role, env: Record<string, string | undefined>)
     }
   }
   if (parsed.success && role === 'api') problems.push(...apiKeyProblems(parsed.data));
+  if (parsed.success && parsed.data.CLOCK_FROZEN && parsed.data.CLOCK_START === undefined)
+    problems.push('CLOCK_FROZEN: needs CLOCK_START, the instant the clock stands still at');
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   return { ...parsed.data, role };
 }

@@ -25,7 +25,8 @@ export function startOfMonth(day: IsoDate): IsoDate {
   return `${day.slice(0, 7)}-01`;
 }
 
-export function todayUtc(now: Date = new Date()): IsoDate {
+/** The UTC day of `now`: pass the injected clock's reading (lib/clock.ts), never the wall clock. */
+export function todayUtc(now: Date): IsoDate {
   return toIsoDate(now);
 }
 
@@ -67,5 +68,9 @@ export function splitWindows(from: IsoDate, to: IsoDate, days: number): DateWind
 
 /** True when `s` is a real calendar date written YYYY-MM-DD. */
 export function isIsoDate(s: string): boolean {
-  return /^\d{4}-\d{2}-\d{2}$/.test(s) && !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && toIsoDate(parseIsoDate(s)) === s;
+  return (
+    /^\d{4}-\d{2}-\d{2}$/.test(s) &&
+    !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) &&
+    toIsoDate(parseIsoDate(s)) === s
+  );
 }

@@ -6,6 +6,7 @@
 import type { Job } from 'bullmq';
 import type { Pool } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
+import type { Now } from '../lib/clock.js';
 import { todayUtc } from '../lib/dates.js';
 import { listActiveOrganizationsAfter } from '../database/repositories/organizations.repository.js';
 import { costRefreshWindow, enqueueFetches, metricsRefreshWindow, type RefreshSettings } from './enqueue.js';
@@ -16,12 +17,13 @@ export interface RefreshTickDeps {
   queues: Queues;
   log: Logger;
   settings: RefreshSettings;
-  now?: () => Date;
+  /** The process clock: the tick's today is the UTC day it reads. */
+  now: Now;
 }
 
 /** Enqueues the due fetches of every active organization; returns how many organizations. */
 export async function enqueueDueFetches(deps: RefreshTickDeps): Promise<number> {
-  const today = todayUtc(deps.now?.());
+  const today = todayUtc(deps.now());
   let after = 0;
   let total = 0;
   for (;;) {
@@ -31,9 +33,17 @@ export async function enqueueDueFetches(deps: RefreshTickDeps): Promise<number> 
     await enqueueFetches(
       deps.queues,
       'costs',
-      orgs.map((org) => ({ orgId: org.id, ...costRefreshWindow(today, deps.settings, org.estimatedFrom), trigger: 'scheduled' as const })),
+      orgs.map((org) => ({
+        orgId: org.id,
+        ...costRefreshWindow(today, deps.settings, org.estimatedFrom),
+        trigger: 'scheduled' as const,
+      })),
     );
-    await enqueueFetches(deps.queues, 'metrics', orgs.map((org) => ({ orgId: org.id, ...metricsWindow, trigger: 'scheduled' as const })));
+    await enqueueFetches(
+      deps.queues,
+      'metrics',
+      orgs.map((org) => ({ orgId: org.id, ...metricsWindow, trigger: 'scheduled' as const })),
+    );
     total += orgs.length;
     after = orgs[orgs.length - 1]?.id ?? after;
   }

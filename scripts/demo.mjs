@@ -141,7 +141,8 @@ try {
   start('worker-2', ['worker']);
   await waitFor(`http://127.0.0.1:${apiPort}/ready`, 60_000);
 
-  const today = new Date().toISOString().slice(0, 10);
+  // Every role (simulator included) reads the clock CLOCK_START pins, else the wall clock: ask it.
+  const { today } = await (await fetch(`http://127.0.0.1:${simPort}/_sim/health`)).json();
   const day = (offset) => new Date(Date.parse(`${today}T00:00:00Z`) + offset * 86_400_000).toISOString().slice(0, 10);
   log(`backfilling ${DEMO.length} organizations, ${day(-90)}..${day(-1)} (cost and CloudWatch data)...`);
   const backfill = spawnSync(process.execPath, [cli, 'backfill', '--all', '--from', day(-90), '--to', day(-1), '--wait', '--timeout', '10'], {

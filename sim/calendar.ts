@@ -20,9 +20,15 @@ export function formatDay(index: number): string {
   return new Date(index * MS_PER_DAY).toISOString().slice(0, 10);
 }
 
-/** The current UTC day index. */
-export function realTodayIndex(): number {
-  return Math.floor(Date.now() / MS_PER_DAY);
+/** The UTC day index of an instant (the simulator's clock reading: SimulatorState.now()). */
+export function dayIndexOf(instant: Date): number {
+  return Math.floor(instant.getTime() / MS_PER_DAY);
+}
+
+/** Milliseconds into its UTC day of an instant. */
+export function msIntoDay(instant: Date): number {
+  const ms = instant.getTime() % MS_PER_DAY;
+  return ms < 0 ? ms + MS_PER_DAY : ms;
 }
 
 /** 0 = Sunday ... 6 = Saturday. */

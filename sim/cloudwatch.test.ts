@@ -99,7 +99,7 @@ describe('CloudWatch through the real SDK', () => {
   });
 
   it('has no datapoints outside an instance lifetime (recent launches, stopped instances)', async () => {
-    const fleet = listInstances(ACCOUNT, { todayIndex: parseDay(TEST_TODAY) });
+    const fleet = listInstances(ACCOUNT, { todayIndex: parseDay(TEST_TODAY) ?? assert.fail('TEST_TODAY') });
     const stopped = fleet.find((i) => i.stoppedAt !== null && i.stoppedAt < YESTERDAY.getTime() / 1000);
     const recent = fleet.find((i) => i.launchedAt > DAY_START.getTime() / 1000 - 6 * 86_400);
     assert.ok(stopped && recent);

@@ -7,7 +7,7 @@
  *   DELETE /_sim/requests, POST /_sim/requests/reset   reset counters
  *   GET|POST /_sim/external-ids            list / register {accountId, externalId}
  *   DELETE /_sim/external-ids/{accountId}  forget an external id
- *   GET|PUT|POST /_sim/today               read / set {today: "YYYY-MM-DD" | null}
+ *   GET|PUT|POST /_sim/today               read / set {today: "YYYY-MM-DD" | null}; answers today and now
  *   POST /_sim/reset                       restore start options, clear counters
  *   GET  /_sim/truth/daily-total?account=&day=[&metric=]   final ungrouped daily total
  *   GET  /_sim/truth/instances?account=    the account's EC2/RDS fleet
@@ -100,11 +100,16 @@ export function handleControl(
     return update({ externalIds: rest });
   }
   if (path === 'today') {
-    if (method === 'GET') return send(res, 200, { today: state.today(), configured: state.current.today });
+    const answer = () => ({
+      today: state.today(),
+      now: state.now().toISOString(),
+      configured: state.current.today,
+    });
+    if (method === 'GET') return send(res, 200, answer());
     if (method === 'PUT' || method === 'POST') {
       try {
         state.setToday((json.today ?? null) as string | null);
-        return send(res, 200, { today: state.today(), configured: state.current.today });
+        return send(res, 200, answer());
       } catch (error) {
         return send(res, 400, { error: 'invalid today', problems: problemsOf(error) });
       }

@@ -1,8 +1,11 @@
 /**
  * `costwatch sim`: the simulator's composition root. Parses flags, starts the server, logs
- * one line with its URL and closes cleanly on SIGTERM/SIGINT.
+ * one line with its URL and closes cleanly on SIGTERM/SIGINT. Its clock defaults to the
+ * CLOCK_START / CLOCK_FROZEN of the environment, like every other role's.
  */
 import { InvalidArgumentError, type Command } from 'commander';
+import { parseInstant } from '../lib/clock.js';
+import { loadConfig } from '../lib/config.js';
 import { DEFAULT_OPTIONS, OPERATION_FAULTS, type OperationFault, type SimOptions } from './options.js';
 import { startSimulator } from './server.js';
 
@@ -19,6 +22,14 @@ function nonNegative(value: string): number {
   const parsed = Number(value);
   if (!Number.isFinite(parsed) || parsed < 0) throw new InvalidArgumentError('must be a number >= 0');
   return parsed;
+}
+
+function instant(value: string): string {
+  if (parseInstant(value) === undefined)
+    throw new InvalidArgumentError(
+      'must be an ISO-8601 instant such as 2026-11-15T06:00:00Z (or a date YYYY-MM-DD)',
+    );
+  return value;
 }
 
 function fraction(value: string): number {
@@ -72,6 +83,8 @@ interface SimFlags {
   externalId?: Record<string, string>;
   operationFault?: Record<string, OperationFault>;
   today?: string;
+  clockStart?: string;
+  clockFrozen?: boolean;
   seed: string;
   dataSeed: string;
   defaultAccount: string;
@@ -153,7 +166,16 @@ export function registerSimCommand(program: Command): void {
       'answer every call of one operation with a fault, e.g. ce:GetCostForecast=error|throttle|malformed|unavailable (repeatable)',
       operationFaultPairs,
     )
-    .option('--today <YYYY-MM-DD>', "the simulator's today (default: real UTC date)")
+    .option(
+      '--clock-start <instant>',
+      "the simulator's clock starts at this ISO-8601 instant and runs at real speed (default: CLOCK_START, else the wall clock)",
+      instant,
+    )
+    .option('--clock-frozen', 'with --clock-start: the clock stands still (default: CLOCK_FROZEN)')
+    .option(
+      '--today <YYYY-MM-DD>',
+      "overrides the date of the simulator's clock (the time of day still runs)",
+    )
     .option('--seed <seed>', 'seed of injected faults and jitter', d.seed)
     .option('--data-seed <seed>', 'seed of the generated bill and fleet', d.dataSeed)
     .option(
@@ -180,6 +202,8 @@ export function registerSimCommand(program: Command): void {
       d.maxSessionDurationSeconds,
     )
     .action(async (flags: SimFlags) => {
+      const config = loadConfig('sim');
+      const clockStart = flags.clockStart ?? config.CLOCK_START?.toISOString() ?? null;
       const options: Partial<SimOptions> = {
         port: flags.port,
         host: flags.host,
@@ -197,6 +221,8 @@ export function registerSimCommand(program: Command): void {
         dataUnavailableAccounts: flags.dataUnavailable ?? [],
         externalIds: flags.externalId ?? {},
         operationFaults: flags.operationFault ?? {},
+        clockStart,
+        clockFrozen: clockStart !== null && (flags.clockFrozen === true || config.CLOCK_FROZEN),
         today: flags.today ?? null,
         seed: flags.seed,
         dataSeed: flags.dataSeed,

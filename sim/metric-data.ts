@@ -6,7 +6,6 @@
  */
 import { DEFAULT_DATA_SEED, type DataOptions } from './cost-data.js';
 import { hashInt, hashPrefix, hashPrefixedInt, hashUnit } from './prng.js';
-import { realTodayIndex } from './calendar.js';
 
 export interface MetricSpec {
   readonly name: string;
@@ -61,8 +60,8 @@ const DIURNAL_PM = [
 
 /** Options for instance lists: the sim's "today" anchors launch and stop times. */
 export interface FleetOptions extends DataOptions {
-  /** `YYYY-MM-DD` day index of today; default real UTC today. */
-  todayIndex?: number;
+  /** Day index of the simulator's today (SimulatorState.todayIndex()). */
+  todayIndex: number;
 }
 
 const fleets = new Map<string, readonly InstanceInfo[]>();
@@ -71,9 +70,9 @@ const fleets = new Map<string, readonly InstanceInfo[]>();
  * The EC2 and RDS instances of an account. Lifetimes are relative to the simulator's today,
  * so a fleet always has instances launched in the last few days and some stopped ones.
  */
-export function listInstances(accountId: string, opts: FleetOptions = {}): InstanceInfo[] {
+export function listInstances(accountId: string, opts: FleetOptions): InstanceInfo[] {
   const seed = opts.dataSeed ?? DEFAULT_DATA_SEED;
-  const today = opts.todayIndex ?? realTodayIndex();
+  const today = opts.todayIndex;
   const key = `${seed}|${accountId}|${today}`;
   const cached = fleets.get(key);
   if (cached) return [...cached];

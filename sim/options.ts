@@ -3,6 +3,7 @@
  * flags) and changed while running (control API), so tests and benchmarks can shape the
  * behaviour of "AWS" without restarting it.
  */
+import { parseInstant } from '../lib/clock.js';
 import { parseDay } from './calendar.js';
 
 export interface SimOptions {
@@ -13,7 +14,15 @@ export interface SimOptions {
   dataSeed: string;
   /** Seed of injected faults and latency jitter. */
   seed: string;
-  /** The simulator's today (`YYYY-MM-DD`); null follows the real UTC date. */
+  /**
+   * The simulator's clock: an ISO-8601 instant it starts at (when started, or when this option
+   * is set) and runs from at real speed, like CLOCK_START of the other roles; null follows the
+   * clock `startSimulator` was given (default the wall clock).
+   */
+  clockStart: string | null;
+  /** With clockStart: the clock stands still at that instant. */
+  clockFrozen: boolean;
+  /** Overrides the clock's date only (`YYYY-MM-DD`; the time of day still runs); null: the clock's date. */
   today: string | null;
   /** Account for access keys that carry no 12-digit account id. */
   defaultAccountId: string;
@@ -69,6 +78,8 @@ export const DEFAULT_OPTIONS: Readonly<SimOptions> = {
   host: '127.0.0.1',
   dataSeed: 'costwatch',
   seed: 'costwatch',
+  clockStart: null,
+  clockFrozen: false,
   today: null,
   defaultAccountId: '123456789012',
   latencyMs: 0,
@@ -139,6 +150,13 @@ export function mergeOptions(
     } else if (key === 'host' || key === 'seed' || key === 'dataSeed') {
       if (typeof value !== 'string' || value === '') problems.push(`${key}: must be a non-empty string`);
       else options[key] = value;
+    } else if (key === 'clockStart') {
+      if (value !== null && (typeof value !== 'string' || parseInstant(value) === undefined))
+        problems.push('clockStart: must be an ISO-8601 instant such as 2026-11-15T06:00:00Z, or null');
+      else options.clockStart = value;
+    } else if (key === 'clockFrozen') {
+      if (typeof value !== 'boolean') problems.push('clockFrozen: must be true or false');
+      else options.clockFrozen = value;
     } else if (key === 'today') {
       if (value !== null && (typeof value !== 'string' || parseDay(value) === undefined))
         problems.push('today: must be YYYY-MM-DD or null');
@@ -186,5 +204,7 @@ export function mergeOptions(
       problems.push(`${key}: unknown option`);
     }
   }
+  if (options.clockFrozen && options.clockStart === null)
+    problems.push('clockFrozen: needs clockStart, the instant the clock stands still at');
   return { options, problems };
 }

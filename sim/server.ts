@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Now } from '../lib/clock.js';
 import { handleAws } from './aws-router.js';
 import { CONTROL_PREFIX, handleControl } from './control-api.js';
 import type { SimOptions } from './options.js';
@@ -26,12 +27,24 @@ export interface RunningSimulator {
   close(): Promise<void>;
 }
 
+/** What an in-process caller can share with the simulator beyond its (JSON) options. */
+export interface SimulatorRuntime {
+  /**
+   * The simulator's clock (default the wall clock): pass a test's or benchmark's pinned `Now` so
+   * the simulator's today is the pipeline's today. The clockStart option, when set, overrides it.
+   */
+  now?: Now;
+}
+
 /**
  * Starts the simulator. `options.port` 0 picks a free port; host defaults to 127.0.0.1.
  * Rejects if the port cannot be bound or an option is invalid.
  */
-export async function startSimulator(options: Partial<SimOptions> = {}): Promise<RunningSimulator> {
-  const state = new SimulatorState(options);
+export async function startSimulator(
+  options: Partial<SimOptions> = {},
+  runtime: SimulatorRuntime = {},
+): Promise<RunningSimulator> {
+  const state = new SimulatorState(options, runtime.now);
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     readBody(req)
       .then((body) => {

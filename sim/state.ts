@@ -3,7 +3,8 @@
  * numbers that make injected faults reproducible. `SimulatorControl` is the in-process
  * handle with the same powers as the HTTP control API.
  */
-import { formatDay, parseDay, realTodayIndex } from './calendar.js';
+import { createClock, parseInstant, systemNow, type Now } from '../lib/clock.js';
+import { dayIndexOf, formatDay, msIntoDay, parseDay } from './calendar.js';
 import { DEFAULT_OPTIONS, mergeOptions, type SimOptions } from './options.js';
 import { RateLimiter } from './rate-limiter.js';
 import { RequestLog, type RequestCounts } from './request-log.js';
@@ -19,10 +20,12 @@ export interface SimulatorControl {
   resetCounts(): void;
   /** Requires `externalId` on AssumeRole into roles of `accountId`. */
   registerExternalId(accountId: string, externalId: string): void;
-  /** Sets the simulator's today (`YYYY-MM-DD`), or null to follow the real UTC date. */
+  /** Sets the simulator's today (`YYYY-MM-DD`), or null to follow its clock's date. */
   setToday(day: string | null): void;
   /** The simulator's today as `YYYY-MM-DD`. */
   today(): string;
+  /** The simulator's now: its clock's reading, on the `today` option's date when that is set. */
+  now(): Date;
   /** Restores the start options; clears counters, rate-limit buckets and fault sequences. */
   reset(): void;
 }
@@ -35,12 +38,23 @@ export class SimulatorState implements SimulatorControl {
   #revision = 0;
   #serial = 0;
   readonly #sequence = new Map<string, number>();
+  /** The clock the simulator was started with (in-process callers may share theirs). */
+  readonly #baseClock: Now;
+  /** The clock in use: #baseClock, or one pinned by the clockStart option. */
+  #clock: Now;
 
-  constructor(options: Partial<SimOptions> = {}) {
+  constructor(options: Partial<SimOptions> = {}, clock: Now = systemNow) {
     const { options: merged, problems } = mergeOptions(DEFAULT_OPTIONS, options);
     if (problems.length > 0) throw new Error(`invalid simulator options:\n${problems.join('\n')}`);
     this.#options = merged;
     this.#initial = structuredClone(merged);
+    this.#baseClock = clock;
+    this.#clock = this.#clockOf(merged);
+  }
+
+  #clockOf(options: SimOptions): Now {
+    const startAt = options.clockStart === null ? undefined : parseInstant(options.clockStart);
+    return startAt ? createClock({ startAt, frozen: options.clockFrozen }) : this.#baseClock;
   }
 
   get current(): Readonly<SimOptions> {
@@ -55,6 +69,9 @@ export class SimulatorState implements SimulatorControl {
     const { options, problems } = mergeOptions(this.#options, partial);
     if (problems.length > 0) throw new Error(`invalid simulator options:\n${problems.join('\n')}`);
     this.#options = options;
+    // Setting the clock (re)starts it at clockStart; other updates leave a running clock alone.
+    if (partial.clockStart !== undefined || partial.clockFrozen !== undefined)
+      this.#clock = this.#clockOf(options);
     return this.options();
   }
 
@@ -80,19 +97,25 @@ export class SimulatorState implements SimulatorControl {
 
   reset(): void {
     this.#options = structuredClone(this.#initial);
+    this.#clock = this.#clockOf(this.#options);
     this.log.reset();
     this.limiter.reset();
     this.#sequence.clear();
   }
 
-  todayIndex(): number {
-    const configured = this.#options.today === null ? undefined : parseDay(this.#options.today);
-    return configured ?? realTodayIndex();
+  now(): Date {
+    const instant = this.#clock();
+    const day = this.#options.today === null ? undefined : parseDay(this.#options.today);
+    // A pinned date keeps the clock's time of day, so CloudWatch data keeps flowing.
+    return day === undefined ? instant : new Date(day * 86_400_000 + msIntoDay(instant));
   }
 
-  /** Today's date at the real UTC time of day, so CloudWatch data keeps flowing. */
+  todayIndex(): number {
+    return dayIndexOf(this.now());
+  }
+
   nowSeconds(): number {
-    return this.todayIndex() * 86_400 + ((Date.now() / 1000) % 86_400);
+    return this.now().getTime() / 1000;
   }
 
   nextRevision(): number {

@@ -10,9 +10,11 @@ import { startSimulator, type RunningSimulator } from './server.js';
 
 /** A fixed today so expectations do not move with the calendar. */
 export const TEST_TODAY = '2026-03-15';
+/** The simulator's frozen clock in these tests: noon of TEST_TODAY, so "now" is not the time of day either. */
+export const TEST_NOW = `${TEST_TODAY}T12:00:00Z`;
 
 export function startTestSimulator(options: Partial<SimOptions> = {}): Promise<RunningSimulator> {
-  return startSimulator({ port: 0, today: TEST_TODAY, ...options });
+  return startSimulator({ port: 0, clockStart: TEST_NOW, clockFrozen: true, ...options });
 }
 
 /** Long-term-looking access key that maps to `accountId`. */

@@ -10,6 +10,7 @@ import { addDays, eachDay, todayUtc } from '../lib/dates.js';
 import { startTestPipeline, type TestPipeline } from './helpers/pipeline.js';
 import { get, login, seedUser, startTestApi, type TestApi } from '../api/testing/harness.js';
 import { normDecimal } from './helpers/decimal.js';
+import { TEST_NOW } from './helpers/clock.js';
 
 
 interface Item {
@@ -24,7 +25,9 @@ let api: TestApi;
 let token: string;
 let orgId: number;
 const account = '223344556677';
-const to = addDays(todayUtc(), -3);
+// One pinned clock: the pipeline's (startTestPipeline's default) and the API's.
+const now = () => new Date(TEST_NOW);
+const to = addDays(todayUtc(now()), -3);
 const from = addDays(to, -45);
 const lastDay = addDays(to, -1);
 
@@ -34,7 +37,7 @@ before(async () => {
   orgId = org.id;
   const loaded = await p.backfill([org.id], from, to);
   assert.equal(loaded.failed, 0);
-  api = await startTestApi({ db: p.db, env: { QUEUE_PREFIX: p.config.QUEUE_PREFIX } });
+  api = await startTestApi({ db: p.db, env: { QUEUE_PREFIX: p.config.QUEUE_PREFIX }, options: { now } });
   await seedUser(p.db, org.id, 'admin@e2e.example', 'admin');
   token = await login(api, 'admin@e2e.example');
 });
@@ -112,7 +115,7 @@ test('utilisation equals metric_daily', async () => {
 });
 
 test('a refresh through the API reloads the restatement window and invalidates the cached answer', async () => {
-  const today = todayUtc();
+  const today = todayUtc(now());
   const path = `/api/v1/costs/daily?from=${addDays(today, -2)}&to=${today}&group_by=none`;
   const first = await get(api, path, token);
   assert.equal(first.status, 200, first.text);

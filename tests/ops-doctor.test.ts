@@ -12,6 +12,11 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { startSimulator, type RunningSimulator } from '../sim/server.js';
+import { pinnedClockEnv } from './helpers/clock.js';
+
+// The doctor and the simulator share a pinned clock. Years after the real calendar, so a doctor
+// that read the wall clock would send Cost Explorer a forecast of the simulator's past and fail.
+const DOCTOR_NOW = '2030-06-15T06:00:00Z';
 import { createOrganization } from '../database/repositories/organizations.repository.js';
 import { startHealthServer, type HealthServer } from '../lib/health-server.js';
 import type { DoctorReport } from '../cli/doctor/run.js';
@@ -55,7 +60,7 @@ describe('costwatch doctor', { timeout: 400_000 }, () => {
 
   before(async () => {
     db = await createTestDatabase();
-    sim = await startSimulator({ port: 0 });
+    sim = await startSimulator({ port: 0, clockStart: DOCTOR_NOW, clockFrozen: true });
     metrics = await startHealthServer({ host: '127.0.0.1', port: 0, readiness: async () => null });
     env = baseEnv({
       DATABASE_URL: db.url,
@@ -65,6 +70,7 @@ describe('costwatch doctor', { timeout: 400_000 }, () => {
       AWS_ENDPOINT_URL: sim.url,
       DB_POOL_SIZE: '2',
       LOG_LEVEL: 'silent',
+      ...pinnedClockEnv(DOCTOR_NOW),
     });
   });
 
@@ -122,6 +128,8 @@ describe('costwatch doctor', { timeout: 400_000 }, () => {
     });
     assert.equal(report.aws?.estimatedDollars, 0.02);
     assert.equal(sim.control.requestCounts().total, 5);
+    // Every probe was a valid request: its dates are the simulator's today (DOCTOR_NOW), not the calendar's.
+    assert.deepEqual(sim.control.requestCounts().errors, {}, 'no probe was refused (e.g. a forecast of the past)');
 
     // The text output: one line per check with its symbol, the summary with the request count.
     const text = await runCli(

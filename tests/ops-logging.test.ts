@@ -18,11 +18,13 @@ import { enqueueBackfill } from '../producers/enqueue.js';
 import { addDays, todayUtc } from '../lib/dates.js';
 import { baseEnv, runCli, startRole, waitUntil, type RunningRole } from './ops-support.js';
 import { discardQueues } from './helpers/queues.js';
+import { pinnedClockEnv, TEST_NOW } from './helpers/clock.js';
 
 describe('logs', { timeout: 180_000 }, () => {
   test('JSON lines with job ids, and no secret in any role at LOG_LEVEL=debug', async (t) => {
     const db = await createTestDatabase();
-    const sim = await startSimulator({ port: 0 });
+    // The simulator and the spawned roles read one pinned clock (TEST_NOW).
+    const sim = await startSimulator({ port: 0, clockStart: TEST_NOW, clockFrozen: true });
     const prefix = `cwops${randomBytes(4).toString('hex')}`;
     const redisUrl = process.env.REDIS_URL ?? '';
     const redis = createRedis(redisUrl, 'producer');
@@ -38,6 +40,7 @@ describe('logs', { timeout: 180_000 }, () => {
       AWS_SECRET_ACCESS_KEY: awsSecret,
       QUEUE_PREFIX: prefix,
       AWS_ENDPOINT_URL: sim.url,
+      ...pinnedClockEnv(TEST_NOW),
       METRICS_PORT: '0',
       PORT: '0',
       HOST: '127.0.0.1',
@@ -77,7 +80,7 @@ describe('logs', { timeout: 180_000 }, () => {
       const base = `http://127.0.0.1:${Number((await api.waitForLog((l) => l.msg === 'api listening')).port)}`;
 
       // Worker: fetches that succeed, and fetches that AWS denies (error logs with the remedy).
-      const to = addDays(todayUtc(), -3);
+      const to = addDays(todayUtc(new Date(TEST_NOW)), -3);
       const { windows } = await enqueueBackfill(
         queues,
         [org.id, denied.id],

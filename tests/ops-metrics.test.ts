@@ -16,6 +16,7 @@ import { enqueueBackfill } from '../producers/enqueue.js';
 import { addDays, todayUtc } from '../lib/dates.js';
 import { baseEnv, startRole, waitUntil, type RunningRole } from './ops-support.js';
 import { discardQueues } from './helpers/queues.js';
+import { pinnedClockEnv, TEST_NOW } from './helpers/clock.js';
 
 const promtool = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
 const PROMTOOL_MISSING = promtool.error
@@ -48,7 +49,8 @@ async function scrape(url: string): Promise<string> {
 describe('promtool check metrics on every role', { timeout: 180_000, skip: PROMTOOL_MISSING }, () => {
   test('worker, scheduler and api expose lint-clean metrics after real work', async (t) => {
     const db = await createTestDatabase();
-    const sim = await startSimulator({ port: 0 });
+    // The simulator and the spawned roles read one pinned clock (TEST_NOW).
+    const sim = await startSimulator({ port: 0, clockStart: TEST_NOW, clockFrozen: true });
     const prefix = `cwops${randomBytes(4).toString('hex')}`;
     const redis = createRedis(process.env.REDIS_URL ?? '', 'producer');
     const queues = createQueues(redis, { prefix, attempts: 3, backoffMs: 100 });
@@ -58,6 +60,7 @@ describe('promtool check metrics on every role', { timeout: 180_000, skip: PROMT
       JWT_SECRET_KEY: process.env.JWT_SECRET_KEY ?? 'ops-test-secret-ops-test-secret-0123456789',
       QUEUE_PREFIX: prefix,
       AWS_ENDPOINT_URL: sim.url,
+      ...pinnedClockEnv(TEST_NOW),
       METRICS_PORT: '0',
       PORT: '0',
       HOST: '127.0.0.1',
@@ -83,7 +86,7 @@ describe('promtool check metrics on every role', { timeout: 180_000, skip: PROMT
       const apiPort = Number((await api.waitForLog((l) => l.msg === 'api listening')).port);
 
       // Work: a backfill (fetches, AWS requests, rows, rollups) and a few API requests (200, 401, 404).
-      const to = addDays(todayUtc(), -3);
+      const to = addDays(todayUtc(new Date(TEST_NOW)), -3);
       const { windows } = await enqueueBackfill(
         queues,
         [org.id],

@@ -20,6 +20,7 @@ import { hashPassword } from '../api/auth/passwords.js';
 import { baseEnv, startRole, waitUntil, type RunningRole } from './ops-support.js';
 import { normDecimal } from './helpers/decimal.js';
 import { discardQueues } from './helpers/queues.js';
+import { pinnedClockEnv, TEST_NOW } from './helpers/clock.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? '';
 const JWT = process.env.JWT_SECRET_KEY ?? 'ops-test-secret-ops-test-secret-0123456789';
@@ -59,7 +60,8 @@ interface Env {
 
 async function setup(latencyMs: number): Promise<Env> {
   const db = await createTestDatabase();
-  const sim = await startSimulator({ port: 0, latencyMs });
+  // The simulator and every spawned role read one pinned clock (TEST_NOW).
+  const sim = await startSimulator({ port: 0, latencyMs, clockStart: TEST_NOW, clockFrozen: true });
   const prefix = `cwops${randomBytes(4).toString('hex')}`;
   const redis = createRedis(REDIS_URL, 'producer');
   const queues = createQueues(redis, { prefix, attempts: 6, backoffMs: 100 });
@@ -83,6 +85,7 @@ async function setup(latencyMs: number): Promise<Env> {
         CE_RATE_PER_ORG: '100',
         CW_RATE_PER_ORG: '200',
         RETRY_BACKOFF_MS: '100',
+        ...pinnedClockEnv(TEST_NOW),
         ...extra,
       }),
     async close() {
@@ -227,7 +230,7 @@ function assertNeverHalfLoaded(
 }
 
 // Final days only: the simulator restates its most recent days.
-const to = addDays(todayUtc(), -3);
+const to = addDays(todayUtc(new Date(TEST_NOW)), -3);
 const window = { from: addDays(to, -30), to };
 
 describe('SIGTERM', { timeout: 240_000 }, () => {

@@ -4,11 +4,13 @@ import { expectedDailyTotal } from '../sim/data.js';
 import { addDays, eachDay, todayUtc } from '../lib/dates.js';
 import { startTestPipeline, type TestPipeline } from './helpers/pipeline.js';
 import { normDecimal } from './helpers/decimal.js';
+import { TEST_NOW } from './helpers/clock.js';
 
 
 let p: TestPipeline;
 const accounts = ['210987654321', '345678901234', '456789012345'];
-const today = todayUtc();
+// The pipeline's pinned today (startTestPipeline's default clock).
+const today = todayUtc(new Date(TEST_NOW));
 // Final days only (the simulator's last two days are Estimated and restated).
 const to = addDays(today, -3);
 const from = addDays(to, -90);

@@ -5,6 +5,7 @@
  */
 import type { Job } from 'bullmq';
 import type { AwsGateway } from '../lib/aws.js';
+import type { Now } from '../lib/clock.js';
 import { todayUtc } from '../lib/dates.js';
 import { replaceCostWindow } from '../database/repositories/cost-data.repository.js';
 import { recordCostLoad } from '../database/repositories/organizations.repository.js';
@@ -14,7 +15,7 @@ import { runFetchJob, type FetchJobDeps, type FetchResult } from './fetch-job.js
 
 export interface FetchCostsDeps extends FetchJobDeps {
   aws: AwsGateway;
-  now?: () => Date;
+  now: Now;
 }
 
 export function createFetchCostsProcessor(deps: FetchCostsDeps) {
@@ -40,7 +41,7 @@ export function createFetchCostsProcessor(deps: FetchCostsDeps) {
       },
       async (org, data) => {
         // A refresh that reaches today also refreshes the forecast, once a day (fetch-forecast).
-        const today = todayUtc(deps.now?.());
+        const today = todayUtc(deps.now());
         if (data.trigger !== 'backfill' && data.to > today)
           await enqueueForecast(deps.queues, { orgId: org.id, day: today, trigger: data.trigger });
       },

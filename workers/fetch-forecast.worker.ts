@@ -37,7 +37,7 @@ export interface FetchForecastDeps {
   db: Pool;
   log: Logger;
   aws: AwsGateway;
-  now?: () => Date;
+  now: () => Date;
   /**
    * Called after every successful forecast refresh of an organization, once its forecast and the
    * month's projection are stored (the place to evaluate budgets). A failure here is logged; it
@@ -80,7 +80,7 @@ async function runForecastAttempt(deps: FetchForecastDeps, job: Job): Promise<Fo
   const data = parseForecastJob(job);
   // The forecast's dates come from the injected clock at run time: a retry after midnight forecasts
   // the new day's rest of the month.
-  const today = todayUtc(deps.now?.());
+  const today = todayUtc(deps.now());
   const period = { from: today, to: addMonths(today, 1) };
   const attempt = job.attemptsMade + 1;
   const finalAttempt = attempt >= (job.opts.attempts ?? 1);

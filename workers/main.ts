@@ -6,6 +6,7 @@
  */
 import { Worker, type Job, type Processor } from 'bullmq';
 import type { ServiceConfig } from '../lib/config.js';
+import { clockFromConfig, type Now } from '../lib/clock.js';
 import { createPool } from '../lib/db.js';
 import { createRedis } from '../lib/redis.js';
 import { createLogger, type Logger } from '../lib/logger.js';
@@ -14,7 +15,6 @@ import { AwsRateLimiter } from '../lib/aws-rate-limit.js';
 import { jobDuration, jobsTotal } from '../lib/metrics.js';
 import { dependencyReadiness, startHealthServer } from '../lib/health-server.js';
 import { QUEUES } from '../lib/jobs.js';
-import { systemNow, type Now } from '../lib/clock.js';
 import { createQueues } from '../producers/queues.js';
 import { observeQueueDepth } from '../producers/queue-depth.js';
 import { createFetchCostsProcessor } from './fetch-costs.worker.js';
@@ -48,8 +48,8 @@ export async function startWorkers(
     onForecastRefreshed?: (event: ForecastRefreshed) => Promise<void>;
   } = {},
 ): Promise<RunningWorkers> {
-  const now = options.now ?? systemNow;
   const log = options.log ?? createLogger({ level: config.LOG_LEVEL, name: 'worker' });
+  const now = options.now ?? clockFromConfig(config);
   const db = createPool({
     connectionString: config.DATABASE_URL,
     max: config.DB_POOL_SIZE,

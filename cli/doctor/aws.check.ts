@@ -60,6 +60,8 @@ export interface AwsCheckOptions {
   timeoutMs: number;
   /** Today, UTC. */
   today: IsoDate;
+  /** The clock's reading (the GetMetricData probe reads the last whole hour before it). */
+  now: Date;
 }
 
 /** Requests the doctor sent to AWS, per operation, and their Cost Explorer charge. */
@@ -217,7 +219,7 @@ async function checkOrg(org: DoctorOrg, gateway: AwsGateway, options: AwsCheckOp
       options,
     );
     verdicts.push(list.verdict);
-    const end = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000);
+    const end = new Date(Math.floor(options.now.getTime() / 3_600_000) * 3_600_000);
     const data = await probe(
       org,
       'GetMetricData',

@@ -8,6 +8,7 @@ import type pg from 'pg';
 import type { Redis } from 'ioredis';
 import { getOrganization, listOrganizations } from '../../database/repositories/organizations.repository.js';
 import { todayUtc } from '../../lib/dates.js';
+import { clockFromConfig, type Now } from '../../lib/clock.js';
 import { describeError, fail, skip, withTimeout, type CheckResult } from './check.js';
 import { checkVariables, usableConfig } from './config.check.js';
 import {
@@ -41,6 +42,8 @@ export interface DoctorOptions {
   maxWaitingJobs: number;
   /** Called with each result as soon as it is known (streaming output). */
   onResult?: (result: CheckResult) => void;
+  /** The clock of the AWS probes' dates; default the one CLOCK_START / CLOCK_FROZEN of `env` give. */
+  now?: Now | undefined;
 }
 
 export interface DoctorReport {
@@ -84,6 +87,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
 
   emit(...checkVariables(options.env, 'worker'));
   const config = usableConfig(options.env);
+  const now = options.now ?? clockFromConfig(config);
 
   let client: pg.Client | null = null;
   let redis: Redis | null = null;
@@ -177,7 +181,8 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
                 global: config.AWS_RATE_GLOBAL,
               },
               timeoutMs: options.timeoutMs,
-              today: todayUtc(),
+              today: todayUtc(now()),
+              now: now(),
             }),
         );
         if (isResult(awsStep)) emit(awsStep);

@@ -21,6 +21,7 @@ import { backfillProgress } from '../../database/repositories/fetch-runs.reposit
 import { createOrganization, type Organization } from '../../database/repositories/organizations.repository.js';
 import { startSimulator, type RunningSimulator, type SimOptions } from '../../sim/server.js';
 import { spawnRole, type RoleProcess } from '../helpers/processes.js';
+import { pinnedClockEnv, TEST_NOW } from '../helpers/clock.js';
 import { discardQueues } from '../helpers/queues.js';
 
 export interface ChaosInstance {
@@ -223,7 +224,8 @@ export async function stopProcess(p: RoleProcess, graceMs = 15_000): Promise<num
 export async function startChaosRun(options: ChaosRunOptions = {}): Promise<ChaosRun> {
   const info = await chaosStack();
   const db = await createChaosDb(info);
-  const sim = await startSimulator({ port: 0, ...options.sim });
+  // One pinned clock (TEST_NOW) for the simulator and every process of the run.
+  const sim = await startSimulator({ port: 0, clockStart: TEST_NOW, clockFrozen: true, ...options.sim });
   const prefix = `chaos${randomBytes(4).toString('hex')}`;
   const env: Record<string, string> = {
     DATABASE_URL: db.url,
@@ -243,6 +245,7 @@ export async function startChaosRun(options: ChaosRunOptions = {}): Promise<Chao
     DB_POOL_SIZE: '8',
     CE_RATE_PER_ORG: '100',
     CW_RATE_PER_ORG: '200',
+    ...pinnedClockEnv(TEST_NOW),
     ...options.env,
   };
   const redis = createRedis(info.REDIS_URL, 'producer');

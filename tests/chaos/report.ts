@@ -1,11 +1,12 @@
 /** Sizes of the chaos suite's two modes, the result of a scenario, and the figures table. */
 import { addDays, todayUtc } from '../../lib/dates.js';
+import { TEST_NOW } from '../helpers/clock.js';
 
 export interface ChaosSize {
   mode: 'quick' | 'full';
   /** Organizations of the backfill scenarios (accounts below). */
   orgs: number;
-  /** Days of the backfill range (ending 5 days ago: no Estimated days). */
+  /** Days of the backfill range (ending 5 days before the pinned today, TEST_NOW: no Estimated days). */
   days: number;
   windowDays: number;
   /** kill -9s of the worker-kill scenario, and its worker processes. */
@@ -26,7 +27,7 @@ export const SIZES: Record<'quick' | 'full', ChaosSize> = {
 export const ACCOUNTS = ['310000000001', '320000000002', '330000000003', '340000000004', '350000000005'];
 
 export function backfillRange(size: ChaosSize): { from: string; to: string } {
-  const to = addDays(todayUtc(), -5);
+  const to = addDays(todayUtc(new Date(TEST_NOW)), -5);
   return { from: addDays(to, -size.days), to };
 }
 

@@ -1,10 +1,13 @@
 /**
  * An in-process CostWatch pipeline for integration tests: its own database, queue prefix and
  * simulator, real workers (BullMQ on the test Redis) and the real AWS SDK clients pointed at the
- * simulator through AWS_ENDPOINT_URL.
+ * simulator through AWS_ENDPOINT_URL. One pinned clock (default: frozen at TEST_NOW) is the
+ * simulator's and the workers' now.
  */
 import { randomBytes } from 'node:crypto';
+import { createClock, type Now } from '../../lib/clock.js';
 import { parseConfig, asServiceConfig, type ServiceConfig } from '../../lib/config.js';
+import { QUEUES } from '../../lib/jobs.js';
 import { createRedis, type Redis } from '../../lib/redis.js';
 import { createLogger } from '../../lib/logger.js';
 import { createQueues, type Queues } from '../../producers/queues.js';
@@ -15,6 +18,7 @@ import { startWorkers, type RunningWorkers } from '../../workers/main.js';
 import { startSimulator, type RunningSimulator, type SimOptions } from '../../sim/server.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 import { discardQueues } from './queues.js';
+import { pinnedClockEnv, TEST_NOW } from './clock.js';
 
 // The default credential chain of the SDK (used for STS): static test keys.
 process.env.AWS_ACCESS_KEY_ID ??= 'AKIACOSTWATCHTEST';
@@ -26,6 +30,10 @@ export interface TestPipeline {
   config: ServiceConfig;
   redis: Redis;
   queues: Queues;
+  /** The pipeline's clock: the simulator's and the in-process workers' now. */
+  now: Now;
+  /** CLOCK_START / CLOCK_FROZEN that pin a spawned role at the pipeline clock's current reading (frozen). */
+  clockEnv(): { CLOCK_START: string; CLOCK_FROZEN: string };
   workers: RunningWorkers | null;
   startWorkers(overrides?: Record<string, string>): Promise<RunningWorkers>;
   createOrg(accountId: string, options?: { externalId?: string; withoutRole?: boolean }): Promise<Organization>;
@@ -48,10 +56,11 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
 }
 
 export async function startTestPipeline(
-  options: { sim?: Partial<SimOptions>; env?: Record<string, string>; workers?: boolean } = {},
+  options: { sim?: Partial<SimOptions>; env?: Record<string, string>; workers?: boolean; now?: Now } = {},
 ): Promise<TestPipeline> {
+  const now = options.now ?? createClock({ startAt: new Date(TEST_NOW), frozen: true });
   const db = await createTestDatabase({ poolSize: 10 });
-  const sim = await startSimulator({ port: 0, ...options.sim });
+  const sim = await startSimulator({ port: 0, ...options.sim }, { now });
   const prefix = `cwtest${randomBytes(4).toString('hex')}`;
   const env = testEnv({
     DATABASE_URL: db.url,
@@ -75,10 +84,12 @@ export async function startTestPipeline(
     config,
     redis,
     queues,
+    now,
+    clockEnv: () => pinnedClockEnv(now()),
     workers: null,
     async startWorkers(overrides = {}) {
       const cfg = asServiceConfig(parseConfig('worker', { ...env, ...overrides }));
-      const running = await startWorkers(cfg, { log: createLogger({ level: cfg.LOG_LEVEL, name: 'worker' }) });
+      const running = await startWorkers(cfg, { log: createLogger({ level: cfg.LOG_LEVEL, name: 'worker' }), now });
       pipeline.workers = running;
       return running;
     },
@@ -105,8 +116,9 @@ export async function startTestPipeline(
     async waitForIdle(timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
+        // Every queue but the scheduler's (whose Job Scheduler always holds its next delayed tick).
         const counts = await Promise.all(
-          [queues.fetchCosts, queues.fetchMetrics, queues.fetchForecast, queues.rollups].map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'prioritized')),
+          queues.all.filter((q) => q.name !== QUEUES.scheduler).map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'prioritized')),
         );
         if (counts.every((c) => Object.values(c).every((n) => n === 0))) return;
         if (Date.now() > deadline) throw new Error(`queues not idle after ${timeoutMs} ms: ${JSON.stringify(counts)}`);
