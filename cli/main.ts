@@ -8,7 +8,6 @@ import { Command, CommanderError } from 'commander';
 type Register = (program: Command) => void;
 
 const COMMANDS: Record<string, () => Promise<Register>> = {
-  stack: async () => (await import('./stack.command.js')).registerStackCommand,
   migrate: async () => (await import('./migrate.command.js')).registerMigrateCommand,
   worker: async () => (await import('./roles.command.js')).registerRoleCommands,
   scheduler: async () => (await import('./roles.command.js')).registerRoleCommands,

@@ -17,5 +17,3 @@ function findRoot(start: string): string {
 export const PROJECT_ROOT = findRoot(path.dirname(fileURLToPath(import.meta.url)));
 /** Numbered SQL migrations. */
 export const MIGRATIONS_DIR = path.join(PROJECT_ROOT, 'database', 'migrations');
-/** The one ignored folder holding local Postgres/Redis data, logs and the generated env file. */
-export const LOCAL_STATE_DIR = path.join(PROJECT_ROOT, '.costwatch');

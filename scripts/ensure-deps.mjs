@@ -33,9 +33,9 @@ export function ensureAptTools(tools) {
   if (result.status !== 0) process.stderr.write(`note: apt-get install ${packages.join(' ')} failed; dependent tests will be skipped\n`);
 }
 
-/** Runs `costwatch stack up` and returns DATABASE_URL, REDIS_URL and JWT_SECRET_KEY. */
+/** Runs `npm run stack:up` (scripts/stack.ts) and returns DATABASE_URL, REDIS_URL and JWT_SECRET_KEY. */
 export function stackUp() {
-  const result = spawnSync(process.execPath, [path.join(root, 'bin', 'costwatch.mjs'), 'stack', 'up', '--json'], {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'scripts', 'stack.ts'), 'up', '--json'], {
     cwd: root,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],

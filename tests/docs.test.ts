@@ -20,7 +20,7 @@ test('the README documents every environment variable with its default', () => {
 });
 
 test('the README names every top-level costwatch command', async () => {
-  for (const command of ['api', 'scheduler', 'worker', 'sim', 'migrate', 'org', 'user', 'backfill', 'doctor', 'stack']) {
+  for (const command of ['api', 'scheduler', 'worker', 'sim', 'migrate', 'org', 'user', 'backfill', 'doctor']) {
     assert.match(readme, new RegExp(`costwatch ${command}\\b`), `README lacks costwatch ${command}`);
   }
 });

@@ -1,5 +1,7 @@
 /**
- * Local Postgres and Redis for the demo and the test suite, provisioned in SPEC's order:
+ * Development tool, not part of the image: the local Postgres and Redis of `npm run demo`, `npm
+ * test` and `npm run bench` (`npm run stack:up` / `stack:down`: scripts/stack.ts), provisioned in
+ * SPEC's order:
  * 1. DATABASE_URL / REDIS_URL when set and reachable;
  * 2. a Docker engine, when one answers;
  * 3. local `postgres` / `redis-server` binaries;
@@ -12,7 +14,10 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { LOCAL_STATE_DIR } from './paths.js';
+import { PROJECT_ROOT } from '../lib/paths.js';
+
+/** The one ignored folder holding local Postgres/Redis data, logs and the generated env files. */
+export const LOCAL_STATE_DIR = path.join(PROJECT_ROOT, '.costwatch');
 
 export const LOCAL_PG_PORT = 54329;
 export const LOCAL_REDIS_PORT = 63790;
@@ -42,13 +47,13 @@ export interface StackOptions {
   log?: (line: string) => void;
 }
 
-interface Secrets {
+export interface Secrets {
   pgPassword: string;
   redisPassword: string;
   jwtSecret: string;
 }
 
-function run(cmd: string, args: string[], options: SpawnSyncOptions = {}): { ok: boolean; out: string } {
+export function run(cmd: string, args: string[], options: SpawnSyncOptions = {}): { ok: boolean; out: string } {
   const result = spawnSync(cmd, args, { encoding: 'utf8', timeout: 600_000, ...options });
   const out = `${String(result.stdout ?? '')}${String(result.stderr ?? '')}`;
   return { ok: result.status === 0 && !result.error, out };
@@ -90,7 +95,7 @@ async function reachable(url: string, defaultPort: number): Promise<boolean> {
   }
 }
 
-function loadSecrets(stateDir: string): Secrets {
+export function loadSecrets(stateDir: string): Secrets {
   const file = path.join(stateDir, 'secrets.json');
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Secrets;
   const secrets: Secrets = {
@@ -102,7 +107,7 @@ function loadSecrets(stateDir: string): Secrets {
   return secrets;
 }
 
-function isRoot(): boolean {
+export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
@@ -153,7 +158,7 @@ function uidGid(user: string): { uid: number; gid: number } {
   return { uid: Number(run('id', ['-u', user]).out.trim()), gid: Number(run('id', ['-g', user]).out.trim()) };
 }
 
-function asUser(user: string | null, cmd: string, args: string[]): { ok: boolean; out: string } {
+export function asUser(user: string | null, cmd: string, args: string[]): { ok: boolean; out: string } {
   if (user === null) return run(cmd, args);
   const { uid, gid } = uidGid(user);
   return run(cmd, args, { uid, gid, cwd: '/' });
@@ -219,7 +224,7 @@ async function startLocalPostgres(stateDir: string, secrets: Secrets, log: (line
     // Our cluster is stopped, so whatever answers on the port is someone else's (often the stack of
     // another checkout): say so instead of pointing at postgres.log.
     if (await waitForPort('127.0.0.1', port, 300)) {
-      throw new Error(`127.0.0.1:${port} is in use by another server (another checkout's \`costwatch stack up\`? run \`costwatch stack down\` there), so this checkout's Postgres cannot start`);
+      throw new Error(`127.0.0.1:${port} is in use by another server (another checkout's \`npm run stack:up\`? run \`npm run stack:down\` there), so this checkout's Postgres cannot start`);
     }
     log(`starting Postgres on 127.0.0.1:${port}`);
     const logFile = path.join(stateDir, 'run', 'postgres.log');
@@ -238,7 +243,7 @@ async function startLocalPostgres(stateDir: string, secrets: Secrets, log: (line
   return url;
 }
 
-async function startLocalRedis(stateDir: string, secrets: Secrets, log: (line: string) => void, port: number): Promise<string> {
+export async function startLocalRedis(stateDir: string, secrets: Secrets, log: (line: string) => void, port: number): Promise<string> {
   if (!which('redis-server')) aptInstall(['redis-server'], log);
   const url = `redis://:${secrets.redisPassword}@127.0.0.1:${port}`;
   const dir = path.join(stateDir, 'redis');
@@ -369,49 +374,11 @@ export async function stackDown(options: { stateDir?: string; pgPort?: number; r
   }
 }
 
-/** Where a local stack keeps what its restart helpers need. */
-export interface LocalStackRef {
-  stateDir: string;
-  redisPort: number;
-  log?: (line: string) => void;
-}
-
-function localPostgresCtl(stateDir: string): { ctl: string; user: string | null; dataDir: string; logFile: string } {
+/** The pg_ctl, data folder, log file and OS user of the local Postgres cluster of `stateDir`. */
+export function localPostgresCtl(stateDir: string): { ctl: string; user: string | null; dataDir: string; logFile: string } {
   const bin = findPgBin();
   const dataDir = path.join(stateDir, 'postgres');
   if (!bin || !existsSync(path.join(dataDir, 'PG_VERSION'))) throw new Error(`no local Postgres cluster in ${dataDir}`);
   const user = isRoot() && run('id', ['-u', 'postgres']).ok ? 'postgres' : null;
   return { ctl: path.join(bin, 'pg_ctl'), user, dataDir, logFile: path.join(stateDir, 'run', 'postgres.log') };
-}
-
-/**
- * Stops the local Postgres of `stateDir` (`pg_ctl stop -m fast|immediate`: immediate is a crash,
- * recovered from WAL on start), waits `downMs`, and starts it again. For fault-injection runs of a
- * stack this process started; never point it at a stack others use.
- */
-export async function restartLocalPostgres(ref: LocalStackRef, mode: 'fast' | 'immediate', downMs = 0): Promise<void> {
-  const { ctl, user, dataDir, logFile } = localPostgresCtl(ref.stateDir);
-  const stop = asUser(user, ctl, ['-D', dataDir, '-m', mode, '-w', 'stop']);
-  if (!stop.ok) throw new Error(`pg_ctl stop -m ${mode} failed:\n${stop.out}`);
-  if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
-  const start = asUser(user, ctl, ['-D', dataDir, '-l', logFile, '-w', '-t', '60', 'start']);
-  if (!start.ok) throw new Error(`pg_ctl start failed:\n${start.out}\n(see ${logFile})`);
-}
-
-/**
- * Stops the local Redis of `stateDir` — `clean`: SHUTDOWN (AOF flushed); `nosave`: SHUTDOWN NOSAVE
- * (no RDB snapshot: what survives is the AOF) — waits `downMs`, and starts it on the same AOF dir.
- */
-export async function restartLocalRedis(ref: LocalStackRef, mode: 'clean' | 'nosave', downMs = 0): Promise<void> {
-  const log = ref.log ?? (() => undefined);
-  const secrets = loadSecrets(ref.stateDir);
-  const args = ['-p', String(ref.redisPort), '-a', secrets.redisPassword, '--no-auth-warning', 'SHUTDOWN', ...(mode === 'nosave' ? ['NOSAVE'] : [])];
-  run('redis-cli', args);
-  const deadline = Date.now() + 15_000;
-  while (await waitForPort('127.0.0.1', ref.redisPort, 100)) {
-    if (Date.now() > deadline) throw new Error(`redis on port ${ref.redisPort} did not stop`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
-  await startLocalRedis(ref.stateDir, secrets, log, ref.redisPort);
 }
