@@ -125,7 +125,7 @@ describe('the container image builds from its .dockerignore’d context', { time
       files.includes('package-lock.json') && files.includes('cli/main.ts'),
       'the sources are in the context',
     );
-    for (const dropped of ['tests/', 'node_modules/', '.git/', 'docs/', 'k8s/']) {
+    for (const dropped of ['tests/', 'scripts/', 'node_modules/', '.git/', 'docs/', 'k8s/']) {
       assert.ok(!files.some((f) => f.startsWith(dropped)), `${dropped} is not in the context`);
     }
     assert.ok(!files.some((f) => f.endsWith('.test.ts')), 'no test file is in the context');
