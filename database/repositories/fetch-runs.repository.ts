@@ -109,3 +109,38 @@ export async function backfillProgress(
     rows: Number(r?.rows ?? 0),
   };
 }
+
+export interface BackfillFailure {
+  orgId: number;
+  orgName: string;
+  source: string;
+  windowStart: string;
+  windowEnd: string;
+  error: string | null;
+  /** The organization's recorded remedy (permission errors), when recorded by this backfill. */
+  remedy: string | null;
+}
+
+// firstBackfillFailure: the earliest window of a backfill whose latest attempt failed for good,
+// with its organization's remedy when that was recorded during this attempt. Params: backfill id.
+export async function firstBackfillFailure(
+  db: Queryable,
+  backfillId: string,
+): Promise<BackfillFailure | null> {
+  const { rows } = await db.query<BackfillFailure>(
+    `WITH latest AS (
+       SELECT DISTINCT ON (organization_id, source, window_start, window_end) *
+       FROM fetch_runs WHERE backfill_id = $1
+       ORDER BY organization_id, source, window_start, window_end, id DESC)
+     SELECT l.organization_id::int AS "orgId", o.name AS "orgName", l.source,
+            to_char(l.window_start, 'YYYY-MM-DD') AS "windowStart", to_char(l.window_end, 'YYYY-MM-DD') AS "windowEnd",
+            l.error,
+            CASE WHEN o.last_error_at >= l.started_at THEN o.last_error_remedy END AS remedy
+     FROM latest l JOIN organizations o ON o.id = l.organization_id
+     WHERE l.status = 'failed'
+     ORDER BY l.finished_at NULLS LAST, l.id
+     LIMIT 1`,
+    [backfillId],
+  );
+  return rows[0] ?? null;
+}
