@@ -144,3 +144,36 @@ export async function firstBackfillFailure(
   );
   return rows[0] ?? null;
 }
+
+export interface RecentRun {
+  orgId: number;
+  source: string;
+  windowStart: string;
+  windowEnd: string;
+  status: RunStatus;
+  rows: number;
+  rolledUp: boolean;
+  error: string | null;
+}
+
+// latestRunsSince: per (organization, source, window), the latest attempt of a fetch started at
+// or after `since` with this trigger (e.g. the runs of one manual refresh). Params: org ids,
+// since, trigger.
+export async function latestRunsSince(
+  db: Queryable,
+  orgIds: number[],
+  since: Date,
+  trigger: RunStart['trigger'],
+): Promise<RecentRun[]> {
+  const { rows } = await db.query<RecentRun>(
+    `SELECT DISTINCT ON (organization_id, source, window_start, window_end)
+            organization_id::int AS "orgId", source,
+            to_char(window_start, 'YYYY-MM-DD') AS "windowStart", to_char(window_end, 'YYYY-MM-DD') AS "windowEnd",
+            status, rows_loaded::int AS rows, rolled_up_at IS NOT NULL AS "rolledUp", error
+     FROM fetch_runs
+     WHERE organization_id = ANY($1::bigint[]) AND started_at >= $2 AND trigger = $3
+     ORDER BY organization_id, source, window_start, window_end, id DESC`,
+    [orgIds, since, trigger],
+  );
+  return rows;
+}
