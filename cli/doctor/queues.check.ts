@@ -6,7 +6,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ALL_QUEUES, QUEUES, REFRESH_SCHEDULER_ID, type QueueName } from '../../lib/jobs.js';
-import { describeError, fail, K8S, pass, warn, type CheckResult } from './check.js';
+import { describeError, fail, K8S, pass, REDIS_CLI, warn, type CheckResult } from './check.js';
 
 const NS = `-n ${K8S.namespace}`;
 
@@ -148,7 +148,7 @@ export async function checkQueues(
         fail(
           check,
           `cannot read the queue: ${describeError(error)}`,
-          `redis-cli -u "$REDIS_URL" ping; see the redis check`,
+          `${REDIS_CLI} ping; see the redis check`,
         ),
       );
     } finally {
