@@ -262,6 +262,27 @@ describe('costwatch doctor', { timeout: 400_000 }, () => {
     assert.match(find(json, 'env JWT_SECRET_KEY').detail, /JWT_SECRET_KEY: must be at least 32 characters/);
   });
 
+  test('a malformed DATABASE_URL or REDIS_URL is called malformed, not "not set"', async () => {
+    const report = parseReport(
+      (
+        await runCli(['doctor', '--json', '--skip-aws', ...SMALL], {
+          ...env,
+          DATABASE_URL: 'postgres//costwatch:secret@db:5432/costwatch',
+          REDIS_URL: 'localhost:6379',
+        })
+      ).stdout,
+    );
+    const postgres = find(report, 'postgres');
+    assert.equal(postgres.status, 'fail');
+    assert.match(postgres.detail, /^DATABASE_URL is set but malformed/);
+    assert.doesNotMatch(postgres.detail, /not set/);
+    assert.match(postgres.fix ?? '', /format: postgresql:\/\/user:password@host:port\/database/);
+    assert.equal(find(report, 'env DATABASE_URL').status, 'fail');
+    const redis = find(report, 'redis');
+    assert.match(redis.detail, /^REDIS_URL is set but malformed/);
+    assert.equal(find(report, 'env REDIS_URL').status, 'fail');
+  });
+
   test('pending migrations of a fresh database are listed, with the migrate commands', async () => {
     const fresh = await createTestDatabase({ migrate: false });
     try {
@@ -270,7 +291,10 @@ describe('costwatch doctor', { timeout: 400_000 }, () => {
       const report = parseReport(run.stdout);
       const migrations = find(report, 'migrations');
       assert.equal(migrations.status, 'fail');
-      assert.match(migrations.detail, /^4 of 4 pending: 0001_core, 0002_cost_data, 0003_rollups, 0004_pipeline_routines/);
+      assert.match(
+        migrations.detail,
+        /^4 of 4 pending: 0001_core, 0002_cost_data, 0003_rollups, 0004_pipeline_routines/,
+      );
       assert.match(migrations.fix ?? '', /costwatch migrate up/);
       assert.match(migrations.fix ?? '', /job\/costwatch-migrate/);
       assert.match(find(report, 'aws').detail, /organizations table is missing/);

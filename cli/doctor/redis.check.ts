@@ -64,9 +64,16 @@ const unreachableFix = [
 export async function checkRedis(
   url: string | undefined,
   timeoutMs: number,
+  /** REDIS_URL as given, when the config rejected it (url is then undefined). */
+  given?: string,
 ): Promise<{ results: CheckResult[]; redis: Redis | null }> {
-  if (url === undefined)
-    return { results: [fail('redis', 'REDIS_URL is not set', 'see env REDIS_URL above')], redis: null };
+  if (url === undefined) {
+    const detail = given
+      ? 'REDIS_URL is set but malformed, so there is nothing to connect to'
+      : 'REDIS_URL is not set';
+    const fix = 'see env REDIS_URL above (format: redis://[:password@]host:6379[/db], rediss:// for TLS)';
+    return { results: [fail('redis', detail, fix)], redis: null };
+  }
   const where = redactUrl(url);
   let redis: Redis;
   try {
