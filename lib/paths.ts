@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 function findRoot(start: string): string {
   let dir = start;
   for (;;) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'database', 'migrations'))) return dir;
+    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'database', 'migrations')))
+      return dir;
     const parent = path.dirname(dir);
     if (parent === dir) throw new Error(`cannot find the CostWatch package root above ${start}`);
     dir = parent;

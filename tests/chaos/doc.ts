@@ -5,7 +5,13 @@ import { PROJECT_ROOT } from '../../lib/paths.js';
 import type { ChaosSize } from './report.js';
 import { SCENARIOS } from './scenarios.js';
 
-export async function writeReliabilityDoc(run: { table: string; size: ChaosSize; minutes: string; machine: string; date: string }): Promise<string> {
+export async function writeReliabilityDoc(run: {
+  table: string;
+  size: ChaosSize;
+  minutes: string;
+  machine: string;
+  date: string;
+}): Promise<string> {
   const file = path.join(PROJECT_ROOT, 'docs', 'RELIABILITY.md');
   const text = `# Reliability under faults, load and hostile input
 
