@@ -40,17 +40,40 @@ function errorResponse(status: number): JsonObject {
   };
 }
 
+/**
+ * Patterns with Unicode property escapes (`\p{...}`) are dropped from the document (the zod schema
+ * still validates them): JSON Schema recommends a portable ECMA-262 subset, and many validators'
+ * and generators' regex engines (Python's re, for one) reject them.
+ */
+function portable(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(portable);
+  if (schema === null || typeof schema !== 'object') return schema;
+  return Object.fromEntries(
+    Object.entries(schema)
+      .filter(([key, value]) => !(key === 'pattern' && typeof value === 'string' && /\\[pP]\{/.test(value)))
+      .map(([key, value]) => [key, portable(value)]),
+  );
+}
+
 function operation(route: Route): JsonObject {
   const query = jsonSchema(route.query, 'input');
+  // Numbers arrive as digit strings and are parsed (limit, offset, org_id, ...): document what
+  // they are, an integer with its bounds and default, as OpenAPI query parameters are typed.
+  const parsed = (jsonSchema(route.query, 'output').properties ?? {}) as Record<string, JsonObject>;
   const properties = (query.properties ?? {}) as Record<string, JsonObject>;
   const required = new Set(Array.isArray(query.required) ? (query.required as string[]) : []);
-  const parameters = Object.entries(properties).map(([name, schema]) => ({
-    name,
-    in: 'query',
-    required: required.has(name),
-    ...(typeof schema.description === 'string' ? { description: schema.description } : {}),
-    schema,
-  }));
+  const parameters = Object.entries(properties).map(([name, input]) => {
+    const output = parsed[name];
+    const numeric = input.type === 'string' && (output?.type === 'integer' || output?.type === 'number');
+    const schema = numeric && output ? output : input;
+    return {
+      name,
+      in: 'query',
+      required: required.has(name),
+      ...(typeof schema.description === 'string' ? { description: schema.description } : {}),
+      schema: portable(schema),
+    };
+  });
   const statuses = new Set<number>([400, 404, 405, 500, 503, ...route.errors]);
   if (route.secured || route.path === '/auth/login') statuses.add(401);
   if (route.roles) statuses.add(403);
@@ -61,7 +84,7 @@ function operation(route: Route): JsonObject {
       headers: route.cached
         ? { ...COMMON_HEADERS, 'X-Cache': { $ref: '#/components/headers/X-Cache' } }
         : COMMON_HEADERS,
-      content: { 'application/json': { schema: jsonSchema(route.response, 'output') } },
+      content: { 'application/json': { schema: portable(jsonSchema(route.response, 'output')) } },
     },
   };
   for (const status of [...statuses].sort()) responses[String(status)] = errorResponse(status);
@@ -77,7 +100,7 @@ function operation(route: Route): JsonObject {
       ? {
           requestBody: {
             required: route.method === 'post' && route.path === '/auth/login',
-            content: { 'application/json': { schema: jsonSchema(route.body, 'input') } },
+            content: { 'application/json': { schema: portable(jsonSchema(route.body, 'input')) } },
           },
         }
       : {}),
@@ -167,6 +190,17 @@ function systemPaths(): JsonObject {
           401: text('wrong credentials (form shown again)', 'text/html'),
           403: text('not an operator', 'text/html'),
           429: text('too many attempts', 'text/html'),
+        },
+      },
+    },
+    '/admin/logout': {
+      post: {
+        ...open,
+        operationId: 'adminLogout',
+        tags: ['admin'],
+        summary: 'Operator logout: clears the Bull Board session cookie and redirects to the login form',
+        responses: {
+          303: { description: 'signed out; redirect to /admin/login' },
         },
       },
     },

@@ -89,6 +89,35 @@ export interface Route {
   handle(app: ApiContext, req: Request, res: Response): Promise<void>;
 }
 
+/**
+ * Refuses a query string with a malformed percent-escape (`%ZZ`, a cut UTF-8 sequence): Express's
+ * simple parser would keep it as literal text, so `?service=%ZZ` would filter on "%ZZ".
+ */
+export function checkQueryEncoding(url: string): void {
+  const start = url.indexOf('?');
+  if (start < 0) return;
+  for (const pair of url.slice(start + 1).split('&')) {
+    const eq = pair.indexOf('=');
+    const rawName = eq < 0 ? pair : pair.slice(0, eq);
+    const decode = (s: string): string | null => {
+      try {
+        return decodeURIComponent(s.replace(/\+/g, ' '));
+      } catch {
+        return null;
+      }
+    };
+    const name = decode(rawName);
+    if (name === null || (eq >= 0 && decode(pair.slice(eq + 1)) === null)) {
+      const field = name === null || name === '' ? 'query' : name.slice(0, 100);
+      throw new ApiError(
+        'bad_request',
+        `${field}: malformed percent-encoding in the query string (write a literal % as %25)`,
+        field,
+      );
+    }
+  }
+}
+
 /** Parses a value or throws 400 naming the offending field. */
 export function parseInput<S extends z.ZodType>(
   schema: S,
@@ -148,6 +177,7 @@ export function publicRoute<
     body,
     response: def.response,
     async handle(app, req, res) {
+      checkQueryEncoding(req.originalUrl);
       const query = parseInput(def.query, req.query, 'query');
       const parsedBody = (body ? parseInput(body, requestBody(req), 'body') : undefined) as z.output<B>;
       const result = await def.handler({ req, res, app, query, body: parsedBody, now: app.now() });
@@ -181,6 +211,7 @@ export function orgRoute<
     async handle(app, req, res) {
       const principal = await authenticate(app, req);
       requireRole(principal, roles);
+      checkQueryEncoding(req.originalUrl);
       const query = parseInput(def.query, req.query, 'query');
       const parsedBody = (body ? parseInput(body, requestBody(req), 'body') : undefined) as z.output<B>;
       const orgId = await resolveOrganization(app, principal, query.org_id);

@@ -147,7 +147,7 @@ const STATEMENT_KINDS: Array<[RegExp, string]> = [
 
 /**
  * Where Postgres's time goes during a run, by kind of statement, from pg_stat_statements (loaded
- * by `costwatch stack up` when the server ships it). Returns null when it is not available.
+ * by `npm run stack:up` when the server ships it). Returns null when it is not available.
  */
 export async function sampleStatements(
   db: BenchDatabase,

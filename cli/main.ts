@@ -8,7 +8,6 @@ import { Command, CommanderError } from 'commander';
 type Register = (program: Command) => void;
 
 const COMMANDS: Record<string, () => Promise<Register>> = {
-  stack: async () => (await import('./stack.command.js')).registerStackCommand,
   migrate: async () => (await import('./migrate.command.js')).registerMigrateCommand,
   worker: async () => (await import('./roles.command.js')).registerRoleCommands,
   scheduler: async () => (await import('./roles.command.js')).registerRoleCommands,
@@ -21,14 +20,18 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
 };
 
 const program = new Command('costwatch')
-  .description('CostWatch: multi-tenant AWS cost monitoring (api, scheduler, worker, sim and operator commands)')
+  .description(
+    'CostWatch: multi-tenant AWS cost monitoring (api, scheduler, worker, sim and operator commands)',
+  )
   .showHelpAfterError()
   .exitOverride();
 
 try {
   const requested = process.argv[2];
   const loader = requested === undefined ? undefined : COMMANDS[requested];
-  const registers = loader ? [await loader()] : await Promise.all(Object.values(COMMANDS).map((load) => load()));
+  const registers = loader
+    ? [await loader()]
+    : await Promise.all(Object.values(COMMANDS).map((load) => load()));
   for (const register of new Set(registers)) register(program);
   await program.parseAsync(process.argv);
 } catch (error) {

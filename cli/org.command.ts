@@ -71,7 +71,10 @@ export function registerOrgCommand(program: Command): void {
     .action(async (options: { json?: boolean }) => {
       const orgs = await withPool((pool) => listOrganizations(pool));
       if (options.json) {
-        process.stdout.write(`${JSON.stringify(orgs, null, 2)}\n`);
+        // The API's convention: a JSON array of snake_case objects (as `user list --json`).
+        const snake = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+        const rows = orgs.map((o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [snake(k), v])));
+        process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
         return;
       }
       process.stdout.write(`${'ID'.padEnd(6)} ${'NAME'.padEnd(24)} ${'ACCOUNT'.padEnd(12)} ${'STATUS'.padEnd(14)} LAST SUCCESS / LAST ERROR\n`);

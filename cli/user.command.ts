@@ -163,12 +163,12 @@ export function registerUserCommand(program: Command): void {
     .command('list')
     .description('list users (all organizations, or one)')
     .option('--org <id>', 'only users of this organization')
-    .option('--json', 'print JSON lines instead of a table')
+    .option('--json', 'print a JSON array (snake_case, as the API) instead of a table')
     .action(async (options: { org?: string; json?: boolean }) => {
       const orgId = options.org === undefined ? null : parseOrgId(options.org);
       const users = await withPool((pool) => listUsers(pool, orgId));
       if (options.json) {
-        for (const u of users) process.stdout.write(`${JSON.stringify(u)}\n`);
+        process.stdout.write(`${JSON.stringify(users, null, 2)}\n`);
         return;
       }
       const rows = users.map((u) => [

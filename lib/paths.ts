@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 function findRoot(start: string): string {
   let dir = start;
   for (;;) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'database', 'migrations'))) return dir;
+    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'database', 'migrations')))
+      return dir;
     const parent = path.dirname(dir);
     if (parent === dir) throw new Error(`cannot find the CostWatch package root above ${start}`);
     dir = parent;
@@ -17,5 +18,3 @@ function findRoot(start: string): string {
 export const PROJECT_ROOT = findRoot(path.dirname(fileURLToPath(import.meta.url)));
 /** Numbered SQL migrations. */
 export const MIGRATIONS_DIR = path.join(PROJECT_ROOT, 'database', 'migrations');
-/** The one ignored folder holding local Postgres/Redis data, logs and the generated env file. */
-export const LOCAL_STATE_DIR = path.join(PROJECT_ROOT, '.costwatch');

@@ -1,5 +1,5 @@
 // `npm run bench`: installs the npm dependencies when needed, starts Postgres and Redis
-// (`costwatch stack up`), then runs every bench/*.bench.ts one after the other (never in parallel:
+// (`npm run stack:up`), then runs every bench/*.bench.ts one after the other (never in parallel:
 // they measure the machine). Arguments: words filter the files (`npm run bench -- load`), flags
 // are passed to each benchmark (`npm run bench -- --quick`, `npm run bench -- load --rows=1000000`).
 import { spawnSync } from 'node:child_process';

@@ -1,45 +1,166 @@
 // `npm run demo`: CostWatch end to end on this machine. Provisions Postgres and Redis, migrates,
 // starts the AWS simulator, the api, the scheduler and two workers, creates demo organizations and
-// users, backfills their last 90 days, then prints the API URL, a login, an example curl and the
-// Bull Board URL. Ctrl-C stops everything it started (Postgres and Redis keep running: `npm run
-// stack:down` stops them). `npm run demo -- --smoke` exits after checking the API serves data.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+// users, backfills their last 90 days through today, runs one refresh of each organization (the
+// scheduler's refresh: restatement window, rollups, forecast), then prints the API URL, the logins,
+// example curls, Bull Board, and how to run the CLI against the demo (its environment is written to
+// .costwatch/demo/env). `npm run demo -- --smoke` exits after checking that the API serves today's data.
+//
+// Stopping: SIGINT (Ctrl-C), SIGTERM or SIGHUP (a closed terminal), to this process or to the `npm`
+// that runs it, stops every process it started (Postgres and Redis keep running: `npm run
+// stack:down` stops them). The roles run in their own process groups and are stopped by this
+// process alone, gracefully; if its parent dies without a signal it notices and stops them too;
+// if it is killed with SIGKILL, the next `npm run demo` stops what it had left (.costwatch/demo/pids).
+//
+// Options: --days N (history to backfill, default 90), --api-port / --sim-port (default 8002 /
+// 4566 when free, 0 = any free port), --queue-prefix (default costwatch-demo), --dir (logs, env
+// and pid files; default .costwatch/demo).
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { setInterval } from 'node:timers';
+import { parseArgs } from 'node:util';
 import { ensureNpmDependencies, root, stackUp } from './ensure-deps.mjs';
 
-const smoke = process.argv.includes('--smoke');
 const log = (line) => process.stderr.write(`demo: ${line}\n`);
 
+const { values: opts } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    days: { type: 'string', default: '90' },
+    'api-port': { type: 'string', default: '8002' },
+    'sim-port': { type: 'string', default: '4566' },
+    'queue-prefix': { type: 'string', default: 'costwatch-demo' },
+    dir: { type: 'string', default: path.join(root, '.costwatch', 'demo') },
+  },
+});
+const days = Number(opts.days);
+if (!Number.isInteger(days) || days < 1 || days > 365) {
+  log(`--days: must be a whole number of days from 1 to 365 (got ${JSON.stringify(opts.days)})`);
+  process.exit(1);
+}
+for (const flag of ['api-port', 'sim-port']) {
+  const port = Number(opts[flag]);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    log(`--${flag}: must be a port number 0..65535 (got ${JSON.stringify(opts[flag])})`);
+    process.exit(1);
+  }
+}
+const demoDir = path.resolve(opts.dir);
+// Paths inside the checkout are shown relative to it, others as they are.
+const shown = (file) => {
+  const rel = path.relative(process.cwd(), file);
+  return rel === '' ? '.' : rel.startsWith('..') ? file : rel;
+};
+
+// ---- stopping: everything the demo started, whichever way it is asked to stop --------------------
+const children = [];
+let stopping = false;
+const pidFile = path.join(demoDir, 'pids');
+
+function writePids() {
+  const alive = children.filter(({ child }) => child.exitCode === null && child.signalCode === null);
+  writeFileSync(pidFile, `${JSON.stringify(alive.map(({ name, child }) => ({ name, pid: child.pid })))}\n`);
+}
+
+async function stopAll(code) {
+  if (stopping) return;
+  stopping = true;
+  log('stopping the api, scheduler, workers and simulator...');
+  await Promise.all(
+    children.map(
+      ({ child }) =>
+        new Promise((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', resolve);
+          child.kill('SIGTERM');
+          setTimeout(() => child.kill('SIGKILL'), 30_000).unref();
+        }),
+    ),
+  );
+  rmSync(pidFile, { force: true });
+  log('stopped (Postgres and Redis keep running; `npm run stack:down` stops them)');
+  process.exit(code);
+}
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => void stopAll(0));
+// `npm run` runs this through `sh -c`: if npm or the shell dies without passing a signal on, this
+// process is re-parented; then it stops too.
+const parentPid = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parentPid) {
+    log(`the parent process (${parentPid}) is gone`);
+    void stopAll(0);
+  }
+}, 500).unref();
+
+/** Stops what a previous demo left running (it was killed without a chance to stop them). */
+function stopLeftovers() {
+  if (!existsSync(pidFile)) return;
+  const readOr = (read, fallback) => {
+    try {
+      return read();
+    } catch {
+      return fallback;
+    }
+  };
+  const previous = readOr(() => JSON.parse(readFileSync(pidFile, 'utf8')), []);
+  for (const { name, pid } of previous) {
+    const cmdline = readOr(() => readFileSync(`/proc/${pid}/cmdline`, 'utf8'), '');
+    // Gone, or the pid now belongs to something else.
+    if (!cmdline.includes('costwatch.mjs')) continue;
+    log(`stopping ${name} (pid ${pid}) left by a previous demo`);
+    readOr(() => process.kill(pid, 'SIGTERM'), false);
+  }
+  rmSync(pidFile, { force: true });
+}
+
+// ---- set-up ----------------------------------------------------------------------------------------
 ensureNpmDependencies();
 const stack = stackUp();
-const logDir = path.join(root, '.costwatch', 'demo');
-mkdirSync(logDir, { recursive: true });
+mkdirSync(demoDir, { recursive: true });
+stopLeftovers();
+
+// The demo's own TypeScript helpers (producers' refresh, the clock) run through tsx, as the CLI does.
+const { register } = await import('tsx/esm/api');
+register();
+const { refreshDemoOrganizations } = await import('./demo-refresh.ts');
 
 async function freePort(preferred) {
   const tryPort = (port) =>
     new Promise((resolve) => {
       const server = net.createServer();
       server.once('error', () => resolve(null));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(server.address()?.port ?? port)));
+      server.listen(port, '127.0.0.1', () => {
+        const bound = server.address()?.port ?? port;
+        server.close(() => resolve(bound));
+      });
     });
-  return (await tryPort(preferred)) ?? (await tryPort(0));
+  return (preferred > 0 && (await tryPort(preferred))) || (await tryPort(0));
 }
 
-const simPort = await freePort(4566);
-const apiPort = await freePort(8002);
-const env = {
-  ...process.env,
+const simPort = await freePort(Number(opts['sim-port']));
+const apiPort = await freePort(Number(opts['api-port']));
+const metricsPorts = {
+  scheduler: await freePort(0),
+  'worker-1': await freePort(0),
+  'worker-2': await freePort(0),
+};
+// What the CLI needs to reach the demo (written to <dir>/env); the roles get more below.
+const cliEnv = {
   DATABASE_URL: stack.DATABASE_URL,
   REDIS_URL: stack.REDIS_URL,
-  JWT_SECRET_KEY: stack.JWT_SECRET_KEY,
+  QUEUE_PREFIX: opts['queue-prefix'],
   // The simulator is the demo's AWS; the SDK signs with these dummy keys, roles are assumed through it.
   AWS_ENDPOINT_URL: `http://127.0.0.1:${simPort}`,
+  AWS_REGION: 'us-east-1',
   AWS_ACCESS_KEY_ID: 'AKIACOSTWATCHDEMO',
   AWS_SECRET_ACCESS_KEY: 'costwatch-demo-secret',
-  AWS_REGION: 'us-east-1',
-  QUEUE_PREFIX: 'costwatch-demo',
+  // The api's token key (local to this machine, like the stack's passwords): `doctor` checks it.
+  JWT_SECRET_KEY: stack.JWT_SECRET_KEY,
+};
+const env = {
+  ...process.env,
+  ...cliEnv,
   PORT: String(apiPort),
   HOST: '127.0.0.1',
   METRICS_PORT: '0',
@@ -47,25 +168,65 @@ const env = {
   CE_RATE_PER_ORG: '50',
   CW_RATE_PER_ORG: '100',
   REFRESH_CRON: '*/15 * * * *',
+  SHUTDOWN_GRACE_SECONDS: '10',
 };
+const envFile = path.join(demoDir, 'env');
+const quote = (value) => `'${String(value).replaceAll("'", "'\\''")}'`;
+writeFileSync(
+  envFile,
+  [
+    '# The environment of the running `npm run demo`. Use the CLI against it with:',
+    `#   set -a; . ${shown(envFile)}; set +a; node bin/costwatch.mjs org list`,
+    ...Object.entries(cliEnv).map(([k, v]) => `${k}=${quote(v)}`),
+    `COSTWATCH_API_URL=${quote(`http://127.0.0.1:${apiPort}`)}`,
+    '# /health, /ready and /metrics of the other roles (METRICS_PORT of each):',
+    ...Object.entries(metricsPorts).map(
+      ([name, port]) => `DEMO_${name.toUpperCase().replace('-', '_')}_METRICS_PORT=${port}`,
+    ),
+    '',
+  ].join('\n'),
+  { mode: 0o600 },
+);
 const cli = path.join(root, 'bin', 'costwatch.mjs');
 
-function run(args, input) {
-  const result = spawnSync(process.execPath, [cli, ...args], { env, encoding: 'utf8', input });
-  if (result.status !== 0) {
-    process.stderr.write(result.stdout + result.stderr);
-    throw new Error(`costwatch ${args.join(' ')} failed`);
-  }
-  return result.stdout.trim();
+/** Runs `costwatch <args>` to completion (asynchronously, so a signal is handled at once). */
+function run(args, { input, stdio } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, ...args], {
+      env,
+      stdio: stdio ?? ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const entry = { name: `costwatch ${args[0]}`, child };
+    children.push(entry);
+    let out = '';
+    child.stdout?.on('data', (d) => (out += d));
+    child.stderr?.on('data', (d) => (out += d));
+    if (child.stdin) child.stdin.end(input ?? '');
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      children.splice(children.indexOf(entry), 1);
+      if (code === 0) resolve(out.trim());
+      else if (stopping) resolve('');
+      else
+        reject(
+          Object.assign(new Error(`costwatch ${args.join(' ')} failed (exit ${code})\n${out}`), { code }),
+        );
+    });
+  });
 }
 
-const children = [];
-function start(name, args) {
-  const out = openSync(path.join(logDir, `${name}.log`), 'a');
-  const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', out, out] });
+function start(name, args, extraEnv = {}) {
+  const out = openSync(path.join(demoDir, `${name}.log`), 'a');
+  const child = spawn(process.execPath, [cli, ...args], {
+    env: { ...env, ...extraEnv },
+    stdio: ['ignore', out, out],
+    detached: true,
+  });
   children.push({ name, child });
+  writePids();
   child.on('exit', (code, signal) => {
-    if (!stopping) log(`${name} exited (${signal ?? code}); see .costwatch/demo/${name}.log`);
+    if (!stopping) log(`${name} exited (${signal ?? code}); see ${shown(path.join(demoDir, `${name}.log`))}`);
   });
   return child;
 }
@@ -84,28 +245,6 @@ async function waitFor(url, ms) {
   throw new Error(`${url} did not answer within ${ms} ms`);
 }
 
-let stopping = false;
-async function stopAll(code) {
-  if (stopping) return;
-  stopping = true;
-  log('stopping the api, scheduler, workers and simulator...');
-  await Promise.all(
-    children.map(
-      ({ child }) =>
-        new Promise((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          child.once('exit', resolve);
-          child.kill('SIGTERM');
-          setTimeout(() => child.kill('SIGKILL'), 30_000).unref();
-        }),
-    ),
-  );
-  log('stopped (Postgres and Redis keep running; `npm run stack:down` stops them)');
-  process.exit(code);
-}
-process.on('SIGINT', () => void stopAll(0));
-process.on('SIGTERM', () => void stopAll(0));
-
 const DEMO = [
   { name: 'Acme Retail', account: '111122223333', externalId: 'acme-costwatch-demo' },
   { name: 'Globex Labs', account: '444455556666', externalId: 'globex-costwatch-demo' },
@@ -118,38 +257,73 @@ const USERS = [
 ];
 
 try {
-  log(run(['migrate', 'up']).split('\n').at(-1));
-  start('sim', ['sim', '--port', String(simPort), ...DEMO.flatMap((o) => ['--external-id', `${o.account}=${o.externalId}`])]);
-  await waitFor(`http://127.0.0.1:${simPort}/_sim/health`, 30_000);
+  log((await run(['migrate', 'up'])).split('\n').at(-1));
+  start('sim', [
+    'sim',
+    '--port',
+    String(simPort),
+    ...DEMO.flatMap((o) => ['--external-id', `${o.account}=${o.externalId}`]),
+  ]);
+  await waitFor(`http://127.0.0.1:${simPort}/_sim/health`, 60_000);
 
-  const existing = JSON.parse(run(['org', 'list', '--json']));
-  const orgIds = DEMO.map((o) => {
+  const existing = JSON.parse(await run(['org', 'list', '--json']));
+  const orgIds = [];
+  for (const o of DEMO) {
     const found = existing.find((e) => e.name === o.name);
-    if (found) return found.id;
-    return Number(
-      run(['org', 'create', '--name', o.name, '--aws-account-id', o.account, '--role-arn', `arn:aws:iam::${o.account}:role/CostWatchRead`, '--external-id', o.externalId]),
+    orgIds.push(
+      found
+        ? found.id
+        : Number(
+            await run([
+              'org',
+              'create',
+              '--name',
+              o.name,
+              '--aws-account-id',
+              o.account,
+              '--role-arn',
+              `arn:aws:iam::${o.account}:role/CostWatchRead`,
+              '--external-id',
+              o.externalId,
+            ]),
+          ),
     );
-  });
-  const users = run(['user', 'list']);
+  }
+  const users = await run(['user', 'list']);
   for (const u of USERS) {
-    if (!users.includes(u.email)) run(['user', 'create', '--org', String(orgIds[u.org]), '--email', u.email, '--role', u.role], `${PASSWORD}\n`);
+    if (!users.includes(u.email)) {
+      await run(['user', 'create', '--org', String(orgIds[u.org]), '--email', u.email, '--role', u.role], {
+        input: `${PASSWORD}\n`,
+      });
+    }
   }
 
   start('api', ['api']);
-  start('scheduler', ['scheduler']);
-  start('worker-1', ['worker']);
-  start('worker-2', ['worker']);
-  await waitFor(`http://127.0.0.1:${apiPort}/ready`, 60_000);
+  for (const [name, port] of Object.entries(metricsPorts)) {
+    start(name, [name.startsWith('worker') ? 'worker' : 'scheduler'], { METRICS_PORT: String(port) });
+  }
+  await waitFor(`http://127.0.0.1:${apiPort}/ready`, 90_000);
+  for (const port of Object.values(metricsPorts)) await waitFor(`http://127.0.0.1:${port}/ready`, 90_000);
 
   // Every role (simulator included) reads the clock CLOCK_START pins, else the wall clock: ask it.
   const { today } = await (await fetch(`http://127.0.0.1:${simPort}/_sim/health`)).json();
-  const day = (offset) => new Date(Date.parse(`${today}T00:00:00Z`) + offset * 86_400_000).toISOString().slice(0, 10);
-  log(`backfilling ${DEMO.length} organizations, ${day(-90)}..${day(-1)} (cost and CloudWatch data)...`);
-  const backfill = spawnSync(process.execPath, [cli, 'backfill', '--all', '--from', day(-90), '--to', day(-1), '--wait', '--timeout', '10'], {
-    env,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  if (backfill.status !== 0) log('some windows did not load; see `costwatch org list` and .costwatch/demo/worker-*.log');
+  const day = (offset) =>
+    new Date(Date.parse(`${today}T00:00:00Z`) + offset * 86_400_000).toISOString().slice(0, 10);
+  log(`backfilling ${DEMO.length} organizations, ${day(-days)}..${today} (cost and CloudWatch data)...`);
+  try {
+    await run(['backfill', '--all', '--from', day(-days), '--to', today, '--wait', '--timeout', '10'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+  } catch {
+    if (!stopping)
+      log(`some windows did not load; see \`costwatch org list\` and ${shown(demoDir)}/worker-*.log`);
+  }
+  if (stopping) await new Promise(() => undefined);
+
+  log("refreshing each organization (the scheduler's refresh: restatement window, rollups, forecast)...");
+  const refresh = await refreshDemoOrganizations(env, orgIds, { timeoutMs: 300_000 });
+  for (const line of refresh.lines) log(`  ${line}`);
+  if (!refresh.ok) log('the refresh did not fully succeed; see the lines above and the worker logs');
 
   const api = `http://127.0.0.1:${apiPort}`;
   const login = await fetch(`${api}/api/v1/auth/login`, {
@@ -158,20 +332,28 @@ try {
     body: JSON.stringify({ email: 'admin@acme.example', password: PASSWORD }),
   });
   const token = (await login.json()).access_token;
-  const daily = await fetch(`${api}/api/v1/costs/daily?from=${day(-30)}&to=${day(-1)}&group_by=service&limit=5`, {
-    headers: { authorization: `Bearer ${token}` },
+  const authorization = { authorization: `Bearer ${token}` };
+  const daily = await fetch(`${api}/api/v1/costs/daily?from=${today}&to=${today}&group_by=service&limit=5`, {
+    headers: authorization,
   });
   const body = await daily.json();
   const items = body.items ?? body.data ?? [];
-  if (!daily.ok || items.length === 0) throw new Error(`the cost endpoint returned no data: ${daily.status} ${JSON.stringify(body).slice(0, 300)}`);
+  if (!daily.ok || items.length === 0)
+    throw new Error(
+      `the cost endpoint returned no data for today: ${daily.status} ${JSON.stringify(body).slice(0, 300)}`,
+    );
+  const summary = await (await fetch(`${api}/api/v1/costs/summary`, { headers: authorization })).json();
+  const monthToDate = summary?.month_to_date?.total?.amount;
+  if (!(Number(monthToDate) > 0))
+    throw new Error(`the summary shows no month-to-date cost: ${JSON.stringify(summary).slice(0, 300)}`);
 
   process.stdout.write(`
-CostWatch is running on local data.
+CostWatch is running on local data (through ${today}).
 
   API            ${api}/api/v1   (OpenAPI: ${api}/api/v1/openapi.json)
   Bull Board     ${api}/admin/queues   (log in as ops@costwatch.example)
   AWS simulator  http://127.0.0.1:${simPort}   (request counter: /_sim/requests)
-  Logs           .costwatch/demo/*.log
+  Logs           ${shown(demoDir)}/*.log
 
   Logins (password: ${PASSWORD})
     admin@acme.example     admin of Acme Retail
@@ -182,16 +364,26 @@ CostWatch is running on local data.
     TOKEN=$(curl -s -X POST ${api}/api/v1/auth/login -H 'content-type: application/json' \\
       -d '{"email":"admin@acme.example","password":"${PASSWORD}"}' | sed 's/.*"access_token":"\\([^"]*\\)".*/\\1/')
     curl -s "${api}/api/v1/costs/summary" -H "authorization: Bearer $TOKEN"
-    curl -s "${api}/api/v1/costs/daily?from=${day(-30)}&to=${day(-1)}&group_by=service" -H "authorization: Bearer $TOKEN"
+    curl -s "${api}/api/v1/costs/daily?from=${day(-30)}&to=${today}&group_by=service" -H "authorization: Bearer $TOKEN"
+
+  The CLI against this demo (its environment is in ${shown(envFile)}):
+    set -a; . ${shown(envFile)}; set +a
+    node bin/costwatch.mjs org list
+    node bin/costwatch.mjs doctor --metrics-url http://127.0.0.1:${metricsPorts['worker-1']}/metrics
+    node bin/costwatch.mjs backfill --all --from ${day(-7)} --to ${today} --wait
 
 `);
-  if (smoke) {
-    log(`smoke check passed: ${items.length} daily rows served from rollups`);
+  if (opts.smoke) {
+    log(
+      `smoke check passed: ${items.length} rows for today, month to date ${monthToDate} ${summary.month_to_date.total.unit ?? ''}`,
+    );
     await stopAll(0);
   } else {
     log('press Ctrl-C to stop');
   }
 } catch (error) {
-  log(error instanceof Error ? error.message : String(error));
-  await stopAll(1);
+  if (!stopping) {
+    log(error instanceof Error ? error.message : String(error));
+    await stopAll(1);
+  }
 }

@@ -22,24 +22,36 @@ export function ensureAptTools(tools) {
   if (missing.length === 0) return;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (!isRoot || spawnSync('sh', ['-c', 'command -v apt-get']).status !== 0) {
-    process.stderr.write(`note: ${missing.map(([c]) => c).join(', ')} not installed; the tests that need them will be skipped\n`);
+    process.stderr.write(
+      `note: ${missing.map(([c]) => c).join(', ')} not installed; the tests that need them will be skipped\n`,
+    );
     return;
   }
   const packages = [...new Set(missing.map(([, pkg]) => pkg))];
   process.stderr.write(`installing ${packages.join(', ')} with apt-get...\n`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  const result = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { stdio: 'inherit', env });
-  if (result.status !== 0) process.stderr.write(`note: apt-get install ${packages.join(' ')} failed; dependent tests will be skipped\n`);
+  const result = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], {
+    stdio: 'inherit',
+    env,
+  });
+  if (result.status !== 0)
+    process.stderr.write(
+      `note: apt-get install ${packages.join(' ')} failed; dependent tests will be skipped\n`,
+    );
 }
 
-/** Runs `costwatch stack up` and returns DATABASE_URL, REDIS_URL and JWT_SECRET_KEY. */
+/** Runs `npm run stack:up` (scripts/stack.ts) and returns DATABASE_URL, REDIS_URL and JWT_SECRET_KEY. */
 export function stackUp() {
-  const result = spawnSync(process.execPath, [path.join(root, 'bin', 'costwatch.mjs'), 'stack', 'up', '--json'], {
-    cwd: root,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const result = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', path.join(root, 'scripts', 'stack.ts'), 'up', '--json'],
+    {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   if (result.status !== 0) process.exit(result.status ?? 1);
   return JSON.parse(result.stdout);
 }

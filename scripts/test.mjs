@@ -1,5 +1,5 @@
 // `npm test`: installs what the suite needs (npm packages; Postgres, Redis, promtool and Chromium
-// from Debian when missing and root), starts Postgres and Redis (`costwatch stack up`), then runs
+// from Debian when missing and root), starts Postgres and Redis (`npm run stack:up`), then runs
 // every *.test.ts with Node's test runner. Arguments filter the files: `npm test -- sim api`.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';

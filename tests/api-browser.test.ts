@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { seedOrg, seedUser, startTestApi, TEST_PASSWORD, type TestApi } from '../api/testing/harness.js';
+import { seedOrg, seedUser, startTestApi, TEST_PASSWORD, type TestApi } from './helpers/api.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM)

@@ -83,11 +83,29 @@ test('user list and user disable', async () => {
   const disable = await cli(['user', 'disable', '--email', 'ana@example.com'], '');
   assert.equal(disable.code, 0, disable.stderr);
   const after = await cli(['user', 'list', '--json'], '');
-  assert.equal(
-    (JSON.parse(after.stdout.trim()) as { disabled_at: string | null }).disabled_at !== null,
-    true,
-  );
+  const listed = JSON.parse(after.stdout) as Array<{ email: string; disabled_at: string | null }>;
+  assert.equal(listed.find((u) => u.email === 'ana@example.com')?.disabled_at !== null, true);
   const missing = await cli(['user', 'disable', '--email', 'nobody@example.com'], '');
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /no user with email/);
+});
+
+test('org list --json and user list --json: one convention, a JSON array of snake_case objects', async () => {
+  const orgs = await cli(['org', 'list', '--json'], '');
+  assert.equal(orgs.code, 0, orgs.stderr);
+  const orgRows = JSON.parse(orgs.stdout) as Array<Record<string, unknown>>;
+  assert.ok(Array.isArray(orgRows) && orgRows.length > 0, orgs.stdout);
+  const org = orgRows.find((o) => o.id === orgId);
+  assert.ok(org, orgs.stdout);
+  assert.equal(org.aws_account_id, '123456789012');
+  for (const key of ['status', 'last_success_at', 'estimated_from', 'created_at'])
+    assert.ok(key in org, `org has ${key}`);
+  const users = await cli(['user', 'list', '--json'], '');
+  assert.equal(users.code, 0, users.stderr);
+  const userRows = JSON.parse(users.stdout) as Array<Record<string, unknown>>;
+  assert.ok(Array.isArray(userRows) && userRows.length > 0, users.stdout);
+  assert.ok('organization_id' in (userRows[0] ?? {}));
+  for (const row of [...orgRows, ...userRows]) {
+    for (const key of Object.keys(row)) assert.match(key, /^[a-z0-9_]+$/, `${key} is snake_case`);
+  }
 });

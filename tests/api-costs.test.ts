@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { invalidateOrgCache } from '../lib/cache.js';
 import { apiRoutes } from '../api/app.js';
-import { get, login, seedOrg, seedUser, startTestApi, type TestApi } from '../api/testing/harness.js';
+import { get, login, seedOrg, seedUser, startTestApi, type TestApi } from './helpers/api.js';
 
 const NOW = new Date('2026-03-15T12:00:00Z');
 const SCALE = 10n ** 10n;

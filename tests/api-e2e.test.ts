@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { expectedDailyTotal, sumDecimalStrings } from '../sim/data.js';
 import { addDays, eachDay, todayUtc } from '../lib/dates.js';
 import { startTestPipeline, type TestPipeline } from './helpers/pipeline.js';
-import { get, login, seedUser, startTestApi, type TestApi } from '../api/testing/harness.js';
+import { get, login, seedUser, startTestApi, type TestApi } from './helpers/api.js';
 import { normDecimal } from './helpers/decimal.js';
 import { TEST_NOW } from './helpers/clock.js';
 

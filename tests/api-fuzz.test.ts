@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { login, seedOrg, seedUser, startTestApi, type TestApi } from '../api/testing/harness.js';
+import { login, seedOrg, seedUser, startTestApi, type TestApi } from './helpers/api.js';
 import { statusOf, type RawRequest } from './helpers/http.js';
 
 let api: TestApi;

@@ -14,7 +14,7 @@ import {
   startTestApi,
   TEST_PASSWORD,
   type TestApi,
-} from '../api/testing/harness.js';
+} from './helpers/api.js';
 import { ADMIN_AUDIENCE, API_AUDIENCE, TOKEN_ISSUER } from '../api/auth/tokens.js';
 
 let api: TestApi;

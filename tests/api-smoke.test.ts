@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { get, login, seedOrg, seedUser, startTestApi, type TestApi } from '../api/testing/harness.js';
+import { get, login, seedOrg, seedUser, startTestApi, type TestApi } from './helpers/api.js';
 
 let api: TestApi;
 let token: string;

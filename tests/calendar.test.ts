@@ -21,7 +21,7 @@ import { enqueueFetches } from '../producers/enqueue.js';
 import { startScheduler, type RunningScheduler } from '../producers/scheduler.js';
 import { finalCostLines, formatFixed, parseFixed } from '../sim/data.js';
 import { parseDay } from '../sim/calendar.js';
-import { get, login, seedUser, startTestApi, type TestApi } from '../api/testing/harness.js';
+import { get, login, seedUser, startTestApi, type TestApi } from './helpers/api.js';
 import { startTestPipeline, type TestPipeline } from './helpers/pipeline.js';
 import { switchableClock } from './helpers/clock.js';
 import { normDecimal } from './helpers/decimal.js';

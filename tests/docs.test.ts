@@ -15,12 +15,32 @@ test('the README documents every environment variable with its default', () => {
     const row = readme.split('\n').find((line) => line.startsWith(`| \`${name}\` |`));
     assert.ok(row, `README configuration table lacks ${name}`);
     const value = defaults[name];
-    if (value !== undefined) assert.ok(row.includes(String(value)), `README default of ${name} should be ${String(value)}: ${row}`);
+    if (value !== undefined)
+      assert.ok(row.includes(String(value)), `README default of ${name} should be ${String(value)}: ${row}`);
   }
 });
 
 test('the README names every top-level costwatch command', async () => {
-  for (const command of ['api', 'scheduler', 'worker', 'sim', 'migrate', 'org', 'user', 'backfill', 'doctor', 'stack']) {
+  for (const command of [
+    'api',
+    'scheduler',
+    'worker',
+    'sim',
+    'migrate',
+    'org',
+    'user',
+    'backfill',
+    'doctor',
+  ]) {
     assert.match(readme, new RegExp(`costwatch ${command}\\b`), `README lacks costwatch ${command}`);
   }
+});
+
+test('API.md says group_by=region totals may differ on Estimated days and which grouping matches the summary', () => {
+  const api = readFileSync(path.join(PROJECT_ROOT, 'docs', 'API.md'), 'utf8').replace(/\s+/g, ' ');
+  assert.match(
+    api,
+    /`group_by=region` total of such a day can differ from the others until the day is final/,
+  );
+  assert.match(api, /For totals that match the summary, use `group_by=service`/);
 });

@@ -19,7 +19,7 @@ import type { ForecastRefreshed } from '../workers/fetch-forecast.worker.js';
 import { expectedDailyTotal } from '../sim/data.js';
 import type { OperationFault } from '../sim/options.js';
 import { startTestPipeline, testEnv, type TestPipeline } from './helpers/pipeline.js';
-import { get, login, seedUser, startTestApi, type TestApi } from '../api/testing/harness.js';
+import { get, login, seedUser, startTestApi, type TestApi } from './helpers/api.js';
 import { normDecimal } from './helpers/decimal.js';
 
 const silent = createLogger({ level: 'silent', name: 'test' });

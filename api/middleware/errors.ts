@@ -106,6 +106,17 @@ export function notFoundHandler(): RequestHandler {
   };
 }
 
+/**
+ * The challenge of a 401 (RFC 7235 requires one; RFC 6750 gives Bearer's): `error="invalid_token"`
+ * when the request presented a bearer token, none when it sent no credentials.
+ */
+export function bearerChallenge(authorization: string | undefined): string {
+  const presented = typeof authorization === 'string' && /^bearer(\s|$)/i.test(authorization.trim());
+  return presented
+    ? 'Bearer realm="costwatch", error="invalid_token", error_description="the token is invalid, expired or revoked"'
+    : 'Bearer realm="costwatch"';
+}
+
 export function errorHandler(log: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
     let apiError = toApiError(error);
@@ -122,6 +133,9 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     }
     for (const [name, value] of Object.entries(apiError.headers)) res.setHeader(name, value);
     if (apiError.status === 503 && !res.getHeader('Retry-After')) res.setHeader('Retry-After', '5');
+    if (apiError.status === 401 && !res.getHeader('WWW-Authenticate')) {
+      res.setHeader('WWW-Authenticate', bearerChallenge(req.headers.authorization));
+    }
     res
       .status(apiError.status)
       .json(errorBody(apiError.code, apiError.message, apiError.field, requestId(req)));

@@ -18,11 +18,12 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { z } from 'zod';
 import type { ApiContext } from '../context.js';
-import { ApiError, errorBody, forbidden } from '../errors.js';
+import { ApiError, forbidden } from '../errors.js';
 import { attemptLogin } from '../auth/login.js';
 import { ADMIN_AUDIENCE } from '../auth/tokens.js';
 import { ADMIN_COOKIE, adminAccess, cookieValue } from '../middleware/auth.js';
 import { labelRoute, requestId } from '../middleware/request-context.js';
+import { bearerChallenge } from '../middleware/errors.js';
 
 export const BOARD_PATH = '/admin/queues';
 export const LOGIN_PATH = '/admin/login';
@@ -147,6 +148,7 @@ export function mountAdminRoutes(app: Express, ctx: ApiContext): void {
       } catch (error) {
         if (error instanceof ApiError && (error.status === 401 || error.status === 429)) {
           for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
+          if (error.status === 401) res.setHeader('WWW-Authenticate', bearerChallenge(undefined));
           renderLogin(res, error.status, next, error.message);
           return;
         }
@@ -175,25 +177,14 @@ export function mountAdminRoutes(app: Express, ctx: ApiContext): void {
           return;
         case 'login':
           if (wantsJson(req)) {
-            res
-              .status(401)
-              .json(errorBody('unauthorized', 'operator login required', undefined, requestId(req)));
+            // Through the error handler, which adds the WWW-Authenticate challenge of every 401.
+            throw new ApiError('unauthorized', 'operator login required');
           } else {
             res.redirect(302, `${LOGIN_PATH}?next=${encodeURIComponent(safeNext(req.originalUrl))}`);
           }
           return;
         case 'unauthorized':
-          res
-            .status(401)
-            .json(
-              errorBody(
-                'unauthorized',
-                'the bearer token is invalid, expired or revoked',
-                undefined,
-                requestId(req),
-              ),
-            );
-          return;
+          throw new ApiError('unauthorized', 'the bearer token is invalid, expired or revoked');
         case 'forbidden':
           throw forbidden('Bull Board is for operators only');
       }

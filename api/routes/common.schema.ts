@@ -53,7 +53,11 @@ export const textFilter = (what: string) =>
     .string()
     .min(1, 'must not be empty')
     .max(256, 'must be at most 256 characters')
-    .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters')
+    // The control characters (Unicode's Cc: U+0000-U+001F, U+007F-U+009F) as \x ranges, not
+    // \p{Cc}: the OpenAPI document carries this pattern, and many validators' and code
+    // generators' regex engines have no Unicode property escapes.
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    .regex(/^[^\x00-\x1F\x7F-\x9F]*$/, 'must not contain control characters')
     .optional()
     .describe(what);
 

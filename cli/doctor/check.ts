@@ -82,3 +82,10 @@ export function errorCode(error: unknown): string | undefined {
     return error.code;
   return undefined;
 }
+
+/**
+ * `redis-cli` against $REDIS_URL, in a form redis-cli 7 accepts: it reads the empty user of
+ * `redis://:password@host` as a user named "" (WRONGPASS), so the URL names the `default` user.
+ */
+export const REDIS_CLI =
+  'redis-cli -u "$(printf %s "$REDIS_URL" | sed s#://:#://default:#)" --no-auth-warning';

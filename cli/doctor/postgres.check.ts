@@ -62,10 +62,18 @@ function connectionFix(error: unknown): string {
 export async function checkPostgres(
   url: string | undefined,
   timeoutMs: number,
+  /** DATABASE_URL as given, when the config rejected it (url is then undefined). */
+  given?: string,
 ): Promise<{ result: CheckResult; client: pg.Client | null }> {
   if (url === undefined)
     return {
-      result: fail('postgres', 'DATABASE_URL is not set', 'see env DATABASE_URL above'),
+      result: fail(
+        'postgres',
+        given
+          ? 'DATABASE_URL is set but malformed, so there is nothing to connect to'
+          : 'DATABASE_URL is not set',
+        'see env DATABASE_URL above (format: postgresql://user:password@host:port/database)',
+      ),
       client: null,
     };
   const where = redactUrl(url);

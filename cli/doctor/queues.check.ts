@@ -5,8 +5,8 @@
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ALL_QUEUES, QUEUES, REFRESH_SCHEDULER_ID } from '../../lib/jobs.js';
-import { describeError, fail, K8S, pass, warn, type CheckResult } from './check.js';
+import { ALL_QUEUES, QUEUES, REFRESH_SCHEDULER_ID, type QueueName } from '../../lib/jobs.js';
+import { describeError, fail, K8S, pass, REDIS_CLI, warn, type CheckResult } from './check.js';
 
 const NS = `-n ${K8S.namespace}`;
 
@@ -20,6 +20,37 @@ export interface QueueThresholds {
 }
 
 const BOARD = `Bull Board: kubectl ${NS} port-forward svc/api-gateway-service 8002:8002, then http://127.0.0.1:8002/admin/queues (operator login)`;
+
+/** Worker connections of `queue` (null: CLIENT LIST is disabled, as on some managed Redis). */
+export async function workerConnections(queue: Queue): Promise<number | null> {
+  try {
+    return await queue.getWorkersCount();
+  } catch {
+    return null; // not a problem of the deployment
+  }
+}
+
+/**
+ * The problem of a queue that has `pending` jobs (waiting, prioritized or delayed) while no
+ * process consumes it under `prefix`, or null. The doctor's queue check and `costwatch backfill
+ * --wait` both report it.
+ */
+export function noConsumer(
+  name: QueueName,
+  prefix: string,
+  pending: number,
+  workers: number | null,
+): { detail: string; fix: string } | null {
+  if (workers !== 0 || pending === 0) return null;
+  const role = name === QUEUES.scheduler ? 'scheduler' : 'worker';
+  return {
+    detail: `no ${role} is connected to this queue under prefix ${prefix}`,
+    fix: [
+      `start one with the same REDIS_URL and QUEUE_PREFIX (${prefix}): costwatch ${role}`,
+      `kubectl ${NS} get deploy ${role}; kubectl ${NS} logs deploy/${role} --tail=100; check QUEUE_PREFIX is the same in every role (${K8S.configmap})`,
+    ].join('\n'),
+  };
+}
 
 /** One result per queue under `prefix`. */
 export async function checkQueues(
@@ -63,23 +94,10 @@ export async function checkQueues(
         );
       }
 
-      let workers: number | null = null;
-      try {
-        workers = await queue.getWorkersCount();
-      } catch {
-        workers = null; // CLIENT LIST is disabled on some managed Redis; not a problem of the deployment.
-      }
+      const workers = await workerConnections(queue);
       const served = workers === null ? '' : `; ${workers} worker connection(s)`;
-      if (workers === 0 && waiting + (counts.delayed ?? 0) > 0) {
-        const role = name === QUEUES.scheduler ? 'scheduler' : 'worker';
-        problems.push(
-          warn(
-            check,
-            `${summary}; no ${role} is connected to this queue under prefix ${prefix}`,
-            `kubectl ${NS} get deploy ${role}; kubectl ${NS} logs deploy/${role} --tail=100; check QUEUE_PREFIX is the same in every role (${K8S.configmap})`,
-          ),
-        );
-      }
+      const unserved = noConsumer(name, prefix, waiting + (counts.delayed ?? 0), workers);
+      if (unserved) problems.push(warn(check, `${summary}; ${unserved.detail}`, unserved.fix));
       if ((counts.failed ?? 0) > thresholds.maxFailed) {
         problems.push(
           warn(
@@ -130,7 +148,7 @@ export async function checkQueues(
         fail(
           check,
           `cannot read the queue: ${describeError(error)}`,
-          `redis-cli -u "$REDIS_URL" ping; see the redis check`,
+          `${REDIS_CLI} ping; see the redis check`,
         ),
       );
     } finally {

@@ -5,7 +5,7 @@
  */
 import { Redis } from 'ioredis';
 import { redactUrl } from '../../lib/logger.js';
-import { describeError, fail, K8S, pass, warn, withTimeout, type CheckResult } from './check.js';
+import { describeError, fail, K8S, pass, REDIS_CLI, warn, withTimeout, type CheckResult } from './check.js';
 
 const NS = `-n ${K8S.namespace}`;
 
@@ -55,7 +55,7 @@ function compareVersions(a: string, b: string): number {
 }
 
 const unreachableFix = [
-  `test it: redis-cli -u "$REDIS_URL" ping   (format: redis://[:password@]host:6379[/db], rediss:// for TLS)`,
+  `test it: ${REDIS_CLI} ping   (format: redis://[:password@]host:6379[/db], rediss:// for TLS)`,
   `kubectl ${NS} get pods -l app=redis; kubectl ${NS} logs statefulset/redis --tail=50   (dev overlay; managed Redis: security groups)`,
   `NetworkPolicy egress to 6379: kubectl ${NS} get networkpolicy   (compose: docker compose ps redis; docker compose up -d redis)`,
 ].join('\n');
@@ -64,9 +64,16 @@ const unreachableFix = [
 export async function checkRedis(
   url: string | undefined,
   timeoutMs: number,
+  /** REDIS_URL as given, when the config rejected it (url is then undefined). */
+  given?: string,
 ): Promise<{ results: CheckResult[]; redis: Redis | null }> {
-  if (url === undefined)
-    return { results: [fail('redis', 'REDIS_URL is not set', 'see env REDIS_URL above')], redis: null };
+  if (url === undefined) {
+    const detail = given
+      ? 'REDIS_URL is set but malformed, so there is nothing to connect to'
+      : 'REDIS_URL is not set';
+    const fix = 'see env REDIS_URL above (format: redis://[:password@]host:6379[/db], rediss:// for TLS)';
+    return { results: [fail('redis', detail, fix)], redis: null };
+  }
   const where = redactUrl(url);
   let redis: Redis;
   try {
@@ -105,7 +112,7 @@ export async function checkRedis(
         'redis eviction policy',
         `maxmemory-policy is ${policy} (maxmemory ${maxmemory}): Redis may evict BullMQ keys and lose or corrupt jobs`,
         [
-          `redis-cli -u "$REDIS_URL" CONFIG SET maxmemory-policy noeviction`,
+          `${REDIS_CLI} CONFIG SET maxmemory-policy noeviction`,
           `and make it permanent: --maxmemory-policy noeviction in the redis args (kubectl ${NS} edit statefulset redis; docker-compose.yml has it), or an ElastiCache parameter group with maxmemory-policy=noeviction`,
         ].join('\n'),
       ),
@@ -125,7 +132,7 @@ export async function checkRedis(
         'redis persistence',
         `AOF is off${info.get('rdb_last_save_time') ? ' (RDB snapshots only)' : ''}: queued jobs and rate-limit state written since the last snapshot are lost on a Redis restart`,
         [
-          `redis-cli -u "$REDIS_URL" CONFIG SET appendonly yes`,
+          `${REDIS_CLI} CONFIG SET appendonly yes`,
           `and make it permanent: --appendonly yes in the redis args (kubectl ${NS} edit statefulset redis; docker-compose.yml has it), or a managed Redis with AOF/Multi-AZ persistence`,
         ].join('\n'),
       ),

@@ -94,7 +94,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   let aws: AwsUsage | null = null;
   try {
     const pgStep = await guarded('postgres', stepBudget, () =>
-      checkPostgres(config.DATABASE_URL, options.timeoutMs),
+      checkPostgres(config.DATABASE_URL, options.timeoutMs, options.env.DATABASE_URL),
     );
     let orgsTable = false;
     if (isResult(pgStep)) emit(pgStep);
@@ -122,7 +122,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     }
 
     const redisStep = await guarded('redis', stepBudget, () =>
-      checkRedis(config.REDIS_URL, options.timeoutMs),
+      checkRedis(config.REDIS_URL, options.timeoutMs, options.env.REDIS_URL),
     );
     if (isResult(redisStep)) emit(redisStep);
     else {

@@ -130,3 +130,71 @@ export async function backfillProgress(
     rows: Number(r?.rows ?? 0),
   };
 }
+
+export interface BackfillFailure {
+  orgId: number;
+  orgName: string;
+  source: string;
+  windowStart: string;
+  windowEnd: string;
+  error: string | null;
+  /** The organization's recorded remedy (permission errors), when recorded by this backfill. */
+  remedy: string | null;
+}
+
+// firstBackfillFailure: the earliest window of a backfill whose latest attempt failed for good,
+// with its organization's remedy when that was recorded during this attempt. Params: backfill id.
+export async function firstBackfillFailure(
+  db: Queryable,
+  backfillId: string,
+): Promise<BackfillFailure | null> {
+  const { rows } = await db.query<BackfillFailure>(
+    `WITH latest AS (
+       SELECT DISTINCT ON (organization_id, source, window_start, window_end) *
+       FROM fetch_runs WHERE backfill_id = $1
+       ORDER BY organization_id, source, window_start, window_end, id DESC)
+     SELECT l.organization_id::int AS "orgId", o.name AS "orgName", l.source,
+            to_char(l.window_start, 'YYYY-MM-DD') AS "windowStart", to_char(l.window_end, 'YYYY-MM-DD') AS "windowEnd",
+            l.error,
+            CASE WHEN o.last_error_at >= l.started_at THEN o.last_error_remedy END AS remedy
+     FROM latest l JOIN organizations o ON o.id = l.organization_id
+     WHERE l.status = 'failed'
+     ORDER BY l.finished_at NULLS LAST, l.id
+     LIMIT 1`,
+    [backfillId],
+  );
+  return rows[0] ?? null;
+}
+
+export interface RecentRun {
+  orgId: number;
+  source: string;
+  windowStart: string;
+  windowEnd: string;
+  status: RunStatus;
+  rows: number;
+  rolledUp: boolean;
+  error: string | null;
+}
+
+// latestRunsSince: per (organization, source, window), the latest attempt of a fetch started at
+// or after `since` with this trigger (e.g. the runs of one manual refresh). Params: org ids,
+// since, trigger.
+export async function latestRunsSince(
+  db: Queryable,
+  orgIds: number[],
+  since: Date,
+  trigger: RunStart['trigger'],
+): Promise<RecentRun[]> {
+  const { rows } = await db.query<RecentRun>(
+    `SELECT DISTINCT ON (organization_id, source, window_start, window_end)
+            organization_id::int AS "orgId", source,
+            to_char(window_start, 'YYYY-MM-DD') AS "windowStart", to_char(window_end, 'YYYY-MM-DD') AS "windowEnd",
+            status, rows_loaded::int AS rows, rolled_up_at IS NOT NULL AS "rolledUp", error
+     FROM fetch_runs
+     WHERE organization_id = ANY($1::bigint[]) AND started_at >= $2 AND trigger = $3
+     ORDER BY organization_id, source, window_start, window_end, id DESC`,
+    [orgIds, since, trigger],
+  );
+  return rows;
+}

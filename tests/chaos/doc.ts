@@ -5,7 +5,13 @@ import { PROJECT_ROOT } from '../../lib/paths.js';
 import type { ChaosSize } from './report.js';
 import { SCENARIOS } from './scenarios.js';
 
-export async function writeReliabilityDoc(run: { table: string; size: ChaosSize; minutes: string; machine: string; date: string }): Promise<string> {
+export async function writeReliabilityDoc(run: {
+  table: string;
+  size: ChaosSize;
+  minutes: string;
+  machine: string;
+  date: string;
+}): Promise<string> {
   const file = path.join(PROJECT_ROOT, 'docs', 'RELIABILITY.md');
   const text = `# Reliability under faults, load and hostile input
 
@@ -21,7 +27,7 @@ npm run test:chaos -- --only kill9,redis   # some scenarios (leaves this file al
 \`\`\`
 
 The suite provisions its own Postgres and Redis under \`.costwatch/chaos/\` on 127.0.0.1:54339 and
-127.0.0.1:63799 (\`stackUp({ stateDir, pgPort, redisPort })\` of lib/stack.ts), because it stops and
+127.0.0.1:63799 (\`stackUp({ stateDir, pgPort, redisPort })\` of scripts/local-stack.ts), because it stops and
 restarts them; the instances other tests use (54329/63790) are never touched. The quick mode inside
 \`npm test\` uses another pair (\`.costwatch/chaos-ci/\`, 54349/63809), so both may run at once; each
 pair is locked to one run at a time (\`.costwatch/chaos.lock\`, \`.costwatch/chaos-ci.lock\`). Every process it
@@ -57,7 +63,7 @@ ${SCENARIOS.map((s) => `- **${s.id}**: ${s.description}`).join('\n')}
 ## Limits and notes
 
 - The chaos Postgres runs with \`synchronous_commit = on\`, as production does. The local dev/test
-  instances use \`off\` (lib/stack.ts: a crash may lose the last second of commits); under
+  instances use \`off\` (scripts/local-stack.ts: a crash may lose the last second of commits); under
   \`pg_ctl -m immediate\` that lost a rollup whose job had completed, and the backfill never finished.
 
 - Per-org rate: the limiter uses fixed one-second windows in Redis, so any sliding second may see up

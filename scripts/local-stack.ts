@@ -1,5 +1,7 @@
 /**
- * Local Postgres and Redis for the demo and the test suite, provisioned in SPEC's order:
+ * Development tool, not part of the image: the local Postgres and Redis of `npm run demo`, `npm
+ * test` and `npm run bench` (`npm run stack:up` / `stack:down`: scripts/stack.ts), provisioned in
+ * SPEC's order:
  * 1. DATABASE_URL / REDIS_URL when set and reachable;
  * 2. a Docker engine, when one answers;
  * 3. local `postgres` / `redis-server` binaries;
@@ -9,10 +11,22 @@
  */
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { LOCAL_STATE_DIR } from './paths.js';
+import { PROJECT_ROOT } from '../lib/paths.js';
+
+/** The one ignored folder holding local Postgres/Redis data, logs and the generated env files. */
+export const LOCAL_STATE_DIR = path.join(PROJECT_ROOT, '.costwatch');
 
 export const LOCAL_PG_PORT = 54329;
 export const LOCAL_REDIS_PORT = 63790;
@@ -42,13 +56,17 @@ export interface StackOptions {
   log?: (line: string) => void;
 }
 
-interface Secrets {
+export interface Secrets {
   pgPassword: string;
   redisPassword: string;
   jwtSecret: string;
 }
 
-function run(cmd: string, args: string[], options: SpawnSyncOptions = {}): { ok: boolean; out: string } {
+export function run(
+  cmd: string,
+  args: string[],
+  options: SpawnSyncOptions = {},
+): { ok: boolean; out: string } {
   const result = spawnSync(cmd, args, { encoding: 'utf8', timeout: 600_000, ...options });
   const out = `${String(result.stdout ?? '')}${String(result.stderr ?? '')}`;
   return { ok: result.status === 0 && !result.error, out };
@@ -90,7 +108,7 @@ async function reachable(url: string, defaultPort: number): Promise<boolean> {
   }
 }
 
-function loadSecrets(stateDir: string): Secrets {
+export function loadSecrets(stateDir: string): Secrets {
   const file = path.join(stateDir, 'secrets.json');
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Secrets;
   const secrets: Secrets = {
@@ -102,7 +120,7 @@ function loadSecrets(stateDir: string): Secrets {
   return secrets;
 }
 
-function isRoot(): boolean {
+export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
@@ -144,7 +162,13 @@ function aptInstall(packages: string[], log: (line: string) => void): void {
 function postgresUser(): string | null {
   if (!isRoot()) return null;
   if (run('id', ['-u', 'postgres']).ok) return 'postgres';
-  const created = run('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres']);
+  const created = run('useradd', [
+    '--system',
+    '--no-create-home',
+    '--shell',
+    '/usr/sbin/nologin',
+    'postgres',
+  ]);
   if (!created.ok) throw new Error(`cannot create the unprivileged postgres user: ${created.out}`);
   return 'postgres';
 }
@@ -153,13 +177,18 @@ function uidGid(user: string): { uid: number; gid: number } {
   return { uid: Number(run('id', ['-u', user]).out.trim()), gid: Number(run('id', ['-g', user]).out.trim()) };
 }
 
-function asUser(user: string | null, cmd: string, args: string[]): { ok: boolean; out: string } {
+export function asUser(user: string | null, cmd: string, args: string[]): { ok: boolean; out: string } {
   if (user === null) return run(cmd, args);
   const { uid, gid } = uidGid(user);
   return run(cmd, args, { uid, gid, cwd: '/' });
 }
 
-async function startLocalPostgres(stateDir: string, secrets: Secrets, log: (line: string) => void, port: number): Promise<string> {
+async function startLocalPostgres(
+  stateDir: string,
+  secrets: Secrets,
+  log: (line: string) => void,
+  port: number,
+): Promise<string> {
   let bin = findPgBin();
   if (!bin) {
     aptInstall(['postgresql'], log);
@@ -188,8 +217,15 @@ async function startLocalPostgres(stateDir: string, secrets: Secrets, log: (line
       chownSync(pwfile, uid, gid);
     }
     const init = asUser(user, path.join(bin, 'initdb'), [
-      '-D', dataDir, '-U', 'costwatch', `--pwfile=${pwfile}`, '--auth-host=scram-sha-256', '--auth-local=trust',
-      '--encoding=UTF8', '--locale=C.UTF-8',
+      '-D',
+      dataDir,
+      '-U',
+      'costwatch',
+      `--pwfile=${pwfile}`,
+      '--auth-host=scram-sha-256',
+      '--auth-local=trust',
+      '--encoding=UTF8',
+      '--locale=C.UTF-8',
     ]);
     if (!init.ok) throw new Error(`initdb failed:\n${init.out}`);
     writeFileSync(
@@ -219,45 +255,119 @@ async function startLocalPostgres(stateDir: string, secrets: Secrets, log: (line
     // Our cluster is stopped, so whatever answers on the port is someone else's (often the stack of
     // another checkout): say so instead of pointing at postgres.log.
     if (await waitForPort('127.0.0.1', port, 300)) {
-      throw new Error(`127.0.0.1:${port} is in use by another server (another checkout's \`costwatch stack up\`? run \`costwatch stack down\` there), so this checkout's Postgres cannot start`);
+      throw new Error(
+        `127.0.0.1:${port} is in use by another server (another checkout's \`npm run stack:up\`? run \`npm run stack:down\` there), so this checkout's Postgres cannot start`,
+      );
     }
     log(`starting Postgres on 127.0.0.1:${port}`);
     const logFile = path.join(stateDir, 'run', 'postgres.log');
     // pg_stat_statements (in Debian's server package) lets `npm run bench` show where Postgres's time goes.
     const libDir = path.join(path.dirname(realpathSync(path.join(bin, 'pg_ctl'))), '..', 'lib');
-    const statements = existsSync(path.join(libDir, 'pg_stat_statements.so')) ? ['-o', '-c shared_preload_libraries=pg_stat_statements'] : [];
-    const start = asUser(user, path.join(bin, 'pg_ctl'), ['-D', dataDir, '-l', logFile, '-w', '-t', '60', ...statements, 'start']);
+    const statements = existsSync(path.join(libDir, 'pg_stat_statements.so'))
+      ? ['-o', '-c shared_preload_libraries=pg_stat_statements']
+      : [];
+    const start = asUser(user, path.join(bin, 'pg_ctl'), [
+      '-D',
+      dataDir,
+      '-l',
+      logFile,
+      '-w',
+      '-t',
+      '60',
+      ...statements,
+      'start',
+    ]);
     if (!start.ok) throw new Error(`pg_ctl start failed:\n${start.out}\n(see ${logFile})`);
   }
-  const created = asUser(user, path.join(bin, 'psql'), ['-h', socketDir, '-p', String(port), '-U', 'costwatch', '-d', 'postgres', '-tAc', "SELECT 1 FROM pg_database WHERE datname = 'costwatch'"]);
+  const created = asUser(user, path.join(bin, 'psql'), [
+    '-h',
+    socketDir,
+    '-p',
+    String(port),
+    '-U',
+    'costwatch',
+    '-d',
+    'postgres',
+    '-tAc',
+    "SELECT 1 FROM pg_database WHERE datname = 'costwatch'",
+  ]);
   const psql = existsSync(path.join(bin, 'psql')) ? path.join(bin, 'psql') : 'psql';
   if (!created.out.includes('1')) {
-    const create = asUser(user, psql, ['-h', socketDir, '-p', String(port), '-U', 'costwatch', '-d', 'postgres', '-c', 'CREATE DATABASE costwatch']);
-    if (!create.ok && !create.out.includes('already exists')) throw new Error(`CREATE DATABASE failed:\n${create.out}`);
+    const create = asUser(user, psql, [
+      '-h',
+      socketDir,
+      '-p',
+      String(port),
+      '-U',
+      'costwatch',
+      '-d',
+      'postgres',
+      '-c',
+      'CREATE DATABASE costwatch',
+    ]);
+    if (!create.ok && !create.out.includes('already exists'))
+      throw new Error(`CREATE DATABASE failed:\n${create.out}`);
   }
   return url;
 }
 
-async function startLocalRedis(stateDir: string, secrets: Secrets, log: (line: string) => void, port: number): Promise<string> {
+export async function startLocalRedis(
+  stateDir: string,
+  secrets: Secrets,
+  log: (line: string) => void,
+  port: number,
+): Promise<string> {
   if (!which('redis-server')) aptInstall(['redis-server'], log);
   const url = `redis://:${secrets.redisPassword}@127.0.0.1:${port}`;
   const dir = path.join(stateDir, 'redis');
   mkdirSync(dir, { recursive: true });
-  const ping = run('redis-cli', ['-p', String(port), '-a', secrets.redisPassword, '--no-auth-warning', 'ping']);
+  const ping = run('redis-cli', [
+    '-p',
+    String(port),
+    '-a',
+    secrets.redisPassword,
+    '--no-auth-warning',
+    'ping',
+  ]);
   if (ping.out.includes('PONG')) return url;
   log(`starting Redis on 127.0.0.1:${port}`);
   const start = run('redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
-    '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction',
-    '--requirepass', secrets.redisPassword, '--daemonize', 'yes',
-    '--pidfile', path.join(dir, 'redis.pid'), '--logfile', path.join(dir, 'redis.log'),
-    '--save', '',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'everysec',
+    '--maxmemory-policy',
+    'noeviction',
+    '--requirepass',
+    secrets.redisPassword,
+    '--daemonize',
+    'yes',
+    '--pidfile',
+    path.join(dir, 'redis.pid'),
+    '--logfile',
+    path.join(dir, 'redis.log'),
+    '--save',
+    '',
   ]);
   if (!start.ok) throw new Error(`redis-server failed to start:\n${start.out}`);
-  if (!(await waitForPort('127.0.0.1', port, 15_000))) throw new Error(`redis-server did not open port ${port}; see ${dir}/redis.log`);
+  if (!(await waitForPort('127.0.0.1', port, 15_000)))
+    throw new Error(`redis-server did not open port ${port}; see ${dir}/redis.log`);
   // AOF loading can take a moment after the port opens.
   for (let i = 0; i < 100; i++) {
-    const ready = run('redis-cli', ['-p', String(port), '-a', secrets.redisPassword, '--no-auth-warning', 'ping']);
+    const ready = run('redis-cli', [
+      '-p',
+      String(port),
+      '-a',
+      secrets.redisPassword,
+      '--no-auth-warning',
+      'ping',
+    ]);
     if (ready.out.includes('PONG')) break;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -276,18 +386,45 @@ function dockerRun(name: string, args: string[]): void {
   if (!created.ok) throw new Error(`docker run ${name} failed:\n${created.out}`);
 }
 
-async function startDockerServices(stateDir: string, secrets: Secrets): Promise<{ pg: string; redis: string }> {
+async function startDockerServices(
+  stateDir: string,
+  secrets: Secrets,
+): Promise<{ pg: string; redis: string }> {
   dockerRun('costwatch-dev-postgres', [
-    '-p', `127.0.0.1:${LOCAL_PG_PORT}:5432`, '-e', 'POSTGRES_USER=costwatch', '-e', `POSTGRES_PASSWORD=${secrets.pgPassword}`,
-    '-e', 'POSTGRES_DB=costwatch', '-v', `${path.join(stateDir, 'docker-postgres')}:/var/lib/postgresql/data`,
-    'postgres:15', '-c', 'max_connections=300', '-c', 'synchronous_commit=off',
+    '-p',
+    `127.0.0.1:${LOCAL_PG_PORT}:5432`,
+    '-e',
+    'POSTGRES_USER=costwatch',
+    '-e',
+    `POSTGRES_PASSWORD=${secrets.pgPassword}`,
+    '-e',
+    'POSTGRES_DB=costwatch',
+    '-v',
+    `${path.join(stateDir, 'docker-postgres')}:/var/lib/postgresql/data`,
+    'postgres:15',
+    '-c',
+    'max_connections=300',
+    '-c',
+    'synchronous_commit=off',
   ]);
   dockerRun('costwatch-dev-redis', [
-    '-p', `127.0.0.1:${LOCAL_REDIS_PORT}:6379`, '-v', `${path.join(stateDir, 'docker-redis')}:/data`, 'redis:7',
-    'redis-server', '--appendonly', 'yes', '--maxmemory-policy', 'noeviction', '--requirepass', secrets.redisPassword,
+    '-p',
+    `127.0.0.1:${LOCAL_REDIS_PORT}:6379`,
+    '-v',
+    `${path.join(stateDir, 'docker-redis')}:/data`,
+    'redis:7',
+    'redis-server',
+    '--appendonly',
+    'yes',
+    '--maxmemory-policy',
+    'noeviction',
+    '--requirepass',
+    secrets.redisPassword,
   ]);
-  if (!(await waitForPort('127.0.0.1', LOCAL_PG_PORT, 60_000))) throw new Error('docker postgres did not start');
-  if (!(await waitForPort('127.0.0.1', LOCAL_REDIS_PORT, 30_000))) throw new Error('docker redis did not start');
+  if (!(await waitForPort('127.0.0.1', LOCAL_PG_PORT, 60_000)))
+    throw new Error('docker postgres did not start');
+  if (!(await waitForPort('127.0.0.1', LOCAL_REDIS_PORT, 30_000)))
+    throw new Error('docker redis did not start');
   return {
     pg: `postgresql://costwatch:${secrets.pgPassword}@127.0.0.1:${LOCAL_PG_PORT}/costwatch`,
     redis: `redis://:${secrets.redisPassword}@127.0.0.1:${LOCAL_REDIS_PORT}`,
@@ -301,10 +438,14 @@ export async function stackUp(options: StackOptions = {}): Promise<StackInfo> {
   mkdirSync(stateDir, { recursive: true });
   const secrets = loadSecrets(stateDir);
 
-  const externalPg = options.databaseUrl && (await reachable(options.databaseUrl, 5432)) ? options.databaseUrl : null;
-  const externalRedis = options.redisUrl && (await reachable(options.redisUrl, 6379)) ? options.redisUrl : null;
-  if (options.databaseUrl && !externalPg) log(`DATABASE_URL is set but not reachable; provisioning a local Postgres instead`);
-  if (options.redisUrl && !externalRedis) log(`REDIS_URL is set but not reachable; provisioning a local Redis instead`);
+  const externalPg =
+    options.databaseUrl && (await reachable(options.databaseUrl, 5432)) ? options.databaseUrl : null;
+  const externalRedis =
+    options.redisUrl && (await reachable(options.redisUrl, 6379)) ? options.redisUrl : null;
+  if (options.databaseUrl && !externalPg)
+    log(`DATABASE_URL is set but not reachable; provisioning a local Postgres instead`);
+  if (options.redisUrl && !externalRedis)
+    log(`REDIS_URL is set but not reachable; provisioning a local Redis instead`);
 
   let pgUrl = externalPg;
   let redisUrl = externalRedis;
@@ -313,7 +454,11 @@ export async function stackUp(options: StackOptions = {}): Promise<StackInfo> {
   const statePath = path.join(stateDir, 'provider');
   const previous = existsSync(statePath) ? readFileSync(statePath, 'utf8').trim() : '';
 
-  if ((!pgUrl || !redisUrl) && options.docker !== false && (previous === 'docker' || (previous === '' && dockerAnswers()))) {
+  if (
+    (!pgUrl || !redisUrl) &&
+    options.docker !== false &&
+    (previous === 'docker' || (previous === '' && dockerAnswers()))
+  ) {
     log('using the Docker engine for Postgres and Redis');
     const urls = await startDockerServices(stateDir, secrets);
     writeFileSync(statePath, 'docker');
@@ -330,7 +475,13 @@ export async function stackUp(options: StackOptions = {}): Promise<StackInfo> {
     redisKind = 'local';
     writeFileSync(statePath, 'local');
   }
-  const info: StackInfo = { DATABASE_URL: pgUrl, REDIS_URL: redisUrl, JWT_SECRET_KEY: secrets.jwtSecret, postgres: pgKind, redis: redisKind };
+  const info: StackInfo = {
+    DATABASE_URL: pgUrl,
+    REDIS_URL: redisUrl,
+    JWT_SECRET_KEY: secrets.jwtSecret,
+    postgres: pgKind,
+    redis: redisKind,
+  };
   writeFileSync(
     path.join(stateDir, 'stack.env'),
     `DATABASE_URL=${info.DATABASE_URL}\nREDIS_URL=${info.REDIS_URL}\nJWT_SECRET_KEY=${info.JWT_SECRET_KEY}\n`,
@@ -340,7 +491,9 @@ export async function stackUp(options: StackOptions = {}): Promise<StackInfo> {
 }
 
 /** Stops the local (or Docker) Postgres and Redis that stackUp started. External ones are left alone. */
-export async function stackDown(options: { stateDir?: string; pgPort?: number; redisPort?: number; log?: (line: string) => void } = {}): Promise<void> {
+export async function stackDown(
+  options: { stateDir?: string; pgPort?: number; redisPort?: number; log?: (line: string) => void } = {},
+): Promise<void> {
   const log = options.log ?? ((line: string) => process.stderr.write(`stack: ${line}\n`));
   const stateDir = options.stateDir ?? LOCAL_STATE_DIR;
   const statePath = path.join(stateDir, 'provider');
@@ -369,49 +522,22 @@ export async function stackDown(options: { stateDir?: string; pgPort?: number; r
   }
 }
 
-/** Where a local stack keeps what its restart helpers need. */
-export interface LocalStackRef {
-  stateDir: string;
-  redisPort: number;
-  log?: (line: string) => void;
-}
-
-function localPostgresCtl(stateDir: string): { ctl: string; user: string | null; dataDir: string; logFile: string } {
+/** The pg_ctl, data folder, log file and OS user of the local Postgres cluster of `stateDir`. */
+export function localPostgresCtl(stateDir: string): {
+  ctl: string;
+  user: string | null;
+  dataDir: string;
+  logFile: string;
+} {
   const bin = findPgBin();
   const dataDir = path.join(stateDir, 'postgres');
-  if (!bin || !existsSync(path.join(dataDir, 'PG_VERSION'))) throw new Error(`no local Postgres cluster in ${dataDir}`);
+  if (!bin || !existsSync(path.join(dataDir, 'PG_VERSION')))
+    throw new Error(`no local Postgres cluster in ${dataDir}`);
   const user = isRoot() && run('id', ['-u', 'postgres']).ok ? 'postgres' : null;
-  return { ctl: path.join(bin, 'pg_ctl'), user, dataDir, logFile: path.join(stateDir, 'run', 'postgres.log') };
-}
-
-/**
- * Stops the local Postgres of `stateDir` (`pg_ctl stop -m fast|immediate`: immediate is a crash,
- * recovered from WAL on start), waits `downMs`, and starts it again. For fault-injection runs of a
- * stack this process started; never point it at a stack others use.
- */
-export async function restartLocalPostgres(ref: LocalStackRef, mode: 'fast' | 'immediate', downMs = 0): Promise<void> {
-  const { ctl, user, dataDir, logFile } = localPostgresCtl(ref.stateDir);
-  const stop = asUser(user, ctl, ['-D', dataDir, '-m', mode, '-w', 'stop']);
-  if (!stop.ok) throw new Error(`pg_ctl stop -m ${mode} failed:\n${stop.out}`);
-  if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
-  const start = asUser(user, ctl, ['-D', dataDir, '-l', logFile, '-w', '-t', '60', 'start']);
-  if (!start.ok) throw new Error(`pg_ctl start failed:\n${start.out}\n(see ${logFile})`);
-}
-
-/**
- * Stops the local Redis of `stateDir` — `clean`: SHUTDOWN (AOF flushed); `nosave`: SHUTDOWN NOSAVE
- * (no RDB snapshot: what survives is the AOF) — waits `downMs`, and starts it on the same AOF dir.
- */
-export async function restartLocalRedis(ref: LocalStackRef, mode: 'clean' | 'nosave', downMs = 0): Promise<void> {
-  const log = ref.log ?? (() => undefined);
-  const secrets = loadSecrets(ref.stateDir);
-  const args = ['-p', String(ref.redisPort), '-a', secrets.redisPassword, '--no-auth-warning', 'SHUTDOWN', ...(mode === 'nosave' ? ['NOSAVE'] : [])];
-  run('redis-cli', args);
-  const deadline = Date.now() + 15_000;
-  while (await waitForPort('127.0.0.1', ref.redisPort, 100)) {
-    if (Date.now() > deadline) throw new Error(`redis on port ${ref.redisPort} did not stop`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
-  await startLocalRedis(ref.stateDir, secrets, log, ref.redisPort);
+  return {
+    ctl: path.join(bin, 'pg_ctl'),
+    user,
+    dataDir,
+    logFile: path.join(stateDir, 'run', 'postgres.log'),
+  };
 }

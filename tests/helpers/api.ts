@@ -11,11 +11,11 @@ import { asApiConfig, parseConfig, type ApiConfig } from '../../lib/config.js';
 import { createLogger, type Logger } from '../../lib/logger.js';
 import { createRedis, type Redis } from '../../lib/redis.js';
 import { createQueues, type Queues } from '../../producers/queues.js';
-import { createTestDatabase, type TestDatabase } from '../../tests/helpers/db.js';
+import { createTestDatabase, type TestDatabase } from './db.js';
 import { createUser, type UserRole } from '../../database/repositories/users.repository.js';
-import { hashPassword } from '../auth/passwords.js';
-import { createApp } from '../app.js';
-import type { AppOptions } from '../context.js';
+import { hashPassword } from '../../api/auth/passwords.js';
+import { createApp } from '../../api/app.js';
+import type { AppOptions } from '../../api/context.js';
 
 /** bcrypt cost of seeded users (and of the app's dummy hash), low so tests stay fast. */
 export const TEST_HASH_COST = 4;

@@ -4,7 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { stackUp } from './stack.js';
+import { stackUp } from '../scripts/local-stack.js';
 
 test('a local Postgres whose port another server holds fails with a message naming the port', async () => {
   const squatter = net.createServer();
