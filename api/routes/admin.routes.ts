@@ -22,7 +22,7 @@ import { ApiError, forbidden } from '../errors.js';
 import { attemptLogin } from '../auth/login.js';
 import { ADMIN_AUDIENCE } from '../auth/tokens.js';
 import { ADMIN_COOKIE, adminAccess, cookieValue } from '../middleware/auth.js';
-import { labelRoute, requestId } from '../middleware/request-context.js';
+import { labelRoute } from '../middleware/request-context.js';
 import { bearerChallenge } from '../middleware/errors.js';
 
 export const BOARD_PATH = '/admin/queues';
