@@ -36,6 +36,7 @@ const env = {
   JWT_SECRET_KEY: stack.JWT_SECRET_KEY,
   // The simulator is the demo's AWS; the SDK signs with these dummy keys, roles are assumed through it.
   AWS_ENDPOINT_URL: `http://127.0.0.1:${simPort}`,
+  ALLOW_INSECURE_AWS_ENDPOINT: 'true',
   AWS_ACCESS_KEY_ID: 'AKIACOSTWATCHDEMO',
   AWS_SECRET_ACCESS_KEY: 'costwatch-demo-secret',
   AWS_REGION: 'us-east-1',

@@ -62,6 +62,7 @@ describe('costwatch doctor', { timeout: 400_000 }, () => {
       JWT_SECRET_KEY: JWT,
       QUEUE_PREFIX: `cwops${randomBytes(4).toString('hex')}`,
       AWS_ENDPOINT_URL: sim.url,
+      ALLOW_INSECURE_AWS_ENDPOINT: 'true',
       DB_POOL_SIZE: '2',
       LOG_LEVEL: 'silent',
     });

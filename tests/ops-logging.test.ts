@@ -38,6 +38,7 @@ describe('logs', { timeout: 180_000 }, () => {
       AWS_SECRET_ACCESS_KEY: awsSecret,
       QUEUE_PREFIX: prefix,
       AWS_ENDPOINT_URL: sim.url,
+      ALLOW_INSECURE_AWS_ENDPOINT: 'true',
       METRICS_PORT: '0',
       PORT: '0',
       HOST: '127.0.0.1',

@@ -58,6 +58,7 @@ describe('promtool check metrics on every role', { timeout: 180_000, skip: PROMT
       JWT_SECRET_KEY: process.env.JWT_SECRET_KEY ?? 'ops-test-secret-ops-test-secret-0123456789',
       QUEUE_PREFIX: prefix,
       AWS_ENDPOINT_URL: sim.url,
+      ALLOW_INSECURE_AWS_ENDPOINT: 'true',
       METRICS_PORT: '0',
       PORT: '0',
       HOST: '127.0.0.1',

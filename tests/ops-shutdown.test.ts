@@ -10,7 +10,7 @@ import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { startSimulator, type RunningSimulator } from '../sim/server.js';
 import { expectedDailyTotal } from '../sim/data.js';
-import { createOrganization, type Organization } from '../database/repositories/organizations.repository.js';
+import { createOrganization, type CustomerOrganization as Organization } from '../database/repositories/organizations.repository.js';
 import { createRedis, type Redis } from '../lib/redis.js';
 import { createQueues, type Queues } from '../producers/queues.js';
 import { enqueueBackfill } from '../producers/enqueue.js';
@@ -76,6 +76,7 @@ async function setup(latencyMs: number): Promise<Env> {
         JWT_SECRET_KEY: JWT,
         QUEUE_PREFIX: prefix,
         AWS_ENDPOINT_URL: sim.url,
+        ALLOW_INSECURE_AWS_ENDPOINT: 'true',
         METRICS_PORT: '0',
         HOST: '127.0.0.1',
         LOG_LEVEL: 'info',
