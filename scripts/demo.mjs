@@ -108,29 +108,42 @@ process.on('SIGINT', () => void stopAll(0));
 process.on('SIGTERM', () => void stopAll(0));
 
 const DEMO = [
-  { name: 'Acme Retail', account: '111122223333', externalId: 'acme-costwatch-demo' },
-  { name: 'Globex Labs', account: '444455556666', externalId: 'globex-costwatch-demo' },
+  { name: 'Acme Retail', account: '111122223333' },
+  { name: 'Globex Labs', account: '444455556666' },
 ];
 const PASSWORD = 'Blue-Ledger-Harbor-42';
 const USERS = [
   { email: 'admin@acme.example', org: 0, role: 'admin' },
   { email: 'viewer@globex.example', org: 1, role: 'viewer' },
-  { email: 'ops@costwatch.example', org: 0, role: 'operator' },
+  { email: 'ops@costwatch.example', org: 'platform', role: 'operator' },
 ];
 
 try {
   log(run(['migrate', 'up']).split('\n').at(-1));
-  start('sim', ['sim', '--port', String(simPort), ...DEMO.flatMap((o) => ['--external-id', `${o.account}=${o.externalId}`])]);
+  start('sim', ['sim', '--port', String(simPort)]);
   await waitFor(`http://127.0.0.1:${simPort}/_sim/health`, 30_000);
 
   const existing = JSON.parse(run(['org', 'list', '--json']));
-  const orgIds = DEMO.map((o) => {
+  const orgs = DEMO.map((o) => {
     const found = existing.find((e) => e.name === o.name);
-    if (found) return found.id;
-    return Number(
-      run(['org', 'create', '--name', o.name, '--aws-account-id', o.account, '--role-arn', `arn:aws:iam::${o.account}:role/CostWatchRead`, '--external-id', o.externalId]),
+    if (found) return { id: found.id, externalId: found.externalId };
+    const created = JSON.parse(
+      run(['org', 'create', '--name', o.name, '--aws-account-id', o.account, '--role-arn', `arn:aws:iam::${o.account}:role/CostWatchRead`, '--json']),
     );
+    return { id: created.id, externalId: created.external_id };
   });
+  // The simulated roles trust each organization's generated external id, as a customer's trust policy would.
+  for (const [i, o] of orgs.entries()) {
+    await fetch(`http://127.0.0.1:${simPort}/_sim/external-ids`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ accountId: DEMO[i].account, externalId: o.externalId }),
+    });
+  }
+  const platform =
+    existing.find((e) => e.kind === 'platform')?.id ??
+    JSON.parse(run(['org', 'create', '--platform', '--name', 'CostWatch operators', '--json'])).id;
+  const orgIds = { ...orgs.map((o) => o.id), platform };
   const users = run(['user', 'list']);
   for (const u of USERS) {
     if (!users.includes(u.email)) run(['user', 'create', '--org', String(orgIds[u.org]), '--email', u.email, '--role', u.role], `${PASSWORD}\n`);

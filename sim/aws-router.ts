@@ -34,8 +34,28 @@ const HANDLERS: Record<string, Handler> = {
   'cloudwatch:GetMetricStatistics': (ctx, input) => getMetricStatistics(ctx, input),
   'sts:AssumeRole': (ctx, input, _request, state) =>
     assumeRole(ctx, input, { nowMs: Date.now(), serial: state.nextSerial() }),
-  'sts:GetCallerIdentity': (ctx, _input, request) => getCallerIdentity(ctx, request.accessKeyId ?? ''),
+  'sts:GetCallerIdentity': (ctx, _input, request) =>
+    getCallerIdentity(ctx, request.accessKeyId ?? '', request.sessionToken),
 };
+
+/** The page token field of each paged operation. */
+const PAGE_TOKEN_FIELDS: Record<string, string> = {
+  'ce:GetCostAndUsage': 'NextPageToken',
+  'ce:GetDimensionValues': 'NextPageToken',
+  'cloudwatch:ListMetrics': 'NextToken',
+  'cloudwatch:GetMetricData': 'NextToken',
+};
+const ENDLESS_PREFIX = 'endless-';
+
+/**
+ * endlessPagingAccounts: the operation answers its first page again, under a fresh token every
+ * time (a repeated-token check never fires), so only a client's own page cap ends the loop.
+ */
+function endlessInput(input: Input, field: string): Input {
+  const token = input[field];
+  if (typeof token !== 'string' || !token.startsWith(ENDLESS_PREFIX)) return input;
+  return Object.fromEntries(Object.entries(input).filter(([k]) => k !== field));
+}
 
 function deniedMessage(service: ServiceName, accountId: string, action: string): string {
   const principal = `arn:aws:sts::${accountId}:assumed-role/CostWatchRole/costwatch`;
@@ -142,8 +162,11 @@ export async function handleAws(
       nowSeconds: state.nowSeconds(),
       nextRevision: () => state.nextRevision(),
     };
+    const tokenField = PAGE_TOKEN_FIELDS[action];
+    const endless = tokenField !== undefined && options.endlessPagingAccounts.includes(caller);
     try {
-      let result = handler(ctx, request.input, request, state);
+      let result = handler(ctx, endless ? endlessInput(request.input, tokenField) : request.input, request, state);
+      if (endless) result = { ...result, [tokenField]: `${ENDLESS_PREFIX}${sequence}` };
       if (
         options.corruptAmountRate > 0 &&
         request.service === 'ce' &&
