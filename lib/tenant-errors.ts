@@ -64,7 +64,7 @@ export function publicErrorOf(ctx: PublicErrorContext): PublicError {
         return {
           code: 'aws_assume_role_denied',
           message: `AWS did not let CostWatch assume ${role}`,
-          remedy: `check that the role exists and that its trust policy allows CostWatch with this organization's external id (GET /api/v1/organization), ${ASK_OPERATOR}`,
+          remedy: `check that the role exists and that its trust policy allows CostWatch with the external id your CostWatch operator gave you, ${ASK_OPERATOR}`,
         };
       return {
         code: 'aws_access_denied',

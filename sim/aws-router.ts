@@ -48,13 +48,21 @@ const PAGE_TOKEN_FIELDS: Record<string, string> = {
 const ENDLESS_PREFIX = 'endless-';
 
 /**
- * endlessPagingAccounts: the operation answers its first page again, under a fresh token every
- * time (a repeated-token check never fires), so only a client's own page cap ends the loop.
+ * endlessPagingAccounts: after the first page, every page is empty (its lists have no items) and
+ * carries a fresh token (a repeated-token check never fires), so only a client's own page cap or
+ * deadline ends the loop.
  */
-function endlessInput(input: Input, field: string): Input {
+function isEndlessFollowUp(input: Input, field: string): boolean {
   const token = input[field];
-  if (typeof token !== 'string' || !token.startsWith(ENDLESS_PREFIX)) return input;
+  return typeof token === 'string' && token.startsWith(ENDLESS_PREFIX);
+}
+
+function withoutField(input: Input, field: string): Input {
   return Object.fromEntries(Object.entries(input).filter(([k]) => k !== field));
+}
+
+function emptied(result: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(result).map(([k, v]) => [k, Array.isArray(v) ? [] : v]));
 }
 
 function deniedMessage(service: ServiceName, accountId: string, action: string): string {
@@ -165,8 +173,9 @@ export async function handleAws(
     const tokenField = PAGE_TOKEN_FIELDS[action];
     const endless = tokenField !== undefined && options.endlessPagingAccounts.includes(caller);
     try {
-      let result = handler(ctx, endless ? endlessInput(request.input, tokenField) : request.input, request, state);
-      if (endless) result = { ...result, [tokenField]: `${ENDLESS_PREFIX}${sequence}` };
+      const followUp = endless && isEndlessFollowUp(request.input, tokenField);
+      let result = handler(ctx, followUp ? withoutField(request.input, tokenField) : request.input, request, state);
+      if (endless) result = { ...(followUp ? emptied(result) : result), [tokenField]: `${ENDLESS_PREFIX}${sequence}` };
       if (
         options.corruptAmountRate > 0 &&
         request.service === 'ce' &&

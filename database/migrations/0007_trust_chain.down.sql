@@ -6,7 +6,7 @@ DELETE FROM organizations WHERE kind = 'platform';
 ALTER TABLE organizations
   DROP CONSTRAINT IF EXISTS organizations_kind_aws_check,
   DROP CONSTRAINT IF EXISTS organizations_self_identity_check,
-  DROP CONSTRAINT IF EXISTS organizations_external_id_source_check;
+  DROP CONSTRAINT IF EXISTS organizations_external_id_origin_check;
 ALTER TABLE organizations ALTER COLUMN aws_account_id SET NOT NULL;
 ALTER TABLE organizations
   DROP COLUMN IF EXISTS last_error_public_remedy,

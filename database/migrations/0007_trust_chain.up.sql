@@ -28,7 +28,7 @@ UPDATE organizations SET self_identity = true WHERE role_arn IS NULL;
 
 ALTER TABLE organizations ALTER COLUMN aws_account_id DROP NOT NULL;
 ALTER TABLE organizations
-  ADD CONSTRAINT organizations_external_id_source_check CHECK ((external_id IS NULL) = (external_id_source IS NULL)),
+  ADD CONSTRAINT organizations_external_id_origin_check CHECK ((external_id IS NULL) = (external_id_source IS NULL)),
   ADD CONSTRAINT organizations_self_identity_check CHECK (NOT (self_identity AND role_arn IS NOT NULL)),
   ADD CONSTRAINT organizations_kind_aws_check CHECK (
     (kind = 'customer' AND aws_account_id IS NOT NULL)
