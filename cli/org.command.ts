@@ -48,7 +48,11 @@ export const orgInputSchema = z
       checkOrganizationTrust({ ...o, selfIdentity: o.self === true });
     } catch (error) {
       if (!(error instanceof OrganizationTrustError)) throw error;
-      ctx.addIssue({ code: 'custom', path: [error.field === 'selfIdentity' ? 'self' : error.field], message: error.message });
+      ctx.addIssue({
+        code: 'custom',
+        path: [error.field === 'selfIdentity' ? 'self' : error.field],
+        message: error.message,
+      });
     }
   });
 
@@ -63,7 +67,11 @@ const FLAG: Record<string, string> = {
 
 async function withPool<T>(work: (pool: ReturnType<typeof createPool>) => Promise<T>): Promise<T> {
   const config = loadConfig('cli');
-  const pool = createPool({ connectionString: required(config, 'DATABASE_URL'), max: 1, applicationName: 'costwatch-cli' });
+  const pool = createPool({
+    connectionString: required(config, 'DATABASE_URL'),
+    max: 1,
+    applicationName: 'costwatch-cli',
+  });
   try {
     return await work(pool);
   } finally {
@@ -72,7 +80,8 @@ async function withPool<T>(work: (pool: ReturnType<typeof createPool>) => Promis
 }
 
 function orgId(value: string): number {
-  if (!/^\d+$/.test(value)) throw new Error(`--id: must be an organization id (a whole number), got ${JSON.stringify(value)}`);
+  if (!/^\d+$/.test(value))
+    throw new Error(`--id: must be an organization id (a whole number), got ${JSON.stringify(value)}`);
   return Number(value);
 }
 
@@ -115,9 +124,10 @@ function printOrganization(org: Organization, principalArn: string | undefined, 
         lines.push(`trust policy for ${org.roleArn} (IAM > Roles > Trust relationships):`);
         lines.push(JSON.stringify(d.trust_policy, null, 2));
         if (!principalArn)
-          lines.push('(set AWS_PRINCIPAL_ARN to CostWatch\'s IAM role ARN to print the Principal filled in)');
+          lines.push("(set AWS_PRINCIPAL_ARN to CostWatch's IAM role ARN to print the Principal filled in)");
       }
-    } else if (org.selfIdentity) lines.push("identity: CostWatch's own (--self); STS GetCallerIdentity must name the account");
+    } else if (org.selfIdentity)
+      lines.push("identity: CostWatch's own (--self); STS GetCallerIdentity must name the account");
     else lines.push('identity: none (refused: give it a role or --self with costwatch org update)');
   }
   process.stdout.write(`${lines.join('\n')}\n`);
@@ -131,11 +141,16 @@ export function registerOrgCommand(program: Command): void {
   const org = program.command('org').description('manage organizations (one AWS payer account each)');
   org
     .command('create')
-    .description('add an organization; prints its id, its generated external id and the trust policy for its role')
+    .description(
+      'add an organization; prints its id, its generated external id and the trust policy for its role',
+    )
     .requiredOption('--name <name>', 'display name (unique)')
     .option('--aws-account-id <id>', '12-digit AWS account id (customer organizations)')
     .option('--role-arn <arn>', 'IAM role CostWatch assumes, in that account')
-    .option('--self', "no role: read with CostWatch's own AWS identity (only for the account CostWatch runs in)")
+    .option(
+      '--self',
+      "no role: read with CostWatch's own AWS identity (only for the account CostWatch runs in)",
+    )
     .option('--platform', 'the platform organization operators live in (no AWS account; at most one)')
     .option('--external-id <id>', 'refused: CostWatch generates the external id')
     .option('--json', 'print JSON')
@@ -162,11 +177,16 @@ export function registerOrgCommand(program: Command): void {
           throw error;
         };
         if (options.platform) {
-          const extra = (['awsAccountId', 'roleArn', 'self', 'externalId'] as const).find((k) => options[k] !== undefined);
-          if (extra) throw new Error(`${FLAG[extra] ?? extra}: the platform organization has no AWS account or role`);
+          const extra = (['awsAccountId', 'roleArn', 'self', 'externalId'] as const).find(
+            (k) => options[k] !== undefined,
+          );
+          if (extra)
+            throw new Error(`${FLAG[extra] ?? extra}: the platform organization has no AWS account or role`);
           const name = nameSchema.safeParse(options.name);
           if (!name.success) throw new Error(`--name: ${name.error.issues[0]?.message ?? 'invalid'}`);
-          const created = await withPool((pool) => createPlatformOrganization(pool, name.data).catch((e: unknown) => uniqueName(e, name.data)));
+          const created = await withPool((pool) =>
+            createPlatformOrganization(pool, name.data).catch((e: unknown) => uniqueName(e, name.data)),
+          );
           printOrganization(created, undefined, options.json === true);
           return;
         }
@@ -175,9 +195,12 @@ export function registerOrgCommand(program: Command): void {
         if (!parsed.success) throw new Error(issuesText(parsed.error));
         const { name, awsAccountId, roleArn, self } = parsed.data;
         const created = await withPool((pool) =>
-          createOrganization(pool, { name, awsAccountId, roleArn: roleArn ?? null, selfIdentity: self === true }).catch(
-            (e: unknown) => uniqueName(e, name),
-          ),
+          createOrganization(pool, {
+            name,
+            awsAccountId,
+            roleArn: roleArn ?? null,
+            selfIdentity: self === true,
+          }).catch((e: unknown) => uniqueName(e, name)),
         );
         printOrganization(created, principalArn(), options.json === true);
       },
@@ -197,34 +220,50 @@ export function registerOrgCommand(program: Command): void {
     .command('update')
     .description("change an organization's AWS access: its role, --self, or a new generated external id")
     .requiredOption('--id <id>', 'organization id')
-    .option('--role-arn <arn>', 'a role in the organization\'s account (keeps its external id; generates one if it has none)')
+    .option(
+      '--role-arn <arn>',
+      "a role in the organization's account (keeps its external id; generates one if it has none)",
+    )
     .option('--self', "read with CostWatch's own AWS identity (drops the role)")
-    .option('--rotate-external-id', 'replace the external id with a new generated one (update the role trust policy too)')
+    .option(
+      '--rotate-external-id',
+      'replace the external id with a new generated one (update the role trust policy too)',
+    )
     .option('--json', 'print JSON')
-    .action(async (options: { id: string; roleArn?: string; self?: boolean; rotateExternalId?: boolean; json?: boolean }) => {
-      const id = orgId(options.id);
-      if (options.roleArn !== undefined) {
-        const arn = roleArnSchema.safeParse(options.roleArn);
-        if (!arn.success) throw new Error(`--role-arn: ${arn.error.issues[0]?.message ?? 'invalid'}`);
-      }
-      if (options.roleArn !== undefined && options.self) throw new Error('--self: give either --role-arn or --self, not both');
-      if (options.roleArn === undefined && !options.self && !options.rotateExternalId)
-        throw new Error('--role-arn, --self or --rotate-external-id: give at least one');
-      const updated = await withPool(async (pool) => {
-        try {
-          return await updateOrganizationAccess(pool, id, {
-            ...(options.roleArn !== undefined ? { roleArn: options.roleArn } : {}),
-            ...(options.self ? { roleArn: null, selfIdentity: true } : {}),
-            rotateExternalId: options.rotateExternalId === true,
-          });
-        } catch (error) {
-          if (error instanceof OrganizationTrustError) throw new Error(`${FLAG[error.field] ?? error.field}: ${error.message}`, { cause: error });
-          throw error;
+    .action(
+      async (options: {
+        id: string;
+        roleArn?: string;
+        self?: boolean;
+        rotateExternalId?: boolean;
+        json?: boolean;
+      }) => {
+        const id = orgId(options.id);
+        if (options.roleArn !== undefined) {
+          const arn = roleArnSchema.safeParse(options.roleArn);
+          if (!arn.success) throw new Error(`--role-arn: ${arn.error.issues[0]?.message ?? 'invalid'}`);
         }
-      });
-      if (!updated) throw new Error(`--id: no organization ${id}`);
-      printOrganization(updated, principalArn(), options.json === true);
-    });
+        if (options.roleArn !== undefined && options.self)
+          throw new Error('--self: give either --role-arn or --self, not both');
+        if (options.roleArn === undefined && !options.self && !options.rotateExternalId)
+          throw new Error('--role-arn, --self or --rotate-external-id: give at least one');
+        const updated = await withPool(async (pool) => {
+          try {
+            return await updateOrganizationAccess(pool, id, {
+              ...(options.roleArn !== undefined ? { roleArn: options.roleArn } : {}),
+              ...(options.self ? { roleArn: null, selfIdentity: true } : {}),
+              rotateExternalId: options.rotateExternalId === true,
+            });
+          } catch (error) {
+            if (error instanceof OrganizationTrustError)
+              throw new Error(`${FLAG[error.field] ?? error.field}: ${error.message}`, { cause: error });
+            throw error;
+          }
+        });
+        if (!updated) throw new Error(`--id: no organization ${id}`);
+        printOrganization(updated, principalArn(), options.json === true);
+      },
+    );
   org
     .command('list')
     .description('list organizations with their ingestion status')
@@ -240,7 +279,10 @@ export function registerOrgCommand(program: Command): void {
       );
       for (const o of orgs) {
         const access = o.kind === 'platform' ? '-' : o.roleArn ? 'role' : o.selfIdentity ? 'self' : 'none';
-        const detail = o.status === 'active' ? (o.lastSuccessAt?.toISOString() ?? 'never') : `${o.lastError ?? ''} ${o.lastErrorRemedy ?? ''}`.trim();
+        const detail =
+          o.status === 'active'
+            ? (o.lastSuccessAt?.toISOString() ?? 'never')
+            : `${o.lastError ?? ''} ${o.lastErrorRemedy ?? ''}`.trim();
         process.stdout.write(
           `${String(o.id).padEnd(6)} ${o.name.slice(0, 24).padEnd(24)} ${o.kind.padEnd(8)} ${(o.awsAccountId ?? '-').padEnd(12)} ${access.padEnd(8)} ${o.status.padEnd(14)} ${detail}\n`,
         );

@@ -150,7 +150,9 @@ export function registerUserCommand(program: Command): void {
               'create it once with `costwatch org create --platform --name NAME` and pass its id to --org',
           );
         if (options.role !== 'operator' && org.kind === 'platform')
-          throw new Error(`--role ${options.role}: the platform organization ${orgId} holds operators only; pick a customer organization`);
+          throw new Error(
+            `--role ${options.role}: the platform organization ${orgId} holds operators only; pick a customer organization`,
+          );
         const passwordHash = await hashPassword(password, cost);
         try {
           return await createUser(pool, { organizationId: orgId, email, passwordHash, role: options.role });

@@ -87,7 +87,12 @@ interface AwsLikeError {
 }
 
 export function awsErrorCode(error: unknown): string {
-  if (error && typeof error === 'object' && 'name' in error && typeof (error as AwsLikeError).name === 'string') {
+  if (
+    error &&
+    typeof error === 'object' &&
+    'name' in error &&
+    typeof (error as AwsLikeError).name === 'string'
+  ) {
     return (error as AwsLikeError).name ?? 'Error';
   }
   return 'Error';

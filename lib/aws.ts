@@ -292,8 +292,15 @@ export class AwsGateway {
   }
 
   /** STS GetCallerIdentity through `sts` must name `account` (counted per org like every request). */
-  private async confirmAccount(org: OrgAwsIdentity, account: string, sts: STSClient, what: string): Promise<void> {
-    const identity = await this.countedSts(org, 'GetCallerIdentity', () => sts.send(new GetCallerIdentityCommand({})));
+  private async confirmAccount(
+    org: OrgAwsIdentity,
+    account: string,
+    sts: STSClient,
+    what: string,
+  ): Promise<void> {
+    const identity = await this.countedSts(org, 'GetCallerIdentity', () =>
+      sts.send(new GetCallerIdentityCommand({})),
+    );
     if (identity.Account !== account)
       throw trustError(
         'caller_account_mismatch',

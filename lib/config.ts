@@ -83,7 +83,10 @@ export const envSchema = z.object({
   AWS_PRINCIPAL_ARN: z
     .string()
     .trim()
-    .regex(/^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[A-Za-z0-9+=,.@_/-]{1,512}$/, 'must be an IAM role ARN such as arn:aws:iam::123456789012:role/costwatch-role')
+    .regex(
+      /^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[A-Za-z0-9+=,.@_/-]{1,512}$/,
+      'must be an IAM role ARN such as arn:aws:iam::123456789012:role/costwatch-role',
+    )
     .optional(),
   /** Pages of one paged AWS query (NextPageToken / NextToken loop) before the job fails for good. */
   AWS_MAX_PAGES: int(1, 1_000_000).default(2000),
@@ -209,7 +212,11 @@ export function parseConfig(role: Role, env: Record<string, string | undefined>)
       problems.push(`${name}: ${issue.message} (got ${shownValue(name, cleaned[name] ?? '')})`);
     }
   }
-  if (parsed.success && parsed.data.AWS_ENDPOINT_URL?.startsWith('http:') && !parsed.data.ALLOW_INSECURE_AWS_ENDPOINT) {
+  if (
+    parsed.success &&
+    parsed.data.AWS_ENDPOINT_URL?.startsWith('http:') &&
+    !parsed.data.ALLOW_INSECURE_AWS_ENDPOINT
+  ) {
     problems.push(
       `AWS_ENDPOINT_URL: http:// would send AWS credentials and cost data in clear text (got ${shownValue('AWS_ENDPOINT_URL', parsed.data.AWS_ENDPOINT_URL)}); ` +
         'use https://, or set ALLOW_INSECURE_AWS_ENDPOINT=true for the local simulator only',

@@ -5,7 +5,13 @@
  * message built here from safe parts only: the operation and IAM action, the organization's own
  * role and account, the window, and CostWatch's own limit messages.
  */
-import { AwsJobLimitError, AwsTrustError, IAM_ACTIONS, awsErrorCode, type AwsErrorKind } from './aws-errors.js';
+import {
+  AwsJobLimitError,
+  AwsTrustError,
+  IAM_ACTIONS,
+  awsErrorCode,
+  type AwsErrorKind,
+} from './aws-errors.js';
 
 /** A tenant-safe error: `code` is stable (docs/API.md), `message` and `remedy` are for people. */
 export interface PublicError {
@@ -39,7 +45,11 @@ export function publicErrorOf(ctx: PublicErrorContext): PublicError {
         remedy: `create a read-only role in account ${org.awsAccountId ?? ''} with the trust policy your CostWatch operator gives you, ${ASK_OPERATOR}`,
       };
     if (error.reason === 'platform')
-      return { code: 'not_applicable', message: 'the platform organization has no AWS account to read', remedy: null };
+      return {
+        code: 'not_applicable',
+        message: 'the platform organization has no AWS account to read',
+        remedy: null,
+      };
     return {
       code: 'aws_account_mismatch',
       message: `the AWS identity CostWatch obtained for this organization is not in its account ${org.awsAccountId ?? ''}; nothing was read with it`,
@@ -100,7 +110,8 @@ export function shownRunError(run: {
   public_error: string | null;
 }): { code: string | null; message: string | null } {
   if (run.error === null && run.public_error === null) return { code: run.error_code, message: null };
-  if (run.error_code !== null && run.public_error !== null) return { code: run.error_code, message: run.public_error };
+  if (run.error_code !== null && run.public_error !== null)
+    return { code: run.error_code, message: run.public_error };
   if (run.status === 'interrupted')
     return {
       code: 'fetch_interrupted',

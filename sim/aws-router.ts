@@ -174,8 +174,14 @@ export async function handleAws(
     const endless = tokenField !== undefined && options.endlessPagingAccounts.includes(caller);
     try {
       const followUp = endless && isEndlessFollowUp(request.input, tokenField);
-      let result = handler(ctx, followUp ? withoutField(request.input, tokenField) : request.input, request, state);
-      if (endless) result = { ...(followUp ? emptied(result) : result), [tokenField]: `${ENDLESS_PREFIX}${sequence}` };
+      let result = handler(
+        ctx,
+        followUp ? withoutField(request.input, tokenField) : request.input,
+        request,
+        state,
+      );
+      if (endless)
+        result = { ...(followUp ? emptied(result) : result), [tokenField]: `${ENDLESS_PREFIX}${sequence}` };
       if (
         options.corruptAmountRate > 0 &&
         request.service === 'ce' &&

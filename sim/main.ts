@@ -39,7 +39,8 @@ function accountList(value: string): string[] {
 
 function externalIdPairs(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const match = /^(\d{12}|arn:aws[a-z-]*:iam::\d{12}:role\/[^=\s]+)=(.+)$/.exec(value);
-  if (!match?.[1] || !match[2]) throw new InvalidArgumentError('must be ACCOUNT_ID=EXTERNAL_ID or ROLE_ARN=EXTERNAL_ID');
+  if (!match?.[1] || !match[2])
+    throw new InvalidArgumentError('must be ACCOUNT_ID=EXTERNAL_ID or ROLE_ARN=EXTERNAL_ID');
   return { ...previous, [match[1]]: match[2] };
 }
 

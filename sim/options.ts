@@ -139,7 +139,11 @@ export function mergeOptions(
       if (typeof value !== 'string' || !/^\d{12}$/.test(value))
         problems.push('defaultAccountId: must be a 12-digit account id');
       else options.defaultAccountId = value;
-    } else if (key === 'accessDeniedAccounts' || key === 'dataUnavailableAccounts' || key === 'endlessPagingAccounts') {
+    } else if (
+      key === 'accessDeniedAccounts' ||
+      key === 'dataUnavailableAccounts' ||
+      key === 'endlessPagingAccounts'
+    ) {
       if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && /^\d{12}$/.test(v)))
         problems.push(`${key}: must be a list of 12-digit account ids`);
       else options[key] = [...(value as string[])];
@@ -160,7 +164,8 @@ export function mergeOptions(
         value === null ||
         Array.isArray(value) ||
         !Object.entries(value).every(
-          ([k, v]) => (/^\d{12}$/.test(k) || /^arn:aws[a-z-]*:iam::\d{12}:role\/\S+$/.test(k)) && typeof v === 'string',
+          ([k, v]) =>
+            (/^\d{12}$/.test(k) || /^arn:aws[a-z-]*:iam::\d{12}:role\/\S+$/.test(k)) && typeof v === 'string',
         )
       ) {
         problems.push('externalIds: must map account ids or role ARNs to external ids');

@@ -109,19 +109,20 @@ describe('costwatch doctor', { timeout: 400_000 }, () => {
     );
     assert.match(
       find(report, `aws org ${org.id} (healthy)`).detail,
-      /sts:AssumeRole ok; ce:GetCostAndUsage ok; ce:GetCostForecast ok; cloudwatch:ListMetrics ok; cloudwatch:GetMetricData ok/,
+      /sts:AssumeRole ok; sts:GetCallerIdentity ok; ce:GetCostAndUsage ok; ce:GetCostForecast ok; cloudwatch:ListMetrics ok; cloudwatch:GetMetricData ok/,
     );
     assert.equal(find(report, `metrics http://127.0.0.1:${metrics.port}/metrics`).status, 'pass');
-    // What the doctor says it sent is what "AWS" received: AssumeRole + one call per permission.
+    // What the doctor says it sent is what "AWS" received: AssumeRole, the account check + one call per permission.
     assert.deepEqual(report.aws?.byOperation, {
       AssumeRole: 1,
+      GetCallerIdentity: 1,
       GetCostAndUsage: 1,
       GetCostForecast: 1,
       ListMetrics: 1,
       GetMetricData: 1,
     });
     assert.equal(report.aws?.estimatedDollars, 0.02);
-    assert.equal(sim.control.requestCounts().total, 5);
+    assert.equal(sim.control.requestCounts().total, 6);
 
     // The text output: one line per check with its symbol, the summary with the request count.
     const text = await runCli(
@@ -285,7 +286,11 @@ describe('costwatch doctor', { timeout: 400_000 }, () => {
       awsAccountId: '222233334444',
       roleArn: 'arn:aws:iam::222233334444:role/CostWatchRead',
     });
-    const deniedOwn = await createOrganization(db.pool, { name: 'denied-own', awsAccountId: '333344445555' });
+    const deniedOwn = await createOrganization(db.pool, {
+      name: 'denied-own',
+      awsAccountId: '333344445555',
+      selfIdentity: true,
+    });
     // Calls without an assumed role are made as the simulator's default account.
     sim.control.setOptions({
       accessDeniedAccounts: ['222233334444', '333344445555'],

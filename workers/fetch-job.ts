@@ -190,7 +190,10 @@ async function runFetchAttempt(...[job, token, deps, source, work]: FetchJobArgs
         rows: 0,
         awsRequests: tracker.byOperation,
         error: `${text}. ${remedy}`,
-        shown: { code: shown.code, message: shown.remedy ? `${shown.message}: ${shown.remedy}` : shown.message },
+        shown: {
+          code: shown.code,
+          message: shown.remedy ? `${shown.message}: ${shown.remedy}` : shown.message,
+        },
       });
       deps.log.error({ ...logContext, remedy }, text);
       throw new UnrecoverableError(`${text}. ${remedy}`);

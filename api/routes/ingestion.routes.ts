@@ -69,7 +69,8 @@ export const ingestionRoutes: Route[] = [
                   code: org.last_error_code ?? 'internal',
                   message: full
                     ? org.last_error
-                    : (org.last_error_public ?? 'the pipeline stopped; your CostWatch operator can see the details'),
+                    : (org.last_error_public ??
+                      'the pipeline stopped; your CostWatch operator can see the details'),
                   remedy: full ? org.last_error_remedy : org.last_error_public_remedy,
                   at: org.last_error_at?.toISOString() ?? null,
                 },

@@ -111,7 +111,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
         .then((r) => r.rows[0]?.t != null)
         .catch(() => false);
       if (orgsTable) {
-        const trust = await guarded('aws trust', stepBudget, () => checkTrust(db));
+        const trust = await guarded('trust chain', stepBudget, () => checkTrust(db));
         emit(...(isResult(trust) ? [trust] : trust));
       }
     } else {

@@ -135,7 +135,10 @@ export async function updateOrganizationAccess(
   const current = await getOrganization(db, id);
   if (!current) return null;
   if (current.kind !== 'customer' || current.awsAccountId === null)
-    throw new OrganizationTrustError('roleArn', `organization ${id} is the platform organization: it has no AWS access`);
+    throw new OrganizationTrustError(
+      'roleArn',
+      `organization ${id} is the platform organization: it has no AWS access`,
+    );
   const roleArn = change.roleArn !== undefined ? change.roleArn : current.roleArn;
   const selfIdentity = change.selfIdentity ?? (change.roleArn ? false : current.selfIdentity);
   let externalId = roleArn ? current.externalId : null;
@@ -202,7 +205,6 @@ export async function setOrganizationStatus(db: Queryable, id: number, status: O
   );
   return (rowCount ?? 0) > 0;
 }
-
 
 // recordOrganizationFailure: the pipeline stops an organization (access denied, bad config) with
 // a message and a remedy (full text, for operators) and their tenant-safe version. A disabled

@@ -263,7 +263,7 @@ async function trustChainAttacks(run: ChaosRun, base: string): Promise<{ problem
   const ids = [legacy, selfForeign.id, wrongId.id, endless.id];
   await run.backfill(ids, '2026-01-05', '2026-01-12', 7);
   const deadline = Date.now() + 90_000;
-  let settled: Array<{ id: number; status: string; failed: number; codes: string[] }> = [];
+  let settled: Array<{ id: number; status: string; failed: number; codes: string[] }>;
   for (;;) {
     const r = await run.db.pool.query<{ id: number; status: string; failed: number; codes: string[] }>(
       `SELECT o.id, o.status, count(f.id) FILTER (WHERE f.status = 'failed')::int AS failed,
