@@ -138,7 +138,7 @@ describe('costwatch doctor', { timeout: 400_000 }, () => {
     );
     assert.equal(text.code, 0, text.stdout + text.stderr);
     assert.match(text.stdout, /^\[ok\] postgres: postgresql:\/\/.*:\*\*\*@/m);
-    assert.match(text.stdout, /AWS requests made by the doctor: 5 .*estimated cost \$0\.02/);
+    assert.match(text.stdout, /AWS requests made by the doctor: 6 .*estimated cost \$0\.02/);
     assert.ok(
       !text.stdout.includes(new URL(db.url).password || '\u0000'),
       'the database password is printed',
