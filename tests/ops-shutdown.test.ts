@@ -317,7 +317,7 @@ describe('SIGTERM', { timeout: 240_000 }, () => {
   });
   test('api: /ready stops answering, the in-flight request completes, the process exits 0', async (t) => {
     const e = await setup(0);
-    const org = await createOrganization(e.db.pool, { name: 'api-org', awsAccountId: '456789012345' });
+    const org = await createOrganization(e.db.pool, { name: 'api-org', awsAccountId: '456789012345', selfIdentity: true });
     const password = 'correct horse battery staple';
     await createUser(e.db.pool, {
       organizationId: org.id,
