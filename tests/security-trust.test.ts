@@ -64,9 +64,7 @@ async function fetchOnce(orgIds: number[], timeoutMs = 60_000): Promise<void> {
   await p.waitForIdle(timeoutMs);
 }
 
-async function failedRuns(
-  orgId: number,
-): Promise<
+async function failedRuns(orgId: number): Promise<
   Array<{
     source: string;
     error: string;
