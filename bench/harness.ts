@@ -217,6 +217,7 @@ export async function startHarness(options: {
     HOST: '127.0.0.1',
     QUEUE_PREFIX: prefix,
     AWS_ENDPOINT_URL: sim.url,
+    ALLOW_INSECURE_AWS_ENDPOINT: 'true',
     AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID,
     AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY,
     ...benchClockEnv(at),

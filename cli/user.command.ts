@@ -143,8 +143,18 @@ export function registerUserCommand(program: Command): void {
       const problem = passwordProblem(password, email);
       if (problem) throw new Error(problem);
       const id = await withPool(async (pool) => {
-        if (!(await findOrganizationRef(pool, orgId)))
-          throw new Error(`--org: organization ${orgId} does not exist (see costwatch org list)`);
+        const org = await findOrganizationRef(pool, orgId);
+        if (!org) throw new Error(`--org: organization ${orgId} does not exist (see costwatch org list)`);
+        // Operators read every tenant: they live in the platform organization only, and it holds nobody else.
+        if (options.role === 'operator' && org.kind !== 'platform')
+          throw new Error(
+            `--role operator: operators belong to the platform organization, not to customer organization ${orgId} (${org.name}); ` +
+              'create it once with `costwatch org create --platform --name NAME` and pass its id to --org',
+          );
+        if (options.role !== 'operator' && org.kind === 'platform')
+          throw new Error(
+            `--role ${options.role}: the platform organization ${orgId} holds operators only; pick a customer organization`,
+          );
         const passwordHash = await hashPassword(password, cost);
         try {
           return await createUser(pool, { organizationId: orgId, email, passwordHash, role: options.role });

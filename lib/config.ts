@@ -153,8 +153,23 @@ export const envSchema = z.object({
     .trim()
     .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as us-east-1')
     .default('us-east-1'),
-  /** Points every AWS client at an emulator such as `costwatch sim` (read natively by the AWS SDK too). */
+  /** Points every AWS client at an emulator such as `costwatch sim` (read natively by the AWS SDK too). http:// needs ALLOW_INSECURE_AWS_ENDPOINT. */
   AWS_ENDPOINT_URL: url(['http:', 'https:']).optional(),
+  /** Dev only: allow an http:// AWS_ENDPOINT_URL (the local simulator); AWS credentials and cost data then travel in clear text. */
+  ALLOW_INSECURE_AWS_ENDPOINT: bool.default(false),
+  /** ARN of CostWatch's own IAM role (IRSA), named as the Principal of the trust policy `costwatch org create` prints. */
+  AWS_PRINCIPAL_ARN: z
+    .string()
+    .trim()
+    .regex(
+      /^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[A-Za-z0-9+=,.@_/-]{1,512}$/,
+      'must be an IAM role ARN such as arn:aws:iam::123456789012:role/costwatch-role',
+    )
+    .optional(),
+  /** Pages of one paged AWS query (NextPageToken / NextToken loop) before the job fails for good. */
+  AWS_MAX_PAGES: int(1, 1_000_000).default(2000),
+  /** Seconds a fetch job may spend on AWS; no request starts after it and the job fails for good. */
+  AWS_JOB_DEADLINE_SECONDS: int(10, 86400).default(1800),
 
   /** Prefix of every BullMQ key in Redis; lets several deployments (or tests) share one Redis. */
   QUEUE_PREFIX: z
@@ -311,6 +326,16 @@ export function parseConfig(role: Role, env: Record<string, string | undefined>)
   if (parsed.success && role === 'api') problems.push(...apiKeyProblems(parsed.data));
   if (parsed.success && parsed.data.CLOCK_FROZEN && parsed.data.CLOCK_START === undefined)
     problems.push('CLOCK_FROZEN: needs CLOCK_START, the instant the clock stands still at');
+  if (
+    parsed.success &&
+    parsed.data.AWS_ENDPOINT_URL?.startsWith('http:') &&
+    !parsed.data.ALLOW_INSECURE_AWS_ENDPOINT
+  ) {
+    problems.push(
+      `AWS_ENDPOINT_URL: http:// would send AWS credentials and cost data in clear text (got ${shownValue('AWS_ENDPOINT_URL', parsed.data.AWS_ENDPOINT_URL)}); ` +
+        'use https://, or set ALLOW_INSECURE_AWS_ENDPOINT=true for the local simulator only',
+    );
+  }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   return { ...parsed.data, role };
 }

@@ -153,6 +153,7 @@ const cliEnv = {
   // The simulator is the demo's AWS; the SDK signs with these dummy keys, roles are assumed through it.
   AWS_ENDPOINT_URL: `http://127.0.0.1:${simPort}`,
   AWS_REGION: 'us-east-1',
+  ALLOW_INSECURE_AWS_ENDPOINT: 'true',
   AWS_ACCESS_KEY_ID: 'AKIACOSTWATCHDEMO',
   AWS_SECRET_ACCESS_KEY: 'costwatch-demo-secret',
   // The api's token key (local to this machine, like the stack's passwords): `doctor` checks it.
@@ -246,49 +247,58 @@ async function waitFor(url, ms) {
 }
 
 const DEMO = [
-  { name: 'Acme Retail', account: '111122223333', externalId: 'acme-costwatch-demo' },
-  { name: 'Globex Labs', account: '444455556666', externalId: 'globex-costwatch-demo' },
+  { name: 'Acme Retail', account: '111122223333' },
+  { name: 'Globex Labs', account: '444455556666' },
 ];
 const PASSWORD = 'Blue-Ledger-Harbor-42';
 const USERS = [
   { email: 'admin@acme.example', org: 0, role: 'admin' },
   { email: 'viewer@globex.example', org: 1, role: 'viewer' },
-  { email: 'ops@costwatch.example', org: 0, role: 'operator' },
+  { email: 'ops@costwatch.example', org: 'platform', role: 'operator' },
 ];
 
 try {
   log((await run(['migrate', 'up'])).split('\n').at(-1));
-  start('sim', [
-    'sim',
-    '--port',
-    String(simPort),
-    ...DEMO.flatMap((o) => ['--external-id', `${o.account}=${o.externalId}`]),
-  ]);
+  start('sim', ['sim', '--port', String(simPort)]);
   await waitFor(`http://127.0.0.1:${simPort}/_sim/health`, 60_000);
 
   const existing = JSON.parse(await run(['org', 'list', '--json']));
-  const orgIds = [];
+  const orgs = [];
   for (const o of DEMO) {
     const found = existing.find((e) => e.name === o.name);
-    orgIds.push(
-      found
-        ? found.id
-        : Number(
-            await run([
-              'org',
-              'create',
-              '--name',
-              o.name,
-              '--aws-account-id',
-              o.account,
-              '--role-arn',
-              `arn:aws:iam::${o.account}:role/CostWatchRead`,
-              '--external-id',
-              o.externalId,
-            ]),
-          ),
+    if (found) {
+      orgs.push({ id: found.id, externalId: found.external_id });
+      continue;
+    }
+    const created = JSON.parse(
+      await run([
+        'org',
+        'create',
+        '--name',
+        o.name,
+        '--aws-account-id',
+        o.account,
+        '--role-arn',
+        `arn:aws:iam::${o.account}:role/CostWatchRead`,
+        '--json',
+      ]),
     );
+    orgs.push({ id: created.id, externalId: created.external_id });
   }
+  // The simulated roles trust each organization's generated external id, as a customer's trust policy would.
+  for (const [i, o] of orgs.entries()) {
+    await fetch(`http://127.0.0.1:${simPort}/_sim/external-ids`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ accountId: DEMO[i].account, externalId: o.externalId }),
+    });
+  }
+  const platform =
+    existing.find((e) => e.kind === 'platform')?.id ??
+    JSON.parse(await run(['org', 'create', '--platform', '--name', 'CostWatch operators', '--json'])).id;
+  const demoOrgIds = orgs.map((o) => o.id);
+  // Users name their organization by index into DEMO, or 'platform' (operators live there).
+  const orgIds = { ...demoOrgIds, platform };
   const users = await run(['user', 'list']);
   for (const u of USERS) {
     if (!users.includes(u.email)) {
@@ -321,7 +331,7 @@ try {
   if (stopping) await new Promise(() => undefined);
 
   log("refreshing each organization (the scheduler's refresh: restatement window, rollups, forecast)...");
-  const refresh = await refreshDemoOrganizations(env, orgIds, { timeoutMs: 300_000 });
+  const refresh = await refreshDemoOrganizations(env, demoOrgIds, { timeoutMs: 300_000 });
   for (const line of refresh.lines) log(`  ${line}`);
   if (!refresh.ok) log('the refresh did not fully succeed; see the lines above and the worker logs');
 

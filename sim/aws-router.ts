@@ -34,8 +34,36 @@ const HANDLERS: Record<string, Handler> = {
   'cloudwatch:GetMetricStatistics': (ctx, input) => getMetricStatistics(ctx, input),
   'sts:AssumeRole': (ctx, input, _request, state) =>
     assumeRole(ctx, input, { nowMs: Date.now(), serial: state.nextSerial() }),
-  'sts:GetCallerIdentity': (ctx, _input, request) => getCallerIdentity(ctx, request.accessKeyId ?? ''),
+  'sts:GetCallerIdentity': (ctx, _input, request) =>
+    getCallerIdentity(ctx, request.accessKeyId ?? '', request.sessionToken),
 };
+
+/** The page token field of each paged operation. */
+const PAGE_TOKEN_FIELDS: Record<string, string> = {
+  'ce:GetCostAndUsage': 'NextPageToken',
+  'ce:GetDimensionValues': 'NextPageToken',
+  'cloudwatch:ListMetrics': 'NextToken',
+  'cloudwatch:GetMetricData': 'NextToken',
+};
+const ENDLESS_PREFIX = 'endless-';
+
+/**
+ * endlessPagingAccounts: after the first page, every page is empty (its lists have no items) and
+ * carries a fresh token (a repeated-token check never fires), so only a client's own page cap or
+ * deadline ends the loop.
+ */
+function isEndlessFollowUp(input: Input, field: string): boolean {
+  const token = input[field];
+  return typeof token === 'string' && token.startsWith(ENDLESS_PREFIX);
+}
+
+function withoutField(input: Input, field: string): Input {
+  return Object.fromEntries(Object.entries(input).filter(([k]) => k !== field));
+}
+
+function emptied(result: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(result).map(([k, v]) => [k, Array.isArray(v) ? [] : v]));
+}
 
 function deniedMessage(service: ServiceName, accountId: string, action: string): string {
   const principal = `arn:aws:sts::${accountId}:assumed-role/CostWatchRole/costwatch`;
@@ -148,8 +176,18 @@ export async function handleAws(
       nowSeconds: state.nowSeconds(),
       nextRevision: () => state.nextRevision(),
     };
+    const tokenField = PAGE_TOKEN_FIELDS[action];
+    const endless = tokenField !== undefined && options.endlessPagingAccounts.includes(caller);
     try {
-      let result = handler(ctx, request.input, request, state);
+      const followUp = endless && isEndlessFollowUp(request.input, tokenField);
+      let result = handler(
+        ctx,
+        followUp ? withoutField(request.input, tokenField) : request.input,
+        request,
+        state,
+      );
+      if (endless)
+        result = { ...(followUp ? emptied(result) : result), [tokenField]: `${ENDLESS_PREFIX}${sequence}` };
       if (
         options.corruptAmountRate > 0 &&
         request.service === 'ce' &&

@@ -51,10 +51,11 @@ export function issueCredentials(
   expiresAtMs: number,
   serial: number,
   seed: string,
+  sessionName = 'session',
 ): IssuedCredentials {
   const suffix = pseudoRandomText(4, ALPHABET, seed, roleArn, serial, 'akid');
   const payload = Buffer.from(
-    JSON.stringify({ a: accountId, e: expiresAtMs, r: roleArn, n: serial }),
+    JSON.stringify({ a: accountId, e: expiresAtMs, r: roleArn, n: serial, s: sessionName }),
     'utf8',
   ).toString('base64url');
   return {
@@ -70,6 +71,24 @@ export function issueCredentials(
     SessionToken: `${SESSION_PREFIX}${payload}`,
     Expiration: new Date(Math.floor(expiresAtMs / 1000) * 1000),
   };
+}
+
+/** Role ARN and session name of a session token this simulator issued; undefined for foreign tokens. */
+export function sessionIdentity(sessionToken: string): { roleArn: string; sessionName: string } | undefined {
+  if (!sessionToken.startsWith(SESSION_PREFIX)) return undefined;
+  try {
+    const decoded: unknown = JSON.parse(
+      Buffer.from(sessionToken.slice(SESSION_PREFIX.length), 'base64url').toString('utf8'),
+    );
+    if (typeof decoded === 'object' && decoded !== null && 'r' in decoded && typeof decoded.r === 'string')
+      return {
+        roleArn: decoded.r,
+        sessionName: 's' in decoded && typeof decoded.s === 'string' ? decoded.s : 'session',
+      };
+  } catch {
+    return undefined;
+  }
+  return undefined;
 }
 
 /** Expiry (epoch ms) of a session token this simulator issued; undefined for foreign tokens. */

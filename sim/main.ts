@@ -49,8 +49,9 @@ function accountList(value: string): string[] {
 }
 
 function externalIdPairs(value: string, previous: Record<string, string> = {}): Record<string, string> {
-  const match = /^(\d{12})=(.+)$/.exec(value);
-  if (!match?.[1] || !match[2]) throw new InvalidArgumentError('must be ACCOUNT_ID=EXTERNAL_ID');
+  const match = /^(\d{12}|arn:aws[a-z-]*:iam::\d{12}:role\/[^=\s]+)=(.+)$/.exec(value);
+  if (!match?.[1] || !match[2])
+    throw new InvalidArgumentError('must be ACCOUNT_ID=EXTERNAL_ID or ROLE_ARN=EXTERNAL_ID');
   return { ...previous, [match[1]]: match[2] };
 }
 
@@ -80,6 +81,7 @@ interface SimFlags {
   malformedRate: number;
   accessDenied?: string[];
   dataUnavailable?: string[];
+  endlessPaging?: string[];
   externalId?: Record<string, string>;
   operationFault?: Record<string, OperationFault>;
   today?: string;
@@ -157,8 +159,13 @@ export function registerSimCommand(program: Command): void {
       accountList,
     )
     .option(
+      '--endless-paging <ids>',
+      'comma-separated accounts whose paged reads never end (a fresh page token on every page)',
+      accountList,
+    )
+    .option(
       '--external-id <account=id>',
-      'external id AssumeRole requires for an account (repeatable)',
+      'external id AssumeRole requires for an account or a role ARN (repeatable)',
       externalIdPairs,
     )
     .option(
@@ -219,6 +226,7 @@ export function registerSimCommand(program: Command): void {
         malformedRate: flags.malformedRate,
         accessDeniedAccounts: flags.accessDenied ?? [],
         dataUnavailableAccounts: flags.dataUnavailable ?? [],
+        endlessPagingAccounts: flags.endlessPaging ?? [],
         externalIds: flags.externalId ?? {},
         operationFaults: flags.operationFault ?? {},
         clockStart,

@@ -52,8 +52,10 @@ export interface SimOptions {
   operationFaults: Record<string, OperationFault>;
   /** Accounts whose Cost Explorer calls fail with DataUnavailableException. */
   dataUnavailableAccounts: string[];
-  /** External id required by AssumeRole, per role account. */
+  /** External id AssumeRole requires, per role ARN or per role account (a role ARN key wins). */
   externalIds: Record<string, string>;
+  /** Accounts whose paged reads (GetCostAndUsage, GetDimensionValues, ListMetrics, GetMetricData) never end: every page carries a fresh token. */
+  endlessPagingAccounts: string[];
   /** Cost Explorer GetCostAndUsage groups per page. */
   pageSize: number;
   /** Cost Explorer GetDimensionValues values per page. */
@@ -94,6 +96,7 @@ export const DEFAULT_OPTIONS: Readonly<SimOptions> = {
   operationFaults: {},
   dataUnavailableAccounts: [],
   externalIds: {},
+  endlessPagingAccounts: [],
   pageSize: 500,
   dimensionPageSize: 1000,
   listMetricsPageSize: 500,
@@ -165,7 +168,11 @@ export function mergeOptions(
       if (typeof value !== 'string' || !/^\d{12}$/.test(value))
         problems.push('defaultAccountId: must be a 12-digit account id');
       else options.defaultAccountId = value;
-    } else if (key === 'accessDeniedAccounts' || key === 'dataUnavailableAccounts') {
+    } else if (
+      key === 'accessDeniedAccounts' ||
+      key === 'dataUnavailableAccounts' ||
+      key === 'endlessPagingAccounts'
+    ) {
       if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && /^\d{12}$/.test(v)))
         problems.push(`${key}: must be a list of 12-digit account ids`);
       else options[key] = [...(value as string[])];
@@ -196,9 +203,12 @@ export function mergeOptions(
         typeof value !== 'object' ||
         value === null ||
         Array.isArray(value) ||
-        !Object.values(value).every((v) => typeof v === 'string')
+        !Object.entries(value).every(
+          ([k, v]) =>
+            (/^\d{12}$/.test(k) || /^arn:aws[a-z-]*:iam::\d{12}:role\/\S+$/.test(k)) && typeof v === 'string',
+        )
       ) {
-        problems.push('externalIds: must map account id to external id');
+        problems.push('externalIds: must map account ids or role ARNs to external ids');
       } else options.externalIds = { ...(value as Record<string, string>) };
     } else {
       problems.push(`${key}: unknown option`);

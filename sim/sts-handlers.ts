@@ -1,10 +1,11 @@
 /**
  * STS operations: AssumeRole (role ARN, session name, external id and duration checked as
- * STS does) and GetCallerIdentity.
+ * STS does; a role can require an external id, per role ARN or per account) and
+ * GetCallerIdentity (the account, and for an assumed role its session ARN, of the caller).
  */
 import type { CallContext } from './context.js';
 import { SimError } from './errors.js';
-import { issueCredentials } from './identity.js';
+import { issueCredentials, sessionIdentity } from './identity.js';
 import { optionalNumber, optionalString, type Input } from './input.js';
 import { WireTimestamp } from './wire.js';
 
@@ -74,7 +75,7 @@ export function assumeRole(ctx: CallContext, input: Input, deps: AssumeRoleDeps)
       'Member must satisfy regular expression pattern: [\\w+=,.@:\\/-]*',
     );
   }
-  const required = ctx.options.externalIds[account];
+  const required = ctx.options.externalIds[roleArn] ?? ctx.options.externalIds[account];
   const callerArn = `arn:aws:iam::${ctx.accountId}:user/costwatch`;
   if (
     ctx.options.accessDeniedAccounts.includes(account) ||
@@ -92,6 +93,7 @@ export function assumeRole(ctx: CallContext, input: Input, deps: AssumeRoleDeps)
     deps.nowMs + duration * 1000,
     deps.serial,
     ctx.options.seed,
+    sessionName,
   );
   const roleId = `AROA${credentials.AccessKeyId.slice(4, 20)}`;
   return {
@@ -104,9 +106,18 @@ export function assumeRole(ctx: CallContext, input: Input, deps: AssumeRoleDeps)
   };
 }
 
-export function getCallerIdentity(ctx: CallContext, accessKeyId: string): Record<string, unknown> {
-  const arn = accessKeyId.startsWith('ASIA')
-    ? `arn:aws:sts::${ctx.accountId}:assumed-role/costwatch/session`
-    : `arn:aws:iam::${ctx.accountId}:user/costwatch`;
+export function getCallerIdentity(
+  ctx: CallContext,
+  accessKeyId: string,
+  sessionToken: string | undefined,
+): Record<string, unknown> {
+  const session = sessionToken === undefined ? undefined : sessionIdentity(sessionToken);
+  const role = session ? ROLE_ARN.exec(session.roleArn) : null;
+  const arn =
+    session && role
+      ? `arn:aws:sts::${ctx.accountId}:assumed-role/${role[2] ?? ''}${role[3] ?? ''}/${session.sessionName}`
+      : accessKeyId.startsWith('ASIA')
+        ? `arn:aws:sts::${ctx.accountId}:assumed-role/costwatch/session`
+        : `arn:aws:iam::${ctx.accountId}:user/costwatch`;
   return { UserId: accessKeyId, Account: ctx.accountId, Arn: arn };
 }

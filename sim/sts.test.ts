@@ -155,3 +155,71 @@ describe('STS AssumeRole through the real SDK', () => {
     assert.equal(error.name, 'ExpiredTokenException');
   });
 });
+
+describe('STS trust checks and endless paging (knobs of the CostWatch trust-chain tests)', () => {
+  let sim: RunningSimulator;
+  before(async () => {
+    sim = await startTestSimulator();
+  });
+  after(() => sim.close());
+
+  it('a role can require its own external id (per role ARN, winning over the account); others accept any', async () => {
+    const strict = `arn:aws:iam::${ORG}:role/Strict`;
+    sim.control.registerExternalId(strict, 'role-specific');
+    sim.control.registerExternalId(ORG, 'account-wide');
+    const assume = (RoleArn: string, ExternalId?: string) =>
+      sts(sim).send(
+        new AssumeRoleCommand({
+          RoleArn,
+          RoleSessionName: 'costwatch-org-7',
+          ...(ExternalId ? { ExternalId } : {}),
+        }),
+      );
+    assert.equal((await failure(assume(strict, 'account-wide'))).name, 'AccessDenied');
+    assert.ok((await assume(strict, 'role-specific')).Credentials);
+    assert.equal((await failure(assume(ROLE, 'role-specific'))).name, 'AccessDenied');
+    assert.ok((await assume(ROLE, 'account-wide')).Credentials);
+    assert.ok((await assume('arn:aws:iam::111122223333:role/Open', 'cw-anything-generated')).Credentials);
+  });
+
+  it('GetCallerIdentity names the session ARN of an assumed role', async () => {
+    sim.control.setOptions({ externalIds: {} });
+    const out = await sts(sim).send(
+      new AssumeRoleCommand({ RoleArn: ROLE, RoleSessionName: 'costwatch-org-9' }),
+    );
+    const c = out.Credentials;
+    assert.ok(c?.AccessKeyId && c.SecretAccessKey && c.SessionToken);
+    const who = await sts(sim, {
+      credentials: {
+        accessKeyId: c.AccessKeyId,
+        secretAccessKey: c.SecretAccessKey,
+        sessionToken: c.SessionToken,
+      },
+    }).send(new GetCallerIdentityCommand({}));
+    assert.equal(who.Account, ORG);
+    assert.equal(who.Arn, `arn:aws:sts::${ORG}:assumed-role/CostWatchReadOnly/costwatch-org-9`);
+  });
+
+  it('endlessPagingAccounts: every page carries a fresh token, pages after the first are empty', async () => {
+    sim.control.setOptions({ endlessPagingAccounts: ['111122223333'] });
+    const ce = costExplorer(sim);
+    const input = {
+      TimePeriod: { Start: '2026-03-01', End: '2026-03-02' },
+      Granularity: 'DAILY' as const,
+      Metrics: ['UnblendedCost'],
+    };
+    const tokens = new Set<string>();
+    let token: string | undefined;
+    for (let i = 0; i < 4; i++) {
+      const page = await ce.send(
+        new GetCostAndUsageCommand({ ...input, ...(token ? { NextPageToken: token } : {}) }),
+      );
+      assert.ok(page.NextPageToken && !tokens.has(page.NextPageToken));
+      tokens.add(page.NextPageToken);
+      if (i > 0) assert.deepEqual(page.ResultsByTime, []);
+      token = page.NextPageToken;
+    }
+    sim.control.setOptions({ endlessPagingAccounts: [] });
+    assert.equal((await ce.send(new GetCostAndUsageCommand(input))).NextPageToken, undefined);
+  });
+});

@@ -597,7 +597,7 @@ describe('ingestion', () => {
       organization: {
         id: number;
         status: string;
-        last_error: { message: string; remedy: string };
+        last_error: { code: string; message: string; remedy: string | null };
         last_success_at: string;
       };
       usage: Record<
@@ -613,7 +613,13 @@ describe('ingestion', () => {
       >;
     };
     assert.equal(body.organization.id, orgA);
-    assert.equal(body.organization.last_error.remedy, 'grant ce:GetCostAndUsage to the role');
+    // A tenant never sees the stored text (it was recorded without a tenant-safe version); an operator does.
+    assert.equal(body.organization.last_error.code, 'internal');
+    assert.doesNotMatch(body.organization.last_error.message, /AccessDeniedException/);
+    assert.equal(body.organization.last_error.remedy, null);
+    const full = (await get(api, `/api/v1/ingestion/status?org_id=${orgA}`, operator)).json as typeof body;
+    assert.equal(full.organization.last_error.remedy, 'grant ce:GetCostAndUsage to the role');
+    assert.equal(full.organization.last_error.message, 'AccessDeniedException: ce:GetCostAndUsage');
     assert.equal(body.organization.last_success_at, '2026-03-15T06:00:00.000Z');
     for (const [key, ms] of [
       ['last_24h', 86_400_000],

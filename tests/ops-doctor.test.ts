@@ -69,6 +69,7 @@ describe('costwatch doctor', { timeout: 400_000 }, () => {
       JWT_SECRET_KEY: JWT,
       QUEUE_PREFIX: `cwops${randomBytes(4).toString('hex')}`,
       AWS_ENDPOINT_URL: sim.url,
+      ALLOW_INSECURE_AWS_ENDPOINT: 'true',
       DB_POOL_SIZE: '2',
       LOG_LEVEL: 'silent',
       ...pinnedClockEnv(DOCTOR_NOW),
@@ -116,19 +117,20 @@ describe('costwatch doctor', { timeout: 400_000 }, () => {
     );
     assert.match(
       find(report, `aws org ${org.id} (healthy)`).detail,
-      /sts:AssumeRole ok; ce:GetCostAndUsage ok; ce:GetCostForecast ok; cloudwatch:ListMetrics ok; cloudwatch:GetMetricData ok/,
+      /sts:AssumeRole ok; sts:GetCallerIdentity ok; ce:GetCostAndUsage ok; ce:GetCostForecast ok; cloudwatch:ListMetrics ok; cloudwatch:GetMetricData ok/,
     );
     assert.equal(find(report, `metrics http://127.0.0.1:${metrics.port}/metrics`).status, 'pass');
-    // What the doctor says it sent is what "AWS" received: AssumeRole + one call per permission.
+    // What the doctor says it sent is what "AWS" received: AssumeRole, the account check + one call per permission.
     assert.deepEqual(report.aws?.byOperation, {
       AssumeRole: 1,
+      GetCallerIdentity: 1,
       GetCostAndUsage: 1,
       GetCostForecast: 1,
       ListMetrics: 1,
       GetMetricData: 1,
     });
     assert.equal(report.aws?.estimatedDollars, 0.02);
-    assert.equal(sim.control.requestCounts().total, 5);
+    assert.equal(sim.control.requestCounts().total, 6);
     // Every probe was a valid request: its dates are the simulator's today (DOCTOR_NOW), not the calendar's.
     assert.deepEqual(sim.control.requestCounts().errors, {}, 'no probe was refused (e.g. a forecast of the past)');
 
@@ -146,7 +148,7 @@ describe('costwatch doctor', { timeout: 400_000 }, () => {
     );
     assert.equal(text.code, 0, text.stdout + text.stderr);
     assert.match(text.stdout, /^\[ok\] postgres: postgresql:\/\/.*:\*\*\*@/m);
-    assert.match(text.stdout, /AWS requests made by the doctor: 5 .*estimated cost \$0\.02/);
+    assert.match(text.stdout, /AWS requests made by the doctor: 6 .*estimated cost \$0\.02/);
     assert.ok(
       !text.stdout.includes(new URL(db.url).password || '\u0000'),
       'the database password is printed',
@@ -329,7 +331,11 @@ describe('costwatch doctor', { timeout: 400_000 }, () => {
       awsAccountId: '222233334444',
       roleArn: 'arn:aws:iam::222233334444:role/CostWatchRead',
     });
-    const deniedOwn = await createOrganization(db.pool, { name: 'denied-own', awsAccountId: '333344445555' });
+    const deniedOwn = await createOrganization(db.pool, {
+      name: 'denied-own',
+      awsAccountId: '333344445555',
+      selfIdentity: true,
+    });
     // Calls without an assumed role are made as the simulator's default account.
     sim.control.setOptions({
       accessDeniedAccounts: ['222233334444', '333344445555'],

@@ -41,6 +41,7 @@ describe('logs', { timeout: 180_000 }, () => {
       QUEUE_PREFIX: prefix,
       AWS_ENDPOINT_URL: sim.url,
       ...pinnedClockEnv(TEST_NOW),
+      ALLOW_INSECURE_AWS_ENDPOINT: 'true',
       METRICS_PORT: '0',
       PORT: '0',
       HOST: '127.0.0.1',

@@ -61,6 +61,7 @@ describe('promtool check metrics on every role', { timeout: 180_000, skip: PROMT
       QUEUE_PREFIX: prefix,
       AWS_ENDPOINT_URL: sim.url,
       ...pinnedClockEnv(TEST_NOW),
+      ALLOW_INSECURE_AWS_ENDPOINT: 'true',
       METRICS_PORT: '0',
       PORT: '0',
       HOST: '127.0.0.1',

@@ -10,7 +10,7 @@ import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { startSimulator, type RunningSimulator } from '../sim/server.js';
 import { expectedDailyTotal } from '../sim/data.js';
-import { createOrganization, type Organization } from '../database/repositories/organizations.repository.js';
+import { createOrganization, type CustomerOrganization as Organization } from '../database/repositories/organizations.repository.js';
 import { createRedis, type Redis } from '../lib/redis.js';
 import { createQueues, type Queues } from '../producers/queues.js';
 import { enqueueBackfill } from '../producers/enqueue.js';
@@ -78,6 +78,7 @@ async function setup(latencyMs: number): Promise<Env> {
         JWT_SECRET_KEY: JWT,
         QUEUE_PREFIX: prefix,
         AWS_ENDPOINT_URL: sim.url,
+        ALLOW_INSECURE_AWS_ENDPOINT: 'true',
         METRICS_PORT: '0',
         HOST: '127.0.0.1',
         LOG_LEVEL: 'info',
@@ -319,7 +320,7 @@ describe('SIGTERM', { timeout: 240_000 }, () => {
   });
   test('api: /ready stops answering, the in-flight request completes, the process exits 0', async (t) => {
     const e = await setup(0);
-    const org = await createOrganization(e.db.pool, { name: 'api-org', awsAccountId: '456789012345' });
+    const org = await createOrganization(e.db.pool, { name: 'api-org', awsAccountId: '456789012345', selfIdentity: true });
     const password = 'correct horse battery staple';
     await createUser(e.db.pool, {
       organizationId: org.id,

@@ -237,6 +237,7 @@ test('kill -9 of a worker in the middle of loads, two worker processes: every wi
       REDIS_URL: p.config.REDIS_URL,
       QUEUE_PREFIX: p.config.QUEUE_PREFIX,
       AWS_ENDPOINT_URL: p.sim.url,
+      ALLOW_INSECURE_AWS_ENDPOINT: 'true',
       AWS_ACCESS_KEY_ID: 'AKIACOSTWATCHTEST',
       AWS_SECRET_ACCESS_KEY: 'costwatch-test-secret',
       METRICS_PORT: '0',

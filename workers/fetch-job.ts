@@ -11,6 +11,7 @@ import type { Logger } from '../lib/logger.js';
 import { fetchJobSchema, type FetchJobData } from '../lib/jobs.js';
 import { RequestTracker, operationOfError, withRequestTracker } from '../lib/aws.js';
 import { accessRemedy, classifyAwsError, awsErrorCode } from '../lib/aws-errors.js';
+import { publicErrorOf } from '../lib/tenant-errors.js';
 import { RateLimitWaitError } from '../lib/aws-rate-limit.js';
 import { jobsTotal, rowsLoaded } from '../lib/metrics.js';
 import {
@@ -215,6 +216,8 @@ async function runFetchAttempt(
     }
     const kind = error instanceof RateLimitWaitError ? 'throttled' : classifyAwsError(error);
     const operation = operationOfError(error) ?? 'unknown';
+    // Tenants see this instead of the full text (AWS's message names CostWatch's principal).
+    const shown = publicErrorOf({ kind, error, operation, org, window: data, retried: !finalAttempt });
     const logContext = {
       jobId: job.id,
       orgId: org.id,
@@ -232,6 +235,7 @@ async function runFetchAttempt(
         rows: 0,
         awsRequests: tracker.byOperation,
         error: `${message(error)}; retrying in ${delay} ms`,
+        shown,
       });
       deps.log.info({ ...logContext, delayMs: delay }, 'AWS throttled this organization; job delayed');
       await job.moveToDelayed(Date.now() + delay, token);
@@ -239,25 +243,33 @@ async function runFetchAttempt(
       throw new DelayedError();
     }
     if (kind === 'access_denied') {
-      const remedy = accessRemedy(operation, org);
+      const remedy = accessRemedy(operation, org, error);
       const text = `AWS denied ${operation} for organization ${org.id}: ${message(error)}`;
-      await recordOrganizationFailure(deps.db, org.id, 'access_denied', text, remedy);
+      await recordOrganizationFailure(deps.db, org.id, 'access_denied', text, remedy, shown);
       await finishFetchRun(deps.db, runId, {
         status: 'failed',
         rows: 0,
         awsRequests: tracker.byOperation,
         error: `${text}. ${remedy}`,
+        shown: {
+          code: shown.code,
+          message: shown.remedy ? `${shown.message}: ${shown.remedy}` : shown.message,
+        },
       });
       deps.log.error({ ...logContext, remedy }, text);
       throw new UnrecoverableError(`${text}. ${remedy}`);
     }
-    if (kind === 'invalid') {
-      const text = `AWS rejected ${operation} for ${data.from}..${data.to}: ${message(error)}`;
+    if (kind === 'invalid' || kind === 'limit') {
+      const text =
+        kind === 'limit'
+          ? `${source} fetch of ${data.from}..${data.to} stopped: ${message(error)}`
+          : `AWS rejected ${operation} for ${data.from}..${data.to}: ${message(error)}`;
       await finishFetchRun(deps.db, runId, {
         status: 'failed',
         rows: 0,
         awsRequests: tracker.byOperation,
         error: text,
+        shown,
       });
       deps.log.error(logContext, text);
       throw new UnrecoverableError(text);
@@ -267,6 +279,7 @@ async function runFetchAttempt(
       rows: 0,
       awsRequests: tracker.byOperation,
       error: message(error),
+      shown,
     }).catch((e: unknown) => deps.log.warn({ err: e, runId }, 'could not record the failed run'));
     if (finalAttempt)
       deps.log.error({ ...logContext, err: error }, `${source} fetch failed after ${attempt} attempts`);

@@ -74,6 +74,8 @@ export async function startWorkers(
     limiter,
     maxAttempts: config.AWS_MAX_ATTEMPTS,
     throttleAttempts: config.AWS_THROTTLE_ATTEMPTS,
+    maxPages: config.AWS_MAX_PAGES,
+    jobDeadlineMs: config.AWS_JOB_DEADLINE_SECONDS * 1000,
   });
   const fetchDeps = {
     db,

@@ -6,6 +6,7 @@ import {
 } from '../../database/repositories/ingestion.repository.js';
 import { findForecastRefresh } from '../../database/repositories/forecast-refreshes.repository.js';
 import { AWS_REQUEST_PRICE_DOLLARS } from '../../lib/metrics.js';
+import { shownRunError } from '../../lib/tenant-errors.js';
 import { toIsoDate } from '../../lib/dates.js';
 import { enqueueOrgRefresh } from '../../producers/enqueue.js';
 import { ApiError, notFound } from '../errors.js';
@@ -38,9 +39,11 @@ export const ingestionRoutes: Route[] = [
       'request). Not cached: it reflects fetches as they happen.',
     query: statusQuery,
     response: statusResponse,
-    async handler({ app, orgId, now }) {
+    async handler({ app, orgId, now, principal }) {
       const org = await findOrganizationIngestion(app.db, orgId);
       if (!org) throw notFound('organization');
+      // Operators get the full text; tenants a code and a message without CostWatch's internals.
+      const full = principal.role === 'operator';
       const since24h = new Date(now.getTime() - DAY_MS);
       const since30d = new Date(now.getTime() - 30 * DAY_MS);
       const [day, month, forecast] = await Promise.all([
@@ -70,8 +73,12 @@ export const ingestionRoutes: Route[] = [
             org.last_error === null
               ? null
               : {
-                  message: org.last_error,
-                  remedy: org.last_error_remedy,
+                  code: org.last_error_code ?? 'internal',
+                  message: full
+                    ? org.last_error
+                    : (org.last_error_public ??
+                      'the pipeline stopped; your CostWatch operator can see the details'),
+                  remedy: full ? org.last_error_remedy : org.last_error_public_remedy,
                   at: org.last_error_at?.toISOString() ?? null,
                 },
         },
@@ -107,7 +114,8 @@ export const ingestionRoutes: Route[] = [
     summary: 'Fetch runs, newest first (started_at desc, id desc), cursor-paginated',
     query: runsQuery,
     response: runsResponse,
-    async handler({ app, orgId, query }) {
+    async handler({ app, orgId, query, principal }) {
+      const full = principal.role === 'operator';
       const rows = await listFetchRuns(app.db, {
         orgId,
         after: query.cursor ?? null,
@@ -136,7 +144,10 @@ export const ingestionRoutes: Route[] = [
           started_at: r.started_at.toISOString(),
           finished_at: r.finished_at?.toISOString() ?? null,
           duration_ms: r.duration_ms,
-          error: r.error,
+          ...(() => {
+            const shown = shownRunError(r);
+            return { error: full ? r.error : shown.message, error_code: shown.code };
+          })(),
         })),
         limit: query.limit,
         next_cursor: more && last ? encodeRunCursor({ startedAt: last.started_at_key, id: last.id }) : null,

@@ -65,9 +65,16 @@ export const statusResponse = z.object({
       .nullable()
       .describe('earliest day AWS still flags Estimated (re-fetched by the next refresh)'),
     last_error: z
-      .object({ message: z.string(), remedy: z.string().nullable(), at: z.string().nullable() })
+      .object({
+        code: z.string().describe('stable error code (docs/API.md)'),
+        message: z.string(),
+        remedy: z.string().nullable(),
+        at: z.string().nullable(),
+      })
       .nullable()
-      .describe('the last pipeline error and what to do about it'),
+      .describe(
+        'the last pipeline error and what to do about it: the full text for operators, a sanitised message for the organization',
+      ),
   }),
   forecast: z
     .object({
@@ -127,7 +134,11 @@ export const runsResponse = z.object({
       started_at: z.string(),
       finished_at: z.string().nullable(),
       duration_ms: z.number().int().nullable(),
-      error: z.string().nullable(),
+      error: z
+        .string()
+        .nullable()
+        .describe("the full error for operators; the organization's users get a sanitised message"),
+      error_code: z.string().nullable().describe('stable error code (docs/API.md)'),
     }),
   ),
   limit: z.number().int(),

@@ -114,19 +114,20 @@ async function probe(
     const kind = classifyAwsError(error);
     const code = awsErrorCode(error);
     const message = describeError(error).slice(0, 300);
-    if (failedOn === 'AssumeRole') {
+    if (failedOn === 'AssumeRole' || failedOn === 'GetCallerIdentity') {
+      const stsAction = `sts:${failedOn}`;
       const assume: Verdict =
         kind === 'access_denied' || kind === 'invalid'
           ? {
-              action: 'sts:AssumeRole',
+              action: stsAction,
               state: 'denied',
               note: `${code}: ${message}`,
-              remedy: accessRemedy('AssumeRole', org),
+              remedy: accessRemedy(failedOn, org, error),
             }
           : kind === 'throttled'
-            ? { action: 'sts:AssumeRole', state: 'throttled', note: `${code}: throttled, not verified` }
+            ? { action: stsAction, state: 'throttled', note: `${code}: throttled, not verified` }
             : {
-                action: 'sts:AssumeRole',
+                action: stsAction,
                 state: 'error',
                 note: message,
                 remedy: credentialFix(error, options.endpoint),
@@ -142,7 +143,7 @@ async function probe(
           action,
           state: 'denied',
           note: `${code}: ${message}`,
-          remedy: accessRemedy(operation, org),
+          remedy: accessRemedy(operation, org, error),
         },
         assumeFailed: null,
       };
@@ -189,6 +190,7 @@ async function checkOrg(org: DoctorOrg, gateway: AwsGateway, options: AwsCheckOp
     verdicts.push(first.assumeFailed);
   } else {
     if (org.roleArn) verdicts.push({ action: 'sts:AssumeRole', state: 'allowed', note: 'allowed' });
+    verdicts.push({ action: 'sts:GetCallerIdentity', state: 'allowed', note: `account ${org.awsAccountId}` });
     verdicts.push(first.verdict);
     const forecast = await probe(
       org,
@@ -246,7 +248,7 @@ async function checkOrg(org: DoctorOrg, gateway: AwsGateway, options: AwsCheckOp
     );
     verdicts.push(data.verdict);
   }
-  const detail = `account ${org.awsAccountId}, ${org.roleArn ? `role ${org.roleArn}` : 'default credentials'}, status ${org.status}: ${verdicts
+  const detail = `account ${org.awsAccountId}, ${org.roleArn ? `role ${org.roleArn}` : org.selfIdentity ? "CostWatch's own identity (--self)" : 'no role (refused)'}, status ${org.status}: ${verdicts
     .map((v) => `${v.action} ${v.state === 'allowed' ? 'ok' : v.note}`)
     .join('; ')}`;
   const remedies = [...new Set(verdicts.flatMap((v) => (v.remedy ? [v.remedy] : [])))];

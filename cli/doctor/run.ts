@@ -22,6 +22,7 @@ import { checkQueues } from './queues.check.js';
 import { checkAwsAccess, type AwsUsage, type DoctorOrg } from './aws.check.js';
 import { checkMetricsEndpoint } from './metrics.check.js';
 import { checkSecurity } from './security.check.js';
+import { checkTrust } from './trust.check.js';
 
 export type { CheckResult, CheckStatus } from './check.js';
 
@@ -114,6 +115,10 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
         .query<{ t: string | null }>(`SELECT to_regclass('organizations')::text AS t`)
         .then((r) => r.rows[0]?.t != null)
         .catch(() => false);
+      if (orgsTable) {
+        const trust = await guarded('trust chain', stepBudget, () => checkTrust(db));
+        emit(...(isResult(trust) ? [trust] : trust));
+      }
     } else {
       emit(
         skip('migrations', 'Postgres is not reachable'),
@@ -153,14 +158,22 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
           options.orgId !== undefined
             ? [await getOrganization(db, options.orgId)].filter((o) => o !== null)
             : (await listOrganizations(db)).filter((o) => o.status !== 'disabled');
-        return rows.map((o): DoctorOrg => ({
-          id: o.id,
-          name: o.name,
-          awsAccountId: o.awsAccountId,
-          roleArn: o.roleArn,
-          externalId: o.externalId,
-          status: o.status,
-        }));
+        // The platform organization has no AWS account to check.
+        return rows.flatMap((o): DoctorOrg[] =>
+          o.awsAccountId === null
+            ? []
+            : [
+                {
+                  id: o.id,
+                  name: o.name,
+                  awsAccountId: o.awsAccountId,
+                  roleArn: o.roleArn,
+                  externalId: o.externalId,
+                  selfIdentity: o.selfIdentity,
+                  status: o.status,
+                },
+              ],
+        );
       });
       if (isResult(orgs)) emit(orgs);
       else if (options.orgId !== undefined && orgs.length === 0)

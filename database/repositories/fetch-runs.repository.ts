@@ -81,18 +81,31 @@ export interface RunFinish {
   status: Exclude<RunStatus, 'running'>;
   rows: number;
   awsRequests: Record<string, number>;
+  /** Full text, for operators. */
   error?: string | null;
+  /** What tenants see instead (lib/tenant-errors.ts). */
+  shown?: { code: string; message: string } | null;
 }
 
-// finishFetchRun: closes a run with its outcome, rows, AWS requests per operation and error.
-// Params: run id, outcome.
+// finishFetchRun: closes a run with its outcome, rows, AWS requests per operation, error and its
+// tenant-safe code and message. Params: run id, outcome.
 export async function finishFetchRun(db: Queryable, id: number, finish: RunFinish): Promise<void> {
   const total = Object.values(finish.awsRequests).reduce((a, b) => a + b, 0);
   await db.query(
     `UPDATE fetch_runs SET status = $2, rows_loaded = $3, aws_requests = $4, aws_requests_by_operation = $5,
-       error = $6, finished_at = now(), duration_ms = (extract(epoch FROM now() - started_at) * 1000)::int
+       error = $6, error_code = $7, public_error = $8,
+       finished_at = now(), duration_ms = (extract(epoch FROM now() - started_at) * 1000)::int
      WHERE id = $1`,
-    [id, finish.status, finish.rows, total, JSON.stringify(finish.awsRequests), finish.error ?? null],
+    [
+      id,
+      finish.status,
+      finish.rows,
+      total,
+      JSON.stringify(finish.awsRequests),
+      finish.error ?? null,
+      finish.shown?.code ?? null,
+      finish.shown?.message ?? null,
+    ],
   );
 }
 

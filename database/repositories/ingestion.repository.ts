@@ -13,6 +13,10 @@ export interface OrganizationIngestion {
   last_error: string | null;
   last_error_remedy: string | null;
   last_error_at: Date | null;
+  /** Tenant-safe versions of last_error / last_error_remedy (migration 0007). */
+  last_error_code: string | null;
+  last_error_public: string | null;
+  last_error_public_remedy: string | null;
   estimated_from: string | null;
 }
 
@@ -42,6 +46,9 @@ export interface FetchRunRow {
   finished_at: Date | null;
   duration_ms: number | null;
   error: string | null;
+  /** Tenant-safe code and message of `error` (migration 0007). */
+  error_code: string | null;
+  public_error: string | null;
   /** started_at to the microsecond, UTC, for the page cursor. */
   started_at_key: string;
 }
@@ -53,7 +60,8 @@ export async function findOrganizationIngestion(
   orgId: number,
 ): Promise<OrganizationIngestion | null> {
   const { rows } = await db.query<OrganizationIngestion>(
-    `SELECT id, name, status, last_success_at, last_error, last_error_remedy, last_error_at, estimated_from
+    `SELECT id, name, status, last_success_at, last_error, last_error_remedy, last_error_at, estimated_from,
+            last_error_code, last_error_public, last_error_public_remedy
        FROM organizations
       WHERE id = $1`,
     [orgId],
@@ -119,6 +127,7 @@ export async function listFetchRuns(
   const { rows } = await db.query<FetchRunRow>(
     `SELECT id, source, window_start, window_end, status, trigger, job_id, attempt, backfill_id,
             rows_loaded, aws_requests, aws_requests_by_operation, started_at, finished_at, duration_ms, error,
+            error_code, public_error,
             to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS started_at_key
        FROM fetch_runs
       WHERE organization_id = $1

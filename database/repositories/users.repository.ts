@@ -11,6 +11,8 @@ export interface OrganizationRef {
   id: number;
   name: string;
   status: string;
+  /** 'platform': the organization operators live in (migration 0007); 'customer' otherwise. */
+  kind: 'customer' | 'platform';
 }
 
 export interface LoginUser {
@@ -41,11 +43,11 @@ export interface UserListing {
   created_at: Date;
 }
 
-// Looks up one organization's id, name and status (null when there is none).
+// Looks up one organization's id, name, status and kind (null when there is none).
 // Parameters: $1 organization id.
 export async function findOrganizationRef(db: Queryable, orgId: number): Promise<OrganizationRef | null> {
   const { rows } = await db.query<OrganizationRef>(
-    `SELECT id, name, status
+    `SELECT id, name, status, kind
        FROM organizations
       WHERE id = $1`,
     [orgId],

@@ -16,6 +16,7 @@ import { statusOf, type RawRequest } from '../helpers/http.js';
 import { addDays } from '../../lib/dates.js';
 import { enqueueFetches } from '../../producers/enqueue.js';
 import { createUser, setUserPassword, type UserRole } from '../../database/repositories/users.repository.js';
+import { createOrganization, createPlatformOrganization } from '../../database/repositories/organizations.repository.js';
 import { spawnRole } from '../helpers/processes.js';
 import { REPOSITORY_KEYS } from '../../lib/secrets.js';
 import { DEFAULT_BCRYPT_COST, hashPassword } from '../../api/auth/passwords.js';
@@ -240,6 +241,68 @@ async function get(base: string, path: string, token: string): Promise<{ status:
   return { status: res.status, text: await res.text() };
 }
 
+/**
+ * The AWS trust chain, tenant errors and paging limits (issue 12 items 3, 7, 8) against a real
+ * worker process: a legacy org whose role is in another (the victim's) account, a --self org in
+ * an account CostWatch is not in, a role expecting another external id, and a query that pages
+ * forever. Each must stop without one request reaching the victim's account; a tenant's viewer
+ * sees codes and sanitised messages, an operator of the platform org the full text.
+ */
+async function trustChainAttacks(run: ChaosRun, base: string): Promise<{ problems: string[]; notes: string[] }> {
+  const victim = '399999999999';
+  const { rows } = await run.db.pool.query<{ id: number }>(
+    `INSERT INTO organizations (name, aws_account_id, role_arn) VALUES ('legacy-foreign-role', '310000000001', $1) RETURNING id`,
+    [`arn:aws:iam::${victim}:role/VictimRead`],
+  );
+  const legacy = rows[0]?.id ?? 0;
+  const selfForeign = await createOrganization(run.db.pool, { name: 'self-foreign', awsAccountId: '310000000002', selfIdentity: true });
+  const wrongId = await createOrganization(run.db.pool, { name: 'wrong-external-id', awsAccountId: '310000000003', roleArn: 'arn:aws:iam::310000000003:role/CostWatchRead' });
+  run.sim.control.registerExternalId('310000000003', 'the-id-the-role-really-trusts');
+  const endless = await createOrganization(run.db.pool, { name: 'endless-pages', awsAccountId: '310000000004', roleArn: 'arn:aws:iam::310000000004:role/CostWatchRead' });
+  run.sim.control.setOptions({ endlessPagingAccounts: ['310000000004'] });
+  const platform = await createPlatformOrganization(run.db.pool, 'chaos platform');
+  await addUser(run, platform.id, 'ops@platform.test', 'operator');
+  await addUser(run, wrongId.id, 'viewer@wrong.test', 'viewer');
+  const worker = await run.spawnWorker({ AWS_MAX_PAGES: '5' });
+  const ids = [legacy, selfForeign.id, wrongId.id, endless.id];
+  await run.backfill(ids, '2026-01-05', '2026-01-12', 7);
+  const deadline = Date.now() + 90_000;
+  let settled: Array<{ id: number; status: string; failed: number; codes: string[] }>;
+  for (;;) {
+    const r = await run.db.pool.query<{ id: number; status: string; failed: number; codes: string[] }>(
+      `SELECT o.id, o.status, count(f.id) FILTER (WHERE f.status = 'failed')::int AS failed,
+              coalesce(array_agg(DISTINCT f.error_code) FILTER (WHERE f.error_code IS NOT NULL), '{}') AS codes
+       FROM organizations o LEFT JOIN fetch_runs f ON f.organization_id = o.id WHERE o.id = ANY($1) GROUP BY o.id ORDER BY o.id`,
+      [ids],
+    );
+    settled = r.rows;
+    if (settled.every((o) => o.failed > 0) || Date.now() > deadline) break;
+    await sleep(250);
+  }
+  await run.stop(worker);
+  run.sim.control.setOptions({ endlessPagingAccounts: [] });
+  const problems: string[] = [];
+  const byId = new Map(settled.map((o) => [o.id, o]));
+  for (const [id, what] of [[legacy, 'role in another account'], [selfForeign.id, '--self in a foreign account'], [wrongId.id, 'wrong external id']] as const) {
+    if (byId.get(id)?.status !== 'access_denied') problems.push(`${what}: org is ${byId.get(id)?.status ?? 'missing'}, not access_denied`);
+  }
+  const endlessRow = byId.get(endless.id);
+  if (!endlessRow?.codes.includes('aws_page_limit') || endlessRow.status !== 'active')
+    problems.push(`endless paging: codes ${JSON.stringify(endlessRow?.codes)}, status ${endlessRow?.status}`);
+  const victimRequests = Object.values(run.sim.control.requestCounts().byAccount[victim] ?? {}).reduce((a, b) => a + b, 0);
+  if (victimRequests > 0) problems.push(`${victimRequests} AWS requests reached the victim's account`);
+  const principal = /arn:aws:(sts|iam)::\d{12}:(assumed-role|user)\/(CostWatchRole|costwatch)/;
+  const tenant = await get(base, '/api/v1/ingestion/runs', await login(base, 'viewer@wrong.test'));
+  const operator = await get(base, `/api/v1/ingestion/runs?org_id=${wrongId.id}`, await login(base, 'ops@platform.test'));
+  if (tenant.status !== 200 || principal.test(tenant.text) || !tenant.text.includes('aws_assume_role_denied'))
+    problems.push(`tenant runs: ${tenant.status} ${tenant.text.slice(0, 200)}`);
+  if (operator.status !== 200 || !principal.test(operator.text)) problems.push(`operator runs lack the full text: ${operator.text.slice(0, 200)}`);
+  const notes = [
+    `trust chain: ${settled.map((o) => `${o.id} ${o.status} [${o.codes.join(',')}]`).join('; ')}; victim account requests ${victimRequests}`,
+  ];
+  return { problems, notes };
+}
+
 export async function hostileApi(size: ChaosSize): Promise<ScenarioResult> {
   const f = new Figures('hostile API input and auth attacks');
   const run = await startChaosRun({ env: { LOGIN_ATTEMPTS_PER_15MIN: '10000', API_RATE_PER_MINUTE: '1000000' } });
@@ -353,6 +416,10 @@ export async function hostileApi(size: ChaosSize): Promise<ScenarioResult> {
     const mu = percentiles(unknown).p50;
     const mw = percentiles(wrong).p50;
     const ratio = mu / mw;
+
+    const trust = await trustChainAttacks(run, base);
+    for (const note of trust.notes) f.note(note);
+    f.expect(trust.problems.length === 0, `trust chain / tenant errors / paging cap: ${trust.problems.join('; ')}`);
 
     f.set('errors', `${fuzz.fiveXx} 5xx of ${fuzz.requests} fuzz requests`);
     f.set('latency', `login unknown ${mu.toFixed(0)} / wrong pw ${mw.toFixed(0)} ms (ratio ${ratio.toFixed(2)})`);

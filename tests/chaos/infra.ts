@@ -18,7 +18,7 @@ import { createQueues, type Queues } from '../../producers/queues.js';
 import { enqueueBackfill, enqueueFetches, type FetchSource } from '../../producers/enqueue.js';
 import { splitWindows } from '../../lib/dates.js';
 import { backfillProgress } from '../../database/repositories/fetch-runs.repository.js';
-import { createOrganization, type Organization } from '../../database/repositories/organizations.repository.js';
+import { createOrganization, type CustomerOrganization as Organization } from '../../database/repositories/organizations.repository.js';
 import { startSimulator, type RunningSimulator, type SimOptions } from '../../sim/server.js';
 import { spawnRole, type RoleProcess } from '../helpers/processes.js';
 import { pinnedClockEnv, TEST_NOW } from '../helpers/clock.js';
@@ -233,6 +233,7 @@ export async function startChaosRun(options: ChaosRunOptions = {}): Promise<Chao
     JWT_SECRET_KEY: info.JWT_SECRET_KEY,
     QUEUE_PREFIX: prefix,
     AWS_ENDPOINT_URL: sim.url,
+    ALLOW_INSECURE_AWS_ENDPOINT: 'true',
     ...AWS_KEYS,
     HOST: '127.0.0.1',
     METRICS_PORT: '0',

@@ -229,6 +229,41 @@ export async function badCliAndConfig(size: ChaosSize): Promise<ScenarioResult> 
         ],
         names: /--role-arn/,
       },
+      // Confused deputy: a role in another account, an external id chosen by whoever asks (issue 12 item 3).
+      {
+        args: [
+          'org',
+          'create',
+          '--name',
+          'x',
+          '--aws-account-id',
+          '123456789012',
+          '--role-arn',
+          'arn:aws:iam::999999999999:role/Victim',
+        ],
+        names: /--role-arn: the role .* is in account 999999999999/,
+      },
+      {
+        args: [
+          'org',
+          'create',
+          '--name',
+          'x',
+          '--aws-account-id',
+          '123456789012',
+          '--role-arn',
+          'arn:aws:iam::123456789012:role/R',
+          '--external-id',
+          'victims-id',
+        ],
+        names: /--external-id/,
+      },
+      // An http: AWS endpoint without the dev flag (issue 12 item 8).
+      {
+        args: ['worker'],
+        env: { ALLOW_INSECURE_AWS_ENDPOINT: 'false' },
+        names: /AWS_ENDPOINT_URL: http:\/\//,
+      },
       { args: ['user', 'create', '--org', 'abc', '--email', 'a@b.c', '--role', 'viewer'], names: /--org/ },
       { args: ['user', 'create', '--org', '1', '--email', 'a@b.c', '--role', 'god'], names: /--role/ },
       { args: ['worker', '--queues', 'nope'], names: /--queues/ },

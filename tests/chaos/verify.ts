@@ -7,7 +7,7 @@
 import type { Pool, Queryable } from '../../lib/db.js';
 import { expectedDailyTotal } from '../../sim/data.js';
 import { eachDay } from '../../lib/dates.js';
-import type { Organization } from '../../database/repositories/organizations.repository.js';
+import type { CustomerOrganization as Organization } from '../../database/repositories/organizations.repository.js';
 import { startChaosRun } from './infra.js';
 
 /** Row counts by `${account}|costs|${day}|${grouping}` and `${account}|metrics|${day}`. */

@@ -13,7 +13,7 @@ import { createLogger } from '../../lib/logger.js';
 import { createQueues, type Queues } from '../../producers/queues.js';
 import { enqueueBackfill } from '../../producers/enqueue.js';
 import { backfillProgress } from '../../database/repositories/fetch-runs.repository.js';
-import { createOrganization, type Organization } from '../../database/repositories/organizations.repository.js';
+import { createOrganization, type CustomerOrganization } from '../../database/repositories/organizations.repository.js';
 import { startWorkers, type RunningWorkers } from '../../workers/main.js';
 import { startSimulator, type RunningSimulator, type SimOptions } from '../../sim/server.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
@@ -36,7 +36,7 @@ export interface TestPipeline {
   clockEnv(): { CLOCK_START: string; CLOCK_FROZEN: string };
   workers: RunningWorkers | null;
   startWorkers(overrides?: Record<string, string>): Promise<RunningWorkers>;
-  createOrg(accountId: string, options?: { externalId?: string; withoutRole?: boolean }): Promise<Organization>;
+  createOrg(accountId: string, options?: { externalId?: string; withoutRole?: boolean }): Promise<CustomerOrganization>;
   /** Enqueues a backfill of [from, to) for the orgs and waits until every window is rolled up or failed. */
   backfill(orgIds: number[], from: string, to: string, timeoutMs?: number): Promise<{ backfillId: string; windows: number; rolledUp: number; failed: number }>;
   waitForIdle(timeoutMs?: number): Promise<void>;
@@ -66,6 +66,7 @@ export async function startTestPipeline(
     DATABASE_URL: db.url,
     QUEUE_PREFIX: prefix,
     AWS_ENDPOINT_URL: sim.url,
+    ALLOW_INSECURE_AWS_ENDPOINT: 'true',
     RETRY_BACKOFF_MS: '50',
     THROTTLE_BACKOFF_MS: '200',
     JOB_LOCK_SECONDS: '5',
@@ -100,6 +101,8 @@ export async function startTestPipeline(
         awsAccountId: accountId,
         roleArn: opts.withoutRole ? null : `arn:aws:iam::${accountId}:role/CostWatchRead`,
         externalId: opts.externalId ?? null,
+        // Without a role: CostWatch's own identity, as `org create --self` asks for it.
+        selfIdentity: opts.withoutRole === true,
       });
     },
     async backfill(orgIds, from, to, timeoutMs = 120_000) {
