@@ -8,6 +8,8 @@ export interface Queues {
   fetchMetrics: Queue;
   rollups: Queue;
   scheduler: Queue;
+  budgets: Queue;
+  notifications: Queue;
   all: Queue[];
   byName(name: QueueName): Queue;
   close(): Promise<void>;
@@ -27,12 +29,16 @@ export function createQueues(connection: Redis, settings: QueueSettings): Queues
   const fetchMetrics = make(QUEUES.fetchMetrics);
   const rollups = make(QUEUES.rollups);
   const scheduler = make(QUEUES.scheduler);
-  const all = [fetchCosts, fetchMetrics, rollups, scheduler];
+  const budgets = make(QUEUES.budgets);
+  const notifications = make(QUEUES.notifications);
+  const all = [fetchCosts, fetchMetrics, rollups, scheduler, budgets, notifications];
   return {
     fetchCosts,
     fetchMetrics,
     rollups,
     scheduler,
+    budgets,
+    notifications,
     all,
     byName(name) {
       const queue = all.find((q) => q.name === name);

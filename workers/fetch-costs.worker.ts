@@ -6,6 +6,7 @@ import { replaceCostWindow } from '../database/repositories/cost-data.repository
 import { recordCostRefresh } from '../database/repositories/organizations.repository.js';
 import { costRowBatches, fetchForecast } from './cost-explorer.js';
 import { runFetchJob, type FetchJobDeps, type FetchResult } from './fetch-job.js';
+import { enqueueBudgetEvaluation } from '../producers/notifications.js';
 
 export interface FetchCostsDeps extends FetchJobDeps {
   aws: AwsGateway;
@@ -25,6 +26,7 @@ export function createFetchCostsProcessor(deps: FetchCostsDeps) {
           : null;
       // The org's success is recorded with the forecast, in one statement (one round trip).
       await recordCostRefresh(deps.db, org.id, { estimatedFrom: load.estimatedFrom, today, forecast });
+      if (forecast) await enqueueBudgetEvaluation(deps.queues, org.id); // budgets: after every forecast refresh
       return { rows: load.rows, window: { from: data.from, to: data.to } };
     });
 }

@@ -13,15 +13,26 @@ import { AwsGateway } from '../lib/aws.js';
 import { AwsRateLimiter } from '../lib/aws-rate-limit.js';
 import { jobDuration, jobsTotal } from '../lib/metrics.js';
 import { dependencyReadiness, startHealthServer } from '../lib/health-server.js';
-import { QUEUES } from '../lib/jobs.js';
+import { JOB_NAMES, NOTIFICATION_SWEEP_SCHEDULER_ID, QUEUES } from '../lib/jobs.js';
+import { setUndeliveredSampler } from '../lib/metrics.js';
+import { systemNow, type Now } from '../lib/clock.js';
+import { undeliveredCount } from '../database/repositories/notifications.repository.js';
 import { createQueues } from '../producers/queues.js';
 import { observeQueueDepth } from '../producers/queue-depth.js';
 import { createFetchCostsProcessor } from './fetch-costs.worker.js';
 import { createFetchMetricsProcessor } from './fetch-metrics.worker.js';
 import { createRollupProcessor } from './rollup.worker.js';
+import { createEvaluateBudgetsProcessor } from './evaluate-budgets.worker.js';
+import { createNotifyProcessor } from './notify.worker.js';
 
 /** The queues a worker serves by default (the scheduler queue belongs to `costwatch scheduler`). */
-export const WORKER_QUEUES = [QUEUES.fetchCosts, QUEUES.fetchMetrics, QUEUES.rollups] as const;
+export const WORKER_QUEUES = [
+  QUEUES.fetchCosts,
+  QUEUES.fetchMetrics,
+  QUEUES.rollups,
+  QUEUES.budgets,
+  QUEUES.notifications,
+] as const;
 export type WorkerQueue = (typeof WORKER_QUEUES)[number];
 
 export interface RunningWorkers {
@@ -32,7 +43,7 @@ export interface RunningWorkers {
 
 export async function startWorkers(
   config: ServiceConfig,
-  options: { queues?: WorkerQueue[]; log?: Logger } = {},
+  options: { queues?: WorkerQueue[]; log?: Logger; now?: Now } = {},
 ): Promise<RunningWorkers> {
   const log = options.log ?? createLogger({ level: config.LOG_LEVEL, name: 'worker' });
   const db = createPool({
@@ -77,7 +88,33 @@ export async function startWorkers(
       periodSeconds: config.METRICS_PERIOD_SECONDS,
       concurrency: config.METRICS_CONCURRENCY,
     }),
-    rollups: createRollupProcessor({ db, redis, prefix: config.QUEUE_PREFIX, log }),
+    rollups: createRollupProcessor({ db, redis, prefix: config.QUEUE_PREFIX, log, queues }),
+    budgets: createEvaluateBudgetsProcessor({
+      db,
+      queues,
+      log,
+      now: options.now ?? systemNow,
+      deadlineSeconds: config.NOTIFY_DEADLINE_SECONDS,
+    }),
+    notifications: createNotifyProcessor({
+      db,
+      queues,
+      log,
+      settings: {
+        timeoutMs: config.NOTIFY_TIMEOUT_MS,
+        retryBaseMs: config.NOTIFY_RETRY_BASE_MS,
+        retryMaxMs: config.NOTIFY_RETRY_MAX_MS,
+        publicApiUrl: config.PUBLIC_API_URL,
+        smtp: {
+          host: config.SMTP_HOST,
+          port: config.SMTP_PORT,
+          secure: config.SMTP_SECURE,
+          user: config.SMTP_USER,
+          password: config.SMTP_PASSWORD,
+          from: config.SMTP_FROM,
+        },
+      },
+    }),
   };
 
   const served = options.queues ?? [...WORKER_QUEUES];
@@ -119,6 +156,15 @@ export async function startWorkers(
     return worker;
   });
   observeQueueDepth(queues.all);
+  setUndeliveredSampler(() => undeliveredCount(db));
+  if (served.includes(QUEUES.notifications)) {
+    // One Job Scheduler per deployment (upsert is idempotent across replicas).
+    await queues.notifications.upsertJobScheduler(
+      NOTIFICATION_SWEEP_SCHEDULER_ID,
+      { every: config.NOTIFY_SWEEP_SECONDS * 1000 },
+      { name: JOB_NAMES.sweepNotifications, data: {} },
+    );
+  }
 
   const health = await startHealthServer({
     host: config.HOST,
