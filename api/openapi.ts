@@ -44,7 +44,13 @@ function operation(route: Route): JsonObject {
   const query = jsonSchema(route.query, 'input');
   const properties = (query.properties ?? {}) as Record<string, JsonObject>;
   const required = new Set(Array.isArray(query.required) ? (query.required as string[]) : []);
-  const parameters = Object.entries(properties).map(([name, schema]) => ({
+  const pathParameters = [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({
+    name: m[1],
+    in: 'path',
+    required: true,
+    schema: { type: 'integer', minimum: 1 },
+  }));
+  const queryParameters = Object.entries(properties).map(([name, schema]) => ({
     name,
     in: 'query',
     required: required.has(name),
@@ -72,7 +78,7 @@ function operation(route: Route): JsonObject {
     tags: [route.tag],
     security: route.secured ? [{ bearerAuth: [] }] : [],
     ...(route.roles ? { 'x-roles': route.roles } : {}),
-    parameters,
+    parameters: [...pathParameters, ...queryParameters],
     ...(route.body
       ? {
           requestBody: {
@@ -191,7 +197,7 @@ function systemPaths(): JsonObject {
 export function buildOpenApiDocument(routes: Route[], version: string): JsonObject {
   const paths: Record<string, JsonObject> = systemPaths() as Record<string, JsonObject>;
   for (const route of routes) {
-    const path = `/api/v1${route.path}`;
+    const path = `/api/v1${route.path.replace(/:([A-Za-z_]+)/g, '{$1}')}`;
     paths[path] = { ...(paths[path] ?? {}), [route.method]: operation(route) };
   }
   return {
@@ -210,6 +216,9 @@ export function buildOpenApiDocument(routes: Route[], version: string): JsonObje
       { name: 'costs' },
       { name: 'utilization' },
       { name: 'ingestion' },
+      { name: 'budgets' },
+      { name: 'notification-channels' },
+      { name: 'alerts' },
       { name: 'system' },
       { name: 'admin' },
     ],
