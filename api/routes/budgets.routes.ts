@@ -355,7 +355,7 @@ export const channelRoutes: Route[] = [
         data: { message: 'CostWatch test notification', channel: { id: channel.id, name: channel.name, type: channel.type } },
         createdAt: now,
         // One attempt: a failed test is reported, not retried for a day.
-        deadlineSeconds: 1,
+        deadlineSeconds: 0,
       });
       if (!deliveryId) throw new Error('test notification was not enqueued');
       await dispatchDeliveries(app.queues, [deliveryId]);
