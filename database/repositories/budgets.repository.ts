@@ -314,7 +314,9 @@ export async function evaluateBudgets(
               restatements = a.restatements + (t.spend < t.threshold_amount AND a.below_since IS NULL)::int
          FROM t
         WHERE a.budget_id = t.id AND a.period_start = t.ps AND a.threshold_percent = t.percent AND a.kind = t.kind
-          AND t.spend IS NOT NULL AND a.current_spend IS DISTINCT FROM t.spend
+          AND t.spend IS NOT NULL
+          -- only when something changed: the spend, or which side of the threshold it is on (a changed amount)
+          AND (a.current_spend IS DISTINCT FROM t.spend OR (a.below_since IS NULL) <> (t.spend >= t.threshold_amount))
        RETURNING a.id)
      SELECT (SELECT json_agg(json_build_object('alertId', id, 'budgetId', budget_id, 'percent', threshold_percent::float8, 'kind', kind)) FROM ins) AS fired,
             (SELECT array_agg(id::text) FROM outbox) AS deliveries,
