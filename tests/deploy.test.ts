@@ -1167,6 +1167,9 @@ describe('Grafana provisioning and dashboard', () => {
       'costwatch_rows_loaded_total',
       'costwatch_last_successful_refresh_age_seconds',
       'process_resident_memory_bytes',
+      'costwatch_alerts_fired_total',
+      'costwatch_notifications_total',
+      'costwatch_notifications_undelivered',
     ]) {
       assert.ok(all.includes(metric), `a panel shows ${metric}`);
     }
