@@ -20,6 +20,7 @@ import { checkRedis } from './redis.check.js';
 import { checkQueues } from './queues.check.js';
 import { checkAwsAccess, type AwsUsage, type DoctorOrg } from './aws.check.js';
 import { checkMetricsEndpoint } from './metrics.check.js';
+import { checkNotificationChannels } from './channels.check.js';
 
 export type { CheckResult, CheckStatus } from './check.js';
 
@@ -184,6 +185,18 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
         }
       }
     }
+
+    if (client && orgsTable) {
+      const db = client;
+      const channels = await guarded('notification channels', stepBudget * 4, () =>
+        checkNotificationChannels(
+          db,
+          { host: config.SMTP_HOST, port: config.SMTP_PORT, secure: config.SMTP_SECURE, user: config.SMTP_USER, password: config.SMTP_PASSWORD, from: config.SMTP_FROM },
+          options.timeoutMs,
+        ),
+      );
+      emit(...(isResult(channels) ? [channels] : channels));
+    } else emit(skip('notification channels', 'Postgres is not reachable or not migrated'));
 
     const urls =
       options.metricsUrls && options.metricsUrls.length > 0
