@@ -172,32 +172,52 @@ const EVALUATION = `
       CROSS JOIN LATERAL (SELECT CASE b.period WHEN 'monthly' THEN 'month' WHEN 'quarterly' THEN 'quarter' ELSE 'year' END AS unit,
                                  CASE b.period WHEN 'monthly' THEN interval '1 month' WHEN 'quarterly' THEN interval '3 months' ELSE interval '1 year' END AS len) p
      WHERE b.organization_id = $1 AND ($3::bigint[] IS NULL OR b.id = ANY($3))),
+  -- Every sum a budget needs is over [a, b) with a, b among these boundaries (period starts and ends,
+  -- the 30-day trailing window, the current month), so each rollup is read once and folded into
+  -- (key, segment between two boundaries) sums; the budgets then add up a handful of segments.
+  bounds AS (
+    SELECT array_agg(DISTINCT x ORDER BY x) AS xs
+      FROM (SELECT b.ps AS x FROM b UNION ALL SELECT b.pe FROM b
+            UNION ALL SELECT $2::date - 30 UNION ALL SELECT $2::date UNION ALL SELECT ms FROM mon UNION ALL SELECT me FROM mon) v),
+  -- Whole months before the trailing window come from the monthly service rollup (one row per service
+  -- and month); the days from that month on, and every account / region sum, from the daily rollups.
+  cut AS (SELECT date_trunc('month', $2::date - 30)::date AS d),
+  segs AS (
+    SELECT 'service' AS dim, m.service AS k, width_bucket(m.month, bounds.xs) AS seg,
+           sum(m.unblended_cost) AS u, sum(m.amortized_cost) AS a, sum(m.net_unblended_cost) AS n
+      FROM cost_monthly_service m, bounds, cut
+     WHERE m.organization_id = $1 AND m.unit = 'USD' AND m.month >= bounds.xs[1] AND m.month < cut.d
+     GROUP BY 2, 3
+    UNION ALL
+    SELECT 'service', r.service, width_bucket(r.day, bounds.xs), sum(r.unblended_cost), sum(r.amortized_cost), sum(r.net_unblended_cost)
+      FROM cost_daily_service r, bounds, cut
+     WHERE r.organization_id = $1 AND r.unit = 'USD' AND r.day >= greatest(bounds.xs[1], cut.d) AND r.day < bounds.xs[cardinality(bounds.xs)]
+     GROUP BY 2, 3
+    UNION ALL
+    SELECT 'account', r.linked_account, width_bucket(r.day, bounds.xs), sum(r.unblended_cost), sum(r.amortized_cost), sum(r.net_unblended_cost)
+      FROM cost_daily_account r, bounds, (SELECT min(least(ps, $2::date - 30)) AS lo, max(pe) AS hi FROM b WHERE b.dim = 'account') w
+     WHERE r.organization_id = $1 AND r.unit = 'USD' AND r.day >= w.lo AND r.day < w.hi
+     GROUP BY 2, 3
+    UNION ALL
+    SELECT 'region', r.region, width_bucket(r.day, bounds.xs), sum(r.unblended_cost), sum(r.amortized_cost), sum(r.net_unblended_cost)
+      FROM cost_daily_region r, bounds, (SELECT min(least(ps, $2::date - 30)) AS lo, max(pe) AS hi FROM b WHERE b.dim = 'region') w
+     WHERE r.organization_id = $1 AND r.unit = 'USD' AND r.day >= w.lo AND r.day < w.hi
+     GROUP BY 2, 3),
+  -- a segment's first day
+  sg AS MATERIALIZED (SELECT segs.*, bounds.xs[segs.seg] AS lo FROM segs, bounds),
   org AS (
-    SELECT (SELECT coalesce(sum(unblended_cost), 0) FROM cost_daily_service, mon
-             WHERE organization_id = $1 AND unit = 'USD' AND day >= mon.ms AND day < mon.me) AS month_actual,
-           (SELECT coalesce(sum(unblended_cost), 0) FROM cost_daily_service
-             WHERE organization_id = $1 AND unit = 'USD' AND day >= $2::date - 30 AND day < $2::date) AS trailing,
-           (SELECT f.amount FROM cost_forecasts f, mon WHERE f.organization_id = $1 AND f.month = mon.ms AND f.unit = 'USD') AS forecast),
+    SELECT coalesce(sum(sg.u) FILTER (WHERE sg.lo >= mon.ms AND sg.lo < mon.me), 0) AS month_actual,
+           coalesce(sum(sg.u) FILTER (WHERE sg.lo >= $2::date - 30 AND sg.lo < $2::date), 0) AS trailing,
+           (SELECT f.amount FROM cost_forecasts f WHERE f.organization_id = $1 AND f.month = mon.ms AND f.unit = 'USD') AS forecast
+      FROM mon LEFT JOIN sg ON sg.dim = 'service' GROUP BY mon.ms, mon.me),
   s AS (
     SELECT b.id,
-           coalesce(sum(r.cost) FILTER (WHERE r.day >= b.ps AND r.day < b.pe), 0) AS actual,
-           coalesce(sum(r.cost) FILTER (WHERE r.day >= $2::date - 30 AND r.day < $2::date), 0) AS trailing
-      FROM b LEFT JOIN LATERAL (
-        SELECT day, CASE b.metric WHEN 'amortized' THEN amortized_cost WHEN 'net_unblended' THEN net_unblended_cost ELSE unblended_cost END AS cost
-          FROM cost_daily_service
-         WHERE b.dim IN ('', 'service') AND organization_id = $1 AND unit = 'USD'
-           AND day >= least(b.ps, $2::date - 30) AND day < b.pe AND (b.dim = '' OR service = ANY(b.vals))
-        UNION ALL
-        SELECT day, CASE b.metric WHEN 'amortized' THEN amortized_cost WHEN 'net_unblended' THEN net_unblended_cost ELSE unblended_cost END
-          FROM cost_daily_account
-         WHERE b.dim = 'account' AND organization_id = $1 AND unit = 'USD'
-           AND day >= least(b.ps, $2::date - 30) AND day < b.pe AND linked_account = ANY(b.vals)
-        UNION ALL
-        SELECT day, CASE b.metric WHEN 'amortized' THEN amortized_cost WHEN 'net_unblended' THEN net_unblended_cost ELSE unblended_cost END
-          FROM cost_daily_region
-         WHERE b.dim = 'region' AND organization_id = $1 AND unit = 'USD'
-           AND day >= least(b.ps, $2::date - 30) AND day < b.pe AND region = ANY(b.vals)
-      ) r ON true
+           coalesce(sum(CASE b.metric WHEN 'amortized' THEN r.a WHEN 'net_unblended' THEN r.n ELSE r.u END)
+                      FILTER (WHERE r.lo >= b.ps AND r.lo < b.pe), 0) AS actual,
+           coalesce(sum(CASE b.metric WHEN 'amortized' THEN r.a WHEN 'net_unblended' THEN r.n ELSE r.u END)
+                      FILTER (WHERE r.lo >= $2::date - 30 AND r.lo < $2::date), 0) AS trailing
+      FROM b LEFT JOIN sg r
+        ON (r.dim = b.dim OR (b.dim = '' AND r.dim = 'service')) AND (b.dim = '' OR r.k = ANY(b.vals))
      GROUP BY b.id),
   e AS (
     SELECT b.*, s.actual,

@@ -178,6 +178,18 @@ export async function seedDailyCost(
        amortized_cost = EXCLUDED.amortized_cost, net_unblended_cost = EXCLUDED.net_unblended_cost`,
     [orgId, days, cost, service, account, region],
   );
+  // The monthly service rollup of the months touched, from the daily one (as the rollup worker does).
+  await db.query(
+    `INSERT INTO cost_monthly_service
+     SELECT organization_id, date_trunc('month', day)::date, service, sum(unblended_cost), sum(amortized_cost),
+            sum(net_unblended_cost), sum(usage_quantity), unit, bool_or(estimated), count(*)
+       FROM cost_daily_service
+      WHERE organization_id = $1 AND date_trunc('month', day) IN (SELECT DISTINCT date_trunc('month', d) FROM unnest($2::date[]) d)
+      GROUP BY organization_id, date_trunc('month', day), service, unit
+     ON CONFLICT (organization_id, month, service) DO UPDATE SET unblended_cost = EXCLUDED.unblended_cost,
+       amortized_cost = EXCLUDED.amortized_cost, net_unblended_cost = EXCLUDED.net_unblended_cost, days = EXCLUDED.days`,
+    [orgId, days],
+  );
 }
 
 /** Stores the month's projected total as the forecast would (cost_forecasts.amount). */
