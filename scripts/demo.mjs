@@ -163,6 +163,8 @@ try {
   const body = await daily.json();
   const items = body.items ?? body.data ?? [];
   if (!daily.ok || items.length === 0) throw new Error(`the cost endpoint returned no data: ${daily.status} ${JSON.stringify(body).slice(0, 300)}`);
+  // Budgets: a budget the forecast crosses at 80%, notified to a webhook receiver (scripts/demo-budgets.mjs).
+  await (await import('./demo-budgets.mjs')).runBudgetsDemo({ api, token, log });
 
   process.stdout.write(`
 CostWatch is running on local data.
