@@ -12,10 +12,25 @@
  */
 import { addDays, todayUtc } from '../lib/dates.js';
 import { evaluateBudgets } from '../database/repositories/budgets.repository.js';
-import { createBenchDatabase, fmt, hardTimeout, machineNote, numberFlag, parseArgs, printMachine, printTable, progress, saveResults, type BenchDatabase } from './support.js';
+import {
+  createBenchDatabase,
+  fmt,
+  hardTimeout,
+  machineNote,
+  numberFlag,
+  parseArgs,
+  printMachine,
+  printTable,
+  progress,
+  saveResults,
+  type BenchDatabase,
+} from './support.js';
 
 const args = parseArgs();
-const SIZES = (args.flags.get('orgs') ?? (args.quick ? '100,300' : '300,1500')).split(',').map(Number).filter((n) => n > 0);
+const SIZES = (args.flags.get('orgs') ?? (args.quick ? '100,300' : '300,1500'))
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
 const DAYS = numberFlag(args, 'days', 400);
 const BUDGETS = numberFlag(args, 'budgets', 10);
 const GOAL_MS = 2;
@@ -68,7 +83,13 @@ async function seed(db: BenchDatabase, orgs: number): Promise<void> {
     `INSERT INTO notification_channels (organization_id, name, type, url, signing_secret, format)
      SELECT id, 'hook', 'webhook', 'https://hooks.example.com/' || id, 'bench-signing-secret', 'json' FROM organizations`,
   );
-  const scopes = [`'{}'`, `'{"service": ["Amazon EC2"]}'`, `'{"account": ["111111111111", "111111111112"]}'`, `'{"region": ["us-east-1"]}'`, `'{"service": ["Amazon S3", "Amazon RDS"]}'`];
+  const scopes = [
+    `'{}'`,
+    `'{"service": ["Amazon EC2"]}'`,
+    `'{"account": ["111111111111", "111111111112"]}'`,
+    `'{"region": ["us-east-1"]}'`,
+    `'{"service": ["Amazon S3", "Amazon RDS"]}'`,
+  ];
   await db.pool.query(
     `WITH b AS (
        INSERT INTO budgets (organization_id, name, period, amount, metric, scope)
@@ -90,7 +111,9 @@ interface Pass {
   fired: number;
 }
 
-async function statementTimes(db: BenchDatabase): Promise<{ evalMs: number; evalCalls: number; refMs: number; refCalls: number }> {
+async function statementTimes(
+  db: BenchDatabase,
+): Promise<{ evalMs: number; evalCalls: number; refMs: number; refCalls: number }> {
   const { rows } = await db.pool.query<{ query: string; calls: string; total: number }>(
     `SELECT query, calls, total_exec_time AS total FROM pg_stat_statements
       WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
@@ -99,7 +122,12 @@ async function statementTimes(db: BenchDatabase): Promise<{ evalMs: number; eval
   const reference = rows.filter((r) => r.query.includes('bench-reference'));
   const sum = (list: typeof rows) => list.reduce((a, r) => a + r.total, 0);
   const calls = (list: typeof rows) => list.reduce((a, r) => a + Number(r.calls), 0);
-  return { evalMs: sum(evaluation), evalCalls: calls(evaluation), refMs: sum(reference), refCalls: calls(reference) };
+  return {
+    evalMs: sum(evaluation),
+    evalCalls: calls(evaluation),
+    refMs: sum(reference),
+    refCalls: calls(reference),
+  };
 }
 
 async function pass(db: BenchDatabase, orgs: number): Promise<Pass> {
@@ -107,7 +135,12 @@ async function pass(db: BenchDatabase, orgs: number): Promise<Pass> {
   let fired = 0;
   const started = performance.now();
   for (let org = 1; org <= orgs; org++) {
-    const result = await evaluateBudgets(db.pool, { orgId: org, today: TODAY, now: NOW, deadlineSeconds: 3600 });
+    const result = await evaluateBudgets(db.pool, {
+      orgId: org,
+      today: TODAY,
+      now: NOW,
+      deadlineSeconds: 3600,
+    });
     fired += result.fired.length;
     await db.pool.query(
       `SELECT /* bench-reference */ sum(unblended_cost) FROM cost_daily_service WHERE organization_id = $1 AND day >= date_trunc('month', $2::date) AND day < $2::date`,
@@ -116,7 +149,12 @@ async function pass(db: BenchDatabase, orgs: number): Promise<Pass> {
   }
   const wallMs = performance.now() - started;
   const t = await statementTimes(db);
-  return { evalMs: t.evalMs / Math.max(1, t.evalCalls), referenceMs: t.refMs / Math.max(1, t.refCalls), wallMs: wallMs / orgs, fired };
+  return {
+    evalMs: t.evalMs / Math.max(1, t.evalCalls),
+    referenceMs: t.refMs / Math.max(1, t.refCalls),
+    wallMs: wallMs / orgs,
+    fired,
+  };
 }
 
 const results: Array<Record<string, unknown>> = [];
@@ -125,7 +163,10 @@ let printedMachine = false;
 for (const orgs of SIZES) {
   const db = await createBenchDatabase(2);
   try {
-    const ok = await db.pool.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements').then(() => true, () => false);
+    const ok = await db.pool.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements').then(
+      () => true,
+      () => false,
+    );
     if (!ok) throw new Error('pg_stat_statements is needed (costwatch stack up loads it)');
     if (!printedMachine) {
       printMachine(await machineNote(db.pool));
@@ -136,10 +177,26 @@ for (const orgs of SIZES) {
     const first = await pass(db, orgs);
     progress(`budgets: first pass fired ${first.fired} alerts`);
     // Steady state: three passes, the median per-org time.
-    const steady = [await pass(db, orgs), await pass(db, orgs), await pass(db, orgs)].sort((a, b) => a.evalMs - b.evalMs)[1] ?? first;
-    const { rows: size } = await db.pool.query<{ mb: number }>(`SELECT (pg_database_size(current_database()) / 1048576)::int AS mb`);
-    results.push({ orgs, budgetsPerOrg: BUDGETS, days: DAYS, first, steady, databaseMb: size[0]?.mb, today: todayUtc(NOW) });
-    for (const [label, p] of [['first (fires)', first], ['steady', steady]] as const) {
+    const steady =
+      [await pass(db, orgs), await pass(db, orgs), await pass(db, orgs)].sort(
+        (a, b) => a.evalMs - b.evalMs,
+      )[1] ?? first;
+    const { rows: size } = await db.pool.query<{ mb: number }>(
+      `SELECT (pg_database_size(current_database()) / 1048576)::int AS mb`,
+    );
+    results.push({
+      orgs,
+      budgetsPerOrg: BUDGETS,
+      days: DAYS,
+      first,
+      steady,
+      databaseMb: size[0]?.mb,
+      today: todayUtc(NOW),
+    });
+    for (const [label, p] of [
+      ['first (fires)', first],
+      ['steady', steady],
+    ] as const) {
       rows.push([
         fmt.int(orgs),
         label,

@@ -16,14 +16,28 @@ import { todayUtc } from '../lib/dates.js';
 import { validateBudgetScope } from '../lib/budget-scope.js';
 import { createQueues } from '../producers/queues.js';
 import { enqueueBudgetEvaluation } from '../producers/notifications.js';
-import { budgetStates, createBudget, deleteBudget, foreignChannels, listBudgets } from '../database/repositories/budgets.repository.js';
-import { createChannel, deleteChannel, listChannels } from '../database/repositories/notification-channels.repository.js';
+import {
+  budgetStates,
+  createBudget,
+  deleteBudget,
+  foreignChannels,
+  listBudgets,
+} from '../database/repositories/budgets.repository.js';
+import {
+  createChannel,
+  deleteChannel,
+  listChannels,
+} from '../database/repositories/notification-channels.repository.js';
 import { enqueueNotifications, getDelivery } from '../database/repositories/notifications.repository.js';
 import { createBudgetBody, createChannelBody } from '../api/routes/budgets.schema.js';
 import { attemptDelivery } from '../workers/notify.worker.js';
 
 async function withPool<T>(config: Config, work: (pool: Pool) => Promise<T>): Promise<T> {
-  const pool = createPool({ connectionString: required(config, 'DATABASE_URL'), max: 2, applicationName: 'costwatch-cli' });
+  const pool = createPool({
+    connectionString: required(config, 'DATABASE_URL'),
+    max: 2,
+    applicationName: 'costwatch-cli',
+  });
   try {
     return await work(pool);
   } finally {
@@ -32,7 +46,8 @@ async function withPool<T>(config: Config, work: (pool: Pool) => Promise<T>): Pr
 }
 
 function wholeNumber(flag: string, value: string): number {
-  if (!/^\d{1,15}$/.test(value) || Number(value) < 1) throw new Error(`${flag}: must be a positive whole number, got ${JSON.stringify(value)}`);
+  if (!/^\d{1,15}$/.test(value) || Number(value) < 1)
+    throw new Error(`${flag}: must be a positive whole number, got ${JSON.stringify(value)}`);
   return Number(value);
 }
 
@@ -73,7 +88,9 @@ interface BudgetCreateOptions {
 }
 
 export function registerBudgetCommands(program: Command): void {
-  const budget = program.command('budget').description('manage budgets (alerts on actual and forecasted spend)');
+  const budget = program
+    .command('budget')
+    .description('manage budgets (alerts on actual and forecasted spend)');
   budget
     .command('create')
     .description('add a budget and evaluate it at once; prints its id')
@@ -83,7 +100,12 @@ export function registerBudgetCommands(program: Command): void {
     .option('--period <period>', 'monthly, quarterly or annual (calendar, UTC)', 'monthly')
     .option('--currency <unit>', 'currency of the amount (USD only, the unit Cost Explorer returns)', 'USD')
     .option('--metric <metric>', 'unblended, amortized or net_unblended', 'unblended')
-    .option('--scope <dimension=value>', 'filter, repeatable for several values: service=..., account=..., region=...', collect, [])
+    .option(
+      '--scope <dimension=value>',
+      'filter, repeatable for several values: service=..., account=..., region=...',
+      collect,
+      [],
+    )
     .option('--threshold <percent:kind>', 'e.g. 80:forecasted or 100:actual (repeatable)', collect, [])
     .option('--channel <id>', 'notification channel id (repeatable)', collect, [])
     .action(async (o: BudgetCreateOptions) => {
@@ -109,28 +131,48 @@ export function registerBudgetCommands(program: Command): void {
         channel_ids: o.channel.map((c) => wholeNumber('--channel', c)),
       });
       if (!parsed.success)
-        throw issues(parsed.error, { name: '--name', period: '--period', amount: '--amount/--currency', metric: '--metric', scope: '--scope', thresholds: '--threshold', channel_ids: '--channel' });
+        throw issues(parsed.error, {
+          name: '--name',
+          period: '--period',
+          amount: '--amount/--currency',
+          metric: '--metric',
+          scope: '--scope',
+          thresholds: '--threshold',
+          channel_ids: '--channel',
+        });
       const body = parsed.data;
       const check = validateBudgetScope(body.scope);
       if (!check.ok) throw new Error(`--scope (${check.field}): ${check.message}`);
       const config = loadConfig('cli-queue');
       const id = await withPool(config, async (pool) => {
         const foreign = await foreignChannels(pool, orgId, body.channel_ids);
-        if (foreign.length > 0) throw new Error(`--channel: no channel ${foreign.join(', ')} in organization ${orgId}`);
+        if (foreign.length > 0)
+          throw new Error(`--channel: no channel ${foreign.join(', ')} in organization ${orgId}`);
         try {
           return await createBudget(pool, orgId, {
-            name: body.name, period: body.period, amount: body.amount.amount, currency: body.amount.unit, metric: body.metric,
-            scope: check.scope, thresholds: body.thresholds, channelIds: body.channel_ids,
+            name: body.name,
+            period: body.period,
+            amount: body.amount.amount,
+            currency: body.amount.unit,
+            metric: body.metric,
+            scope: check.scope,
+            thresholds: body.thresholds,
+            channelIds: body.channel_ids,
           });
         } catch (error) {
-          if (isUniqueViolation(error)) throw new Error(`--name: a budget named ${JSON.stringify(body.name)} exists`, { cause: error });
+          if (isUniqueViolation(error))
+            throw new Error(`--name: a budget named ${JSON.stringify(body.name)} exists`, { cause: error });
           if (typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '23503')
             throw new Error(`--org: no organization ${orgId}`, { cause: error });
           throw error;
         }
       });
       const redis = createRedis(required(config, 'REDIS_URL'), 'producer');
-      const queues = createQueues(redis, { prefix: config.QUEUE_PREFIX, attempts: config.FETCH_ATTEMPTS, backoffMs: config.RETRY_BACKOFF_MS });
+      const queues = createQueues(redis, {
+        prefix: config.QUEUE_PREFIX,
+        attempts: config.FETCH_ATTEMPTS,
+        backoffMs: config.RETRY_BACKOFF_MS,
+      });
       try {
         await enqueueBudgetEvaluation(queues, orgId);
       } finally {
@@ -148,17 +190,31 @@ export function registerBudgetCommands(program: Command): void {
       const orgId = wholeNumber('--org', o.org);
       const config = loadConfig('cli');
       const today = todayUtc(systemNow());
-      const [budgets, states] = await withPool(config, (pool) => Promise.all([listBudgets(pool, orgId), budgetStates(pool, orgId, today)]));
+      const [budgets, states] = await withPool(config, (pool) =>
+        Promise.all([listBudgets(pool, orgId), budgetStates(pool, orgId, today)]),
+      );
       if (o.json) {
-        process.stdout.write(`${JSON.stringify(budgets.map((b) => ({ ...b, thresholds: states.filter((s) => s.budgetId === b.id) })), null, 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify(
+            budgets.map((b) => ({ ...b, thresholds: states.filter((s) => s.budgetId === b.id) })),
+            null,
+            2,
+          )}\n`,
+        );
         return;
       }
-      process.stdout.write(`${'ID'.padEnd(6)} ${'NAME'.padEnd(24)} ${'PERIOD'.padEnd(10)} ${'AMOUNT'.padStart(12)} ${'ACTUAL'.padStart(12)} ${'FORECAST'.padStart(12)} THRESHOLDS\n`);
+      process.stdout.write(
+        `${'ID'.padEnd(6)} ${'NAME'.padEnd(24)} ${'PERIOD'.padEnd(10)} ${'AMOUNT'.padStart(12)} ${'ACTUAL'.padStart(12)} ${'FORECAST'.padStart(12)} THRESHOLDS\n`,
+      );
       for (const b of budgets) {
         const mine = states.filter((s) => s.budgetId === b.id);
-        const money = (v: string | null | undefined) => (v === null || v === undefined ? '-' : Number(v).toFixed(2));
+        const money = (v: string | null | undefined) =>
+          v === null || v === undefined ? '-' : Number(v).toFixed(2);
         const marks = mine
-          .map((s) => `${s.percent}%${s.kind === 'actual' ? 'A' : 'F'}:${s.alertId ? (s.belowSince ? 'restated' : 'fired') : s.crossed ? 'crossed' : 'ok'}`)
+          .map(
+            (s) =>
+              `${s.percent}%${s.kind === 'actual' ? 'A' : 'F'}:${s.alertId ? (s.belowSince ? 'restated' : 'fired') : s.crossed ? 'crossed' : 'ok'}`,
+          )
           .join(' ');
         process.stdout.write(
           `${String(b.id).padEnd(6)} ${b.name.slice(0, 24).padEnd(24)} ${b.period.padEnd(10)} ${money(b.amount).padStart(12)} ${money(mine[0]?.actual).padStart(12)} ${money(mine[0]?.forecast).padStart(12)} ${marks}\n`,
@@ -181,48 +237,82 @@ export function registerBudgetCommands(program: Command): void {
   const channel = program.command('channel').description('manage notification channels (webhook, email)');
   channel
     .command('create')
-    .description('add a webhook (signing secret from stdin, or generated and printed once) or email channel; prints its id')
+    .description(
+      'add a webhook (signing secret from stdin, or generated and printed once) or email channel; prints its id',
+    )
     .requiredOption('--org <id>', 'organization id')
     .requiredOption('--name <name>', 'channel name (unique in the organization)')
     .option('--url <url>', 'webhook URL (http:// or https://)')
     .option('--format <format>', 'webhook body: json (CostWatch envelope) or slack (text + blocks)', 'json')
-    .option('--secret-stdin', 'read the webhook signing secret from stdin (else one is generated and printed)')
+    .option(
+      '--secret-stdin',
+      'read the webhook signing secret from stdin (else one is generated and printed)',
+    )
     .option('--to <email>', 'email recipient (repeatable)', collect, [])
-    .action(async (o: { org: string; name: string; url?: string; format: string; secretStdin?: boolean; to: string[] }) => {
-      const orgId = wholeNumber('--org', o.org);
-      if ((o.url === undefined) === (o.to.length === 0)) throw new Error('--url or --to: give a webhook URL or email recipients (not both)');
-      let generated: string | null = null;
-      let secret = '';
-      if (o.url !== undefined) {
-        if (o.secretStdin) secret = await readStdin();
-        else secret = generated = `whsec_${randomBytes(24).toString('base64url')}`;
-      }
-      const parsed = createChannelBody.safeParse(
-        o.url !== undefined
-          ? { type: 'webhook', name: o.name, url: o.url, signing_secret: secret, format: o.format }
-          : { type: 'email', name: o.name, to: o.to },
-      );
-      if (!parsed.success) throw issues(parsed.error, { name: '--name', url: '--url', signing_secret: 'signing secret (stdin)', format: '--format', to: '--to' });
-      const body = parsed.data;
-      const created = await withPool(loadConfig('cli'), async (pool) => {
-        try {
-          return await createChannel(
-            pool,
-            orgId,
-            body.type === 'webhook'
-              ? { type: 'webhook', name: body.name, url: body.url, signingSecret: body.signing_secret, format: body.format }
-              : { type: 'email', name: body.name, recipients: body.to },
-          );
-        } catch (error) {
-          if (isUniqueViolation(error)) throw new Error(`--name: a channel named ${JSON.stringify(body.name)} exists`, { cause: error });
-          if (typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '23503')
-            throw new Error(`--org: no organization ${orgId}`, { cause: error });
-          throw error;
+    .action(
+      async (o: {
+        org: string;
+        name: string;
+        url?: string;
+        format: string;
+        secretStdin?: boolean;
+        to: string[];
+      }) => {
+        const orgId = wholeNumber('--org', o.org);
+        if ((o.url === undefined) === (o.to.length === 0))
+          throw new Error('--url or --to: give a webhook URL or email recipients (not both)');
+        let generated: string | null = null;
+        let secret = '';
+        if (o.url !== undefined) {
+          if (o.secretStdin) secret = await readStdin();
+          else secret = generated = `whsec_${randomBytes(24).toString('base64url')}`;
         }
-      });
-      process.stdout.write(`${created.id}\n`);
-      if (generated) process.stderr.write(`signing secret (shown once; verify X-CostWatch-Signature with it): ${generated}\n`);
-    });
+        const parsed = createChannelBody.safeParse(
+          o.url !== undefined
+            ? { type: 'webhook', name: o.name, url: o.url, signing_secret: secret, format: o.format }
+            : { type: 'email', name: o.name, to: o.to },
+        );
+        if (!parsed.success)
+          throw issues(parsed.error, {
+            name: '--name',
+            url: '--url',
+            signing_secret: 'signing secret (stdin)',
+            format: '--format',
+            to: '--to',
+          });
+        const body = parsed.data;
+        const created = await withPool(loadConfig('cli'), async (pool) => {
+          try {
+            return await createChannel(
+              pool,
+              orgId,
+              body.type === 'webhook'
+                ? {
+                    type: 'webhook',
+                    name: body.name,
+                    url: body.url,
+                    signingSecret: body.signing_secret,
+                    format: body.format,
+                  }
+                : { type: 'email', name: body.name, recipients: body.to },
+            );
+          } catch (error) {
+            if (isUniqueViolation(error))
+              throw new Error(`--name: a channel named ${JSON.stringify(body.name)} exists`, {
+                cause: error,
+              });
+            if (typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '23503')
+              throw new Error(`--org: no organization ${orgId}`, { cause: error });
+            throw error;
+          }
+        });
+        process.stdout.write(`${created.id}\n`);
+        if (generated)
+          process.stderr.write(
+            `signing secret (shown once; verify X-CostWatch-Signature with it): ${generated}\n`,
+          );
+      },
+    );
   channel
     .command('list')
     .description("list an organization's channels (secrets are never shown)")
@@ -237,13 +327,18 @@ export function registerBudgetCommands(program: Command): void {
       }
       process.stdout.write(`${'ID'.padEnd(6)} ${'NAME'.padEnd(24)} ${'TYPE'.padEnd(8)} TARGET\n`);
       for (const c of channels) {
-        const target = c.type === 'webhook' ? `${c.url ?? ''} (${c.format ?? 'json'})` : (c.recipients ?? []).join(', ');
-        process.stdout.write(`${String(c.id).padEnd(6)} ${c.name.slice(0, 24).padEnd(24)} ${c.type.padEnd(8)} ${target}\n`);
+        const target =
+          c.type === 'webhook' ? `${c.url ?? ''} (${c.format ?? 'json'})` : (c.recipients ?? []).join(', ');
+        process.stdout.write(
+          `${String(c.id).padEnd(6)} ${c.name.slice(0, 24).padEnd(24)} ${c.type.padEnd(8)} ${target}\n`,
+        );
       }
     });
   channel
     .command('test')
-    .description('send one test notification now (from this process) and print the outcome; exit 1 unless delivered')
+    .description(
+      'send one test notification now (from this process) and print the outcome; exit 1 unless delivered',
+    )
     .requiredOption('--org <id>', 'organization id')
     .requiredOption('--id <id>', 'channel id')
     .action(async (o: { org: string; id: string }) => {
@@ -258,7 +353,10 @@ export function registerBudgetCommands(program: Command): void {
           channelIds: [id],
           type: 'test',
           idempotencyKey: `test_${randomUUID()}`,
-          data: { message: 'CostWatch test notification', channel: { id: found.id, name: found.name, type: found.type } },
+          data: {
+            message: 'CostWatch test notification',
+            channel: { id: found.id, name: found.name, type: found.type },
+          },
           createdAt: systemNow(),
           deadlineSeconds: 0,
         });
@@ -272,7 +370,14 @@ export function registerBudgetCommands(program: Command): void {
               retryBaseMs: config.NOTIFY_RETRY_BASE_MS,
               retryMaxMs: config.NOTIFY_RETRY_MAX_MS,
               publicApiUrl: config.PUBLIC_API_URL,
-              smtp: { host: config.SMTP_HOST, port: config.SMTP_PORT, secure: config.SMTP_SECURE, user: config.SMTP_USER, password: config.SMTP_PASSWORD, from: config.SMTP_FROM },
+              smtp: {
+                host: config.SMTP_HOST,
+                port: config.SMTP_PORT,
+                secure: config.SMTP_SECURE,
+                user: config.SMTP_USER,
+                password: config.SMTP_PASSWORD,
+                from: config.SMTP_FROM,
+              },
             },
           },
           deliveryId,

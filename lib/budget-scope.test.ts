@@ -4,7 +4,10 @@ import { validateBudgetScope } from './budget-scope.js';
 
 test('scopes: known dimensions, non-empty values, one dimension, normalized to lists', () => {
   assert.deepEqual(validateBudgetScope(undefined), { ok: true, scope: {} });
-  assert.deepEqual(validateBudgetScope({ service: 'Amazon EC2' }), { ok: true, scope: { service: ['Amazon EC2'] } });
+  assert.deepEqual(validateBudgetScope({ service: 'Amazon EC2' }), {
+    ok: true,
+    scope: { service: ['Amazon EC2'] },
+  });
   assert.deepEqual(validateBudgetScope({ region: ['us-east-1', 'us-east-1', 'eu-west-1'] }), {
     ok: true,
     scope: { region: ['us-east-1', 'eu-west-1'] },

@@ -25,7 +25,11 @@ export function validateBudgetScope(raw: Record<string, string | string[]> | und
   for (const [name, value] of Object.entries(raw ?? {})) {
     const field = `scope.${name}`;
     if (!(BUDGET_SCOPE_DIMENSIONS as readonly string[]).includes(name))
-      return { ok: false, field, message: `unknown dimension "${name}"; use one of ${BUDGET_SCOPE_DIMENSIONS.join(', ')}` };
+      return {
+        ok: false,
+        field,
+        message: `unknown dimension "${name}"; use one of ${BUDGET_SCOPE_DIMENSIONS.join(', ')}`,
+      };
     const values = Array.isArray(value) ? value : [value];
     if (values.length === 0) return { ok: false, field, message: 'must name at least one value' };
     if (values.length > MAX_VALUES) return { ok: false, field, message: `at most ${MAX_VALUES} values` };
@@ -38,6 +42,10 @@ export function validateBudgetScope(raw: Record<string, string | string[]> | und
   }
   const names = Object.keys(scope);
   if (names.length > 1)
-    return { ok: false, field: `scope.${names[1] ?? ''}`, message: 'a scope filters on one dimension (each rollup holds one)' };
+    return {
+      ok: false,
+      field: `scope.${names[1] ?? ''}`,
+      message: 'a scope filters on one dimension (each rollup holds one)',
+    };
   return { ok: true, scope };
 }

@@ -52,7 +52,10 @@ function record(value: unknown): Record<string, unknown> {
 }
 
 /** One human line (subject, Slack text) and the plain-text body of a notification. */
-export function describe(envelope: Envelope, publicApiUrl: string): { subject: string; text: string; link: string } {
+export function describe(
+  envelope: Envelope,
+  publicApiUrl: string,
+): { subject: string; text: string; link: string } {
   const api = publicApiUrl.replace(/\/+$/, '');
   const org = `${envelope.organization.name} (#${envelope.organization.id})`;
   if (envelope.type === 'budget.threshold_crossed') {
@@ -82,7 +85,14 @@ export function describe(envelope: Envelope, publicApiUrl: string): { subject: s
     envelope.type === 'test'
       ? `[CostWatch] Test notification for ${org}`
       : `[CostWatch] ${envelope.type} for ${org}`;
-  const text = [`${subject}.`, '', JSON.stringify(envelope.data, null, 2), '', `API: ${link}`, `Delivery: ${envelope.id}`].join('\n');
+  const text = [
+    `${subject}.`,
+    '',
+    JSON.stringify(envelope.data, null, 2),
+    '',
+    `API: ${link}`,
+    `Delivery: ${envelope.id}`,
+  ].join('\n');
   return { subject, text, link };
 }
 
@@ -94,7 +104,10 @@ export function slackBody(envelope: Envelope, publicApiUrl: string): Record<stri
     blocks: [
       { type: 'header', text: { type: 'plain_text', text: subject.slice(0, 150) } },
       { type: 'section', text: { type: 'mrkdwn', text: '```' + text.slice(0, 2900) + '```' } },
-      { type: 'context', elements: [{ type: 'mrkdwn', text: `<${link}|Open in CostWatch> · delivery ${envelope.id}` }] },
+      {
+        type: 'context',
+        elements: [{ type: 'mrkdwn', text: `<${link}|Open in CostWatch> · delivery ${envelope.id}` }],
+      },
     ],
   };
 }
@@ -123,7 +136,9 @@ export async function sendWebhook(
   envelope: Envelope,
   options: { timeoutMs: number; publicApiUrl: string; nowSeconds?: number },
 ): Promise<SendResult> {
-  const body = JSON.stringify(target.format === 'slack' ? slackBody(envelope, options.publicApiUrl) : envelope);
+  const body = JSON.stringify(
+    target.format === 'slack' ? slackBody(envelope, options.publicApiUrl) : envelope,
+  );
   const t = options.nowSeconds ?? Math.floor(Date.now() / 1000);
   try {
     const response = await fetch(target.url, {
@@ -141,8 +156,13 @@ export async function sendWebhook(
     });
     // The body is not needed; drain it so the connection is released.
     const reply = await response.text().catch(() => '');
-    if (response.status >= 200 && response.status < 300) return { ok: true, responseCode: response.status, error: null };
-    return { ok: false, responseCode: response.status, error: `HTTP ${response.status}${reply ? `: ${reply.slice(0, 200)}` : ''}` };
+    if (response.status >= 200 && response.status < 300)
+      return { ok: true, responseCode: response.status, error: null };
+    return {
+      ok: false,
+      responseCode: response.status,
+      error: `HTTP ${response.status}${reply ? `: ${reply.slice(0, 200)}` : ''}`,
+    };
   } catch (error) {
     return { ok: false, responseCode: null, error: errorText(error) };
   }
@@ -190,7 +210,11 @@ export async function sendEmail(
     });
     const code = Number(/^(\d{3})/.exec(info.response)?.[1] ?? 250);
     if (info.rejected.length > 0)
-      return { ok: false, responseCode: code, error: `rejected recipients: ${info.rejected.map(String).join(', ')}` };
+      return {
+        ok: false,
+        responseCode: code,
+        error: `rejected recipients: ${info.rejected.map(String).join(', ')}`,
+      };
     return { ok: true, responseCode: code, error: null };
   } catch (error) {
     const code = (error as { responseCode?: unknown }).responseCode;

@@ -24,12 +24,19 @@ export async function enqueueBudgetEvaluation(queues: Pick<Queues, 'budgets'>, o
 }
 
 /** Hands outbox rows to the notifications queue (call after the transaction that created them commits). */
-export async function dispatchDeliveries(queues: Pick<Queues, 'notifications'>, deliveryIds: string[]): Promise<void> {
+export async function dispatchDeliveries(
+  queues: Pick<Queues, 'notifications'>,
+  deliveryIds: string[],
+): Promise<void> {
   for (let i = 0; i < deliveryIds.length; i += 1000) {
     await queues.notifications.addBulk(
       deliveryIds.slice(i, i + 1000).map((deliveryId) => {
         const data = deliverNotificationJobSchema.parse({ deliveryId });
-        return { name: JOB_NAMES.deliverNotification, data, opts: { deduplication: { id: deliveryDedupeId(data) } } };
+        return {
+          name: JOB_NAMES.deliverNotification,
+          data,
+          opts: { deduplication: { id: deliveryDedupeId(data) } },
+        };
       }),
     );
   }

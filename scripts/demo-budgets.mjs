@@ -4,6 +4,7 @@
 // it: the 80% forecasted threshold fires, and the receiver prints the notification it got.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
+import { Buffer } from 'node:buffer';
 
 function verify(secret, header, raw) {
   const match = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header ?? '');
@@ -43,10 +44,18 @@ export async function runBudgetsDemo({ api, token, log, timeoutMs = 120_000 }) {
   };
 
   const channels = await call('GET', '/notification-channels');
-  for (const c of channels.items.filter((c) => c.name === 'demo receiver')) await call('DELETE', `/notification-channels/${c.id}`);
-  const channel = await call('POST', '/notification-channels', { type: 'webhook', name: 'demo receiver', url: receiver, signing_secret: secret, format: 'json' });
+  for (const c of channels.items.filter((c) => c.name === 'demo receiver'))
+    await call('DELETE', `/notification-channels/${c.id}`);
+  const channel = await call('POST', '/notification-channels', {
+    type: 'webhook',
+    name: 'demo receiver',
+    url: receiver,
+    signing_secret: secret,
+    format: 'json',
+  });
   const budgets = await call('GET', '/budgets');
-  for (const b of budgets.items.filter((b) => b.name === 'Demo monthly budget')) await call('DELETE', `/budgets/${b.id}`);
+  for (const b of budgets.items.filter((b) => b.name === 'Demo monthly budget'))
+    await call('DELETE', `/budgets/${b.id}`);
   const budget = await call('POST', '/budgets', {
     name: 'Demo monthly budget',
     period: 'monthly',
@@ -63,17 +72,22 @@ export async function runBudgetsDemo({ api, token, log, timeoutMs = 120_000 }) {
   const deadline = Date.now() + timeoutMs;
   let forecast = null;
   while (forecast === null) {
-    if (Date.now() > deadline) throw new Error('budgets demo: no forecast was stored (see .costwatch/demo/worker-*.log)');
+    if (Date.now() > deadline)
+      throw new Error('budgets demo: no forecast was stored (see .costwatch/demo/worker-*.log)');
     await new Promise((r) => setTimeout(r, 500));
     forecast = (await call('GET', `/budgets/${budget.id}`)).current.forecast;
   }
   // The forecast is 90% of the budget: over the 80% forecasted threshold, under 100%.
   const amount = (Math.ceil((Number(forecast.amount) / 0.9) * 100) / 100).toFixed(2);
   await call('PATCH', `/budgets/${budget.id}`, { amount: { amount, unit: 'USD' } });
-  log(`budgets: "Demo monthly budget" of ${amount} USD, forecast ${Number(forecast.amount).toFixed(2)} USD (90%): waiting for the 80% alert...`);
+  log(
+    `budgets: "Demo monthly budget" of ${amount} USD, forecast ${Number(forecast.amount).toFixed(2)} USD (90%): waiting for the 80% alert...`,
+  );
   const notification = await Promise.race([
     received,
-    new Promise((_, reject) => setTimeout(() => reject(new Error('budgets demo: no notification arrived')), timeoutMs).unref()),
+    new Promise((_, reject) =>
+      setTimeout(() => reject(new Error('budgets demo: no notification arrived')), timeoutMs).unref(),
+    ),
   ]);
   process.stdout.write(
     `\nThe demo receiver got a signed notification (X-CostWatch-Delivery ${notification.delivery}):\n${JSON.stringify(notification.body, null, 2)}\n`,

@@ -58,14 +58,29 @@ after(async () => {
 });
 
 test('channel create (secret from stdin), list without secrets, test delivers a signed message, delete', async () => {
-  const bad = await cli(['channel', 'create', '--org', String(orgId), '--name', 'x', '--url', 'ftp://example.com'], '');
+  const bad = await cli(
+    ['channel', 'create', '--org', String(orgId), '--name', 'x', '--url', 'ftp://example.com'],
+    '',
+  );
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /--url: must be an http:\/\/ or https:\/\/ URL/);
-  const created = await cli(['channel', 'create', '--org', String(orgId), '--name', 'hook', '--url', hook.url, '--secret-stdin'], `${SECRET}\n`);
+  const created = await cli(
+    ['channel', 'create', '--org', String(orgId), '--name', 'hook', '--url', hook.url, '--secret-stdin'],
+    `${SECRET}\n`,
+  );
   assert.equal(created.code, 0, created.stderr);
   const channelId = created.stdout.trim();
   assert.match(channelId, /^\d+$/);
-  const generated = await cli(['channel', 'create', '--org', String(orgId), '--name', 'gen', '--url', 'https://hooks.example.com/x']);
+  const generated = await cli([
+    'channel',
+    'create',
+    '--org',
+    String(orgId),
+    '--name',
+    'gen',
+    '--url',
+    'https://hooks.example.com/x',
+  ]);
   assert.match(generated.stderr, /signing secret \(shown once.*\): whsec_/);
   const list = await cli(['channel', 'list', '--org', String(orgId)]);
   assert.equal(list.code, 0);
@@ -99,12 +114,26 @@ test('budget create validates like the API, queues the evaluation; list and dele
   assert.match(euro.stderr, /--amount\/--currency \(unit\): must be USD/);
   const dim = await cli([...base, '--threshold', '80:actual', '--scope', 'team=x']);
   assert.match(dim.stderr, /--scope \(team\): unknown dimension "team"/);
-  const ok = await cli([...base, '--threshold', '80:forecasted', '--threshold', '100:actual', '--scope', 'service=Amazon Simple Storage Service']);
+  const ok = await cli([
+    ...base,
+    '--threshold',
+    '80:forecasted',
+    '--threshold',
+    '100:actual',
+    '--scope',
+    'service=Amazon Simple Storage Service',
+  ]);
   assert.equal(ok.code, 0, ok.stderr);
   const id = ok.stdout.trim();
-  assert.ok(await queues.budgets.getDeduplicationJobId(evaluateBudgetsDedupeId({ orgId })), 'evaluation queued');
+  assert.ok(
+    await queues.budgets.getDeduplicationJobId(evaluateBudgetsDedupeId({ orgId })),
+    'evaluation queued',
+  );
   const list = await cli(['budget', 'list', '--org', String(orgId)]);
-  assert.match(list.stdout, new RegExp(`^${id}\\s+cli budget\\s+monthly\\s+500\\.00\\s+0\\.00\\s+-\\s+100%A:ok 80%F:ok$`, 'm'));
+  assert.match(
+    list.stdout,
+    new RegExp(`^${id}\\s+cli budget\\s+monthly\\s+500\\.00\\s+0\\.00\\s+-\\s+100%A:ok 80%F:ok$`, 'm'),
+  );
   const dup = await cli([...base, '--threshold', '80:actual']);
   assert.match(dup.stderr, /--name: a budget named "cli budget" exists/);
   assert.equal((await cli(['budget', 'delete', '--org', String(orgId), '--id', id])).code, 0);

@@ -6,7 +6,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
-import { startSmtpReceiver, startWebhookReceiver, type SmtpReceiver, type WebhookReceiver } from './helpers/notifications.js';
+import {
+  startSmtpReceiver,
+  startWebhookReceiver,
+  type SmtpReceiver,
+  type WebhookReceiver,
+} from './helpers/notifications.js';
 import { createChannel } from '../database/repositories/notification-channels.repository.js';
 import { checkNotificationChannels } from '../cli/doctor/channels.check.js';
 
@@ -26,19 +31,57 @@ after(async () => {
 });
 
 test('each channel: DNS and connect checked, failures named with a fix, nothing sent', async () => {
-  const defaults = { host: '127.0.0.1', port: smtp.port, secure: false, user: 'doc', password: 'doc-password', from: 'doctor@costwatch.test' };
+  const defaults = {
+    host: '127.0.0.1',
+    port: smtp.port,
+    secure: false,
+    user: 'doc',
+    password: 'doc-password',
+    from: 'doctor@costwatch.test',
+  };
   assert.equal((await checkNotificationChannels(db.pool, defaults, 2000))[0]?.detail, 'none configured');
-  const { rows } = await db.pool.query<{ id: number }>(`INSERT INTO organizations (name, aws_account_id) VALUES ('doc', '123456789012') RETURNING id::int AS id`);
+  const { rows } = await db.pool.query<{ id: number }>(
+    `INSERT INTO organizations (name, aws_account_id) VALUES ('doc', '123456789012') RETURNING id::int AS id`,
+  );
   const org = rows[0]?.id ?? 0;
-  const ok = await createChannel(db.pool, org, { type: 'webhook', name: 'ok', url: hook.url, signingSecret: 'doctor-secret-0123456789', format: 'json' });
-  const nx = await createChannel(db.pool, org, { type: 'webhook', name: 'nx', url: 'https://costwatch-receiver.invalid/hook', signingSecret: 'doctor-secret-0123456789', format: 'json' });
-  const mail = await createChannel(db.pool, org, { type: 'email', name: 'mail', recipients: ['a@example.com'] });
-  const closed = await createChannel(db.pool, org, { type: 'email', name: 'closed', recipients: ['a@example.com'], smtp: { host: '127.0.0.1', port: 9 } });
-  const badLogin = await createChannel(db.pool, org, { type: 'email', name: 'login', recipients: ['a@example.com'], smtp: { username: 'doc', password: 'wrong' } });
+  const ok = await createChannel(db.pool, org, {
+    type: 'webhook',
+    name: 'ok',
+    url: hook.url,
+    signingSecret: 'doctor-secret-0123456789',
+    format: 'json',
+  });
+  const nx = await createChannel(db.pool, org, {
+    type: 'webhook',
+    name: 'nx',
+    url: 'https://costwatch-receiver.invalid/hook',
+    signingSecret: 'doctor-secret-0123456789',
+    format: 'json',
+  });
+  const mail = await createChannel(db.pool, org, {
+    type: 'email',
+    name: 'mail',
+    recipients: ['a@example.com'],
+  });
+  const closed = await createChannel(db.pool, org, {
+    type: 'email',
+    name: 'closed',
+    recipients: ['a@example.com'],
+    smtp: { host: '127.0.0.1', port: 9 },
+  });
+  const badLogin = await createChannel(db.pool, org, {
+    type: 'email',
+    name: 'login',
+    recipients: ['a@example.com'],
+    smtp: { username: 'doc', password: 'wrong' },
+  });
   const results = await checkNotificationChannels(db.pool, defaults, 2000);
   const byId = (id: number) => results.find((r) => r.name.startsWith(`channel ${id} `));
   assert.equal(byId(ok.id)?.status, 'pass', JSON.stringify(byId(ok.id)));
-  assert.match(byId(ok.id)?.detail ?? '', /127\.0\.0\.1 resolves to 127\.0\.0\.1; .* accepts connections \(nothing sent\)/);
+  assert.match(
+    byId(ok.id)?.detail ?? '',
+    /127\.0\.0\.1 resolves to 127\.0\.0\.1; .* accepts connections \(nothing sent\)/,
+  );
   assert.equal(byId(nx.id)?.status, 'fail');
   assert.match(byId(nx.id)?.detail ?? '', /ENOTFOUND/);
   assert.match(byId(nx.id)?.fix ?? '', /costwatch channel test/);

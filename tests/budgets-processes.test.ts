@@ -48,7 +48,11 @@ before(async () => {
       const body = JSON.parse(raw) as { data: { alert_id: number } };
       // A slow receiver keeps deliveries in flight when the worker is killed.
       setTimeout(() => {
-        arrivals.push({ id: String(req.headers['x-costwatch-delivery']), valid, alertId: body.data.alert_id });
+        arrivals.push({
+          id: String(req.headers['x-costwatch-delivery']),
+          valid,
+          alertId: body.data.alert_id,
+        });
         res.writeHead(valid ? 200 : 401).end();
       }, 40);
     });
@@ -73,7 +77,8 @@ before(async () => {
 });
 
 after(async () => {
-  for (const p of running) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  for (const p of running)
+    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
   await discardQueues(queues);
   redis.disconnect();
   receiver.closeAllConnections();
@@ -88,7 +93,11 @@ const startWorker = async () => {
 };
 
 /** Orgs whose budgets are over every threshold wherever today falls in the period. */
-async function seedOrgs(count: number, budgetsPerOrg: number, label: string): Promise<{ orgIds: number[]; thresholds: number }> {
+async function seedOrgs(
+  count: number,
+  budgetsPerOrg: number,
+  label: string,
+): Promise<{ orgIds: number[]; thresholds: number }> {
   const today = todayUtc(systemNow());
   const days = eachDay(addDays(today, -400), addDays(today, 400));
   const orgIds: number[] = [];
@@ -101,11 +110,26 @@ async function seedOrgs(count: number, budgetsPerOrg: number, label: string): Pr
     assert.ok(orgId);
     orgIds.push(orgId);
     await seedDailyCost(db.pool, orgId, days, '5');
-    const channel = await createChannel(db.pool, orgId, { type: 'webhook', name: 'hook', url: hookUrl, signingSecret: SECRET, format: 'json' });
+    const channel = await createChannel(db.pool, orgId, {
+      type: 'webhook',
+      name: 'hook',
+      url: hookUrl,
+      signingSecret: SECRET,
+      format: 'json',
+    });
     for (let b = 0; b < budgetsPerOrg; b++) {
       await createBudget(db.pool, orgId, {
-        name: `b${b}`, period: (['monthly', 'quarterly', 'annual'] as const)[b % 3] ?? 'monthly', amount: '100', currency: 'USD', metric: 'unblended', scope: {},
-        thresholds: [{ percent: 50, kind: 'actual' }, { percent: 100, kind: 'actual' }], channelIds: [channel.id],
+        name: `b${b}`,
+        period: (['monthly', 'quarterly', 'annual'] as const)[b % 3] ?? 'monthly',
+        amount: '100',
+        currency: 'USD',
+        metric: 'unblended',
+        scope: {},
+        thresholds: [
+          { percent: 50, kind: 'actual' },
+          { percent: 100, kind: 'actual' },
+        ],
+        channelIds: [channel.id],
       });
     }
   }
@@ -113,7 +137,13 @@ async function seedOrgs(count: number, budgetsPerOrg: number, label: string): Pr
 }
 
 async function counts(orgIds: number[]) {
-  const { rows } = await db.pool.query<{ alerts: number; keys: number; deliveries: number; delivered: number; perAlert: number }>(
+  const { rows } = await db.pool.query<{
+    alerts: number;
+    keys: number;
+    deliveries: number;
+    delivered: number;
+    perAlert: number;
+  }>(
     `SELECT (SELECT count(*)::int FROM budget_alerts WHERE organization_id = ANY($1)) AS alerts,
             (SELECT count(DISTINCT (budget_id, period_start, threshold_percent, kind))::int FROM budget_alerts WHERE organization_id = ANY($1)) AS keys,
             (SELECT count(*)::int FROM notification_outbox WHERE organization_id = ANY($1)) AS deliveries,
@@ -160,9 +190,13 @@ test('kill -9 of the worker mid-evaluations and mid-deliveries: one alert per th
   );
   const keyOfAlert = new Map(rows.map((r) => [r.alert_id, r.id]));
   const mine = arrivals.filter((a) => keyOfAlert.has(a.alertId));
-  assert.ok(mine.every((a) => a.valid), 'every signature verified');
+  assert.ok(
+    mine.every((a) => a.valid),
+    'every signature verified',
+  );
   assert.equal(new Set(mine.map((a) => a.id)).size, thresholds, 'every delivery arrived');
-  for (const a of mine) assert.equal(a.id, keyOfAlert.get(a.alertId), 'a resend carries the same idempotency key');
+  for (const a of mine)
+    assert.equal(a.id, keyOfAlert.get(a.alertId), 'a resend carries the same idempotency key');
   const resent = mine.length - thresholds;
   assert.ok(resent <= 4 * 2, `duplicates only from sends in flight at the kill (${resent})`);
   second.child.kill('SIGTERM');
@@ -174,13 +208,22 @@ test('two worker processes evaluating the same organization at once make one ale
   const orgId = orgIds[0] ?? 0;
   const workers = await Promise.all([startWorker(), startWorker()]);
   // Without the per-org dedupe id, so evaluations really run side by side in both processes.
-  await queues.budgets.addBulk(Array.from({ length: 40 }, () => ({ name: JOB_NAMES.evaluateBudgets, data: { orgId } })));
+  await queues.budgets.addBulk(
+    Array.from({ length: 40 }, () => ({ name: JOB_NAMES.evaluateBudgets, data: { orgId } })),
+  );
   await waitFor('every delivery', async () => (await counts(orgIds)).delivered === thresholds, 60_000);
-  await waitFor('the evaluations', async () => (await queues.budgets.getJobCounts('waiting', 'active')).active === 0, 30_000);
+  await waitFor(
+    'the evaluations',
+    async () => (await queues.budgets.getJobCounts('waiting', 'active')).active === 0,
+    30_000,
+  );
   const final = await counts(orgIds);
   assert.equal(final.alerts, thresholds);
   assert.equal(final.deliveries, thresholds);
-  const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM budget_alerts WHERE organization_id = $1`, [orgId]);
+  const { rows } = await db.pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM budget_alerts WHERE organization_id = $1`,
+    [orgId],
+  );
   assert.equal(rows[0]?.n, 20);
   const out = workers.map((w) => w.output()).join('');
   assert.ok(out.includes('budget thresholds crossed'), 'the evaluations ran in the worker processes');

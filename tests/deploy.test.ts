@@ -1041,8 +1041,14 @@ describe('Prometheus configuration and alert rules', () => {
               series('up{job="worker",instance="w1:9464"}', '1x20'),
               series('up{job="worker",instance="w2:9464"}', '0x20'),
               // Two deliveries past their deadline at minute 5; retries alone never fire.
-              series('costwatch_notifications_total{job="worker",instance="w1:9464",channel="webhook",outcome="failed"}', '0x5 2x15'),
-              series('costwatch_notifications_total{job="worker",instance="w1:9464",channel="email",outcome="retried"}', '0+5x20'),
+              series(
+                'costwatch_notifications_total{job="worker",instance="w1:9464",channel="webhook",outcome="failed"}',
+                '0x5 2x15',
+              ),
+              series(
+                'costwatch_notifications_total{job="worker",instance="w1:9464",channel="email",outcome="retried"}',
+                '0+5x20',
+              ),
               series('costwatch_notifications_undelivered{job="worker",instance="w1:9464"}', '150x40'),
               series('costwatch_notifications_undelivered{job="worker",instance="w2:9464"}', '150x40'),
             ],

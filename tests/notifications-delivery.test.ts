@@ -24,7 +24,14 @@ import { createChannel } from '../database/repositories/notification-channels.re
 import { enqueueNotifications } from '../database/repositories/notifications.repository.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { discardQueues } from './helpers/queues.js';
-import { seedDailyCost, seedForecast, startSmtpReceiver, startWebhookReceiver, type SmtpReceiver, type WebhookReceiver } from './helpers/notifications.js';
+import {
+  seedDailyCost,
+  seedForecast,
+  startSmtpReceiver,
+  startWebhookReceiver,
+  type SmtpReceiver,
+  type WebhookReceiver,
+} from './helpers/notifications.js';
 import { testEnv } from './helpers/pipeline.js';
 import { login, seedUser, startTestApi, type TestApi } from '../api/testing/harness.js';
 
@@ -76,7 +83,11 @@ before(async () => {
   });
   const log = pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, sink);
   workers = await startWorkers(config, { queues: ['budgets', 'notifications'], log, now: () => NOW });
-  api = await startTestApi({ db, env: { QUEUE_PREFIX: prefix, NOTIFY_TIMEOUT_MS: '3000' }, options: { now: () => NOW } });
+  api = await startTestApi({
+    db,
+    env: { QUEUE_PREFIX: prefix, NOTIFY_TIMEOUT_MS: '3000' },
+    options: { now: () => NOW },
+  });
 });
 
 after(async () => {
@@ -102,14 +113,25 @@ async function newOrg(): Promise<{ id: number; name: string }> {
 }
 
 async function outbox(orgId: number) {
-  const { rows } = await db.pool.query<{ id: string; status: string; attempts: number; last_error: string | null; last_response_code: number | null; alert_id: number | null }>(
+  const { rows } = await db.pool.query<{
+    id: string;
+    status: string;
+    attempts: number;
+    last_error: string | null;
+    last_response_code: number | null;
+    alert_id: number | null;
+  }>(
     `SELECT id::text, status, attempts, last_error, last_response_code, alert_id::int AS alert_id FROM notification_outbox WHERE organization_id = $1 ORDER BY id`,
     [orgId],
   );
   return rows;
 }
 
-async function waitForOutbox(orgId: number, done: (rows: Awaited<ReturnType<typeof outbox>>) => boolean, timeoutMs: number) {
+async function waitForOutbox(
+  orgId: number,
+  done: (rows: Awaited<ReturnType<typeof outbox>>) => boolean,
+  timeoutMs: number,
+) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const rows = await outbox(orgId);
@@ -123,21 +145,50 @@ async function crossedBudget(orgId: number, channelIds: number[], name = 'b'): P
   await seedDailyCost(db.pool, orgId, eachDay('2026-04-01', TODAY), '10'); // 140
   await seedForecast(db.pool, orgId, '2026-04-01', '300');
   await createBudget(db.pool, orgId, {
-    name, period: 'monthly', amount: '200', currency: 'USD', metric: 'unblended', scope: { service: ['Amazon Elastic Compute Cloud - Compute'] },
-    thresholds: [{ percent: 50, kind: 'actual' }, { percent: 80, kind: 'forecasted' }], channelIds,
+    name,
+    period: 'monthly',
+    amount: '200',
+    currency: 'USD',
+    metric: 'unblended',
+    scope: { service: ['Amazon Elastic Compute Cloud - Compute'] },
+    thresholds: [
+      { percent: 50, kind: 'actual' },
+      { percent: 80, kind: 'forecasted' },
+    ],
+    channelIds,
   });
 }
 
 test('webhook (json and slack) and email deliveries: signed, one id per delivery, SPEC body, parsed email', async () => {
   const org = await newOrg();
-  const json = await createChannel(db.pool, org.id, { type: 'webhook', name: 'json', url: hook.url, signingSecret: SECRET, format: 'json' });
-  const slack = await createChannel(db.pool, org.id, { type: 'webhook', name: 'slack', url: hook.url, signingSecret: SECRET, format: 'slack' });
-  const mail = await createChannel(db.pool, org.id, { type: 'email', name: 'mail', recipients: ['finops@example.com', 'cto@example.com'] });
+  const json = await createChannel(db.pool, org.id, {
+    type: 'webhook',
+    name: 'json',
+    url: hook.url,
+    signingSecret: SECRET,
+    format: 'json',
+  });
+  const slack = await createChannel(db.pool, org.id, {
+    type: 'webhook',
+    name: 'slack',
+    url: hook.url,
+    signingSecret: SECRET,
+    format: 'slack',
+  });
+  const mail = await createChannel(db.pool, org.id, {
+    type: 'email',
+    name: 'mail',
+    recipients: ['finops@example.com', 'cto@example.com'],
+  });
   const before = hook.received.length;
   const mailsBefore = smtp.messages.length;
   await crossedBudget(org.id, [json.id, slack.id, mail.id]);
   await enqueueBudgetEvaluation(queues, org.id);
-  const rows = await waitForOutbox(org.id, (r) => r.length === 6 && r.every((x) => x.status === 'delivered'), 30_000);
+  const rows = await waitForOutbox(
+    org.id,
+    (r) => r.length === 6 && r.every((x) => x.status === 'delivered'),
+    30_000,
+  );
   await hook.waitForDistinct(before + 4, 10_000);
   await smtp.waitFor(mailsBefore + 2, 10_000);
   const mine = hook.received.slice(before);
@@ -156,7 +207,10 @@ test('webhook (json and slack) and email deliveries: signed, one id per delivery
     assert.deepEqual(data.budget.scope, { service: ['Amazon Elastic Compute Cloud - Compute'] });
     assert.equal(r.headers['content-type'], 'application/json');
   }
-  assert.deepEqual(jsonBodies.map((r) => (r.body.data as { threshold: { kind: string } }).threshold.kind).sort(), ['actual', 'forecasted']);
+  assert.deepEqual(
+    jsonBodies.map((r) => (r.body.data as { threshold: { kind: string } }).threshold.kind).sort(),
+    ['actual', 'forecasted'],
+  );
   const slackBodies = mine.filter((r) => 'blocks' in r.body);
   assert.equal(slackBodies.length, 2);
   for (const r of slackBodies) {
@@ -167,24 +221,42 @@ test('webhook (json and slack) and email deliveries: signed, one id per delivery
   const mails = smtp.messages.slice(mailsBefore);
   assert.deepEqual(smtp.logins.slice(-1), ['costwatch'], 'SMTP AUTH with SMTP_USER / SMTP_PASSWORD');
   for (const m of mails) {
-    assert.deepEqual(m.from?.value.map((v) => [v.name, v.address]), [['CostWatch', 'alerts@costwatch.test']]);
+    assert.deepEqual(
+      m.from?.value.map((v) => [v.name, v.address]),
+      [['CostWatch', 'alerts@costwatch.test']],
+    );
     assert.match(String(m.subject), /\[CostWatch\] (Actual|Forecasted) spend of budget "b" crossed/);
-    assert.match(m.text ?? '', /Details: https:\/\/costwatch\.example\.com\/api\/v1\/alerts\?budget_id=\d+&org_id=\d+/);
+    assert.match(
+      m.text ?? '',
+      /Details: https:\/\/costwatch\.example\.com\/api\/v1\/alerts\?budget_id=\d+&org_id=\d+/,
+    );
     assert.equal(m.html, false, 'plain text only');
     const delivery = m.headers.get('x-costwatch-delivery');
     assert.ok(typeof delivery === 'string' && ids.has(delivery));
     assert.equal(m.messageId, `<${String(delivery)}@costwatch>`);
-    assert.deepEqual((Array.isArray(m.to) ? m.to : [m.to]).flatMap((t) => t?.value.map((v) => v.address)), ['finops@example.com', 'cto@example.com']);
+    assert.deepEqual(
+      (Array.isArray(m.to) ? m.to : [m.to]).flatMap((t) => t?.value.map((v) => v.address)),
+      ['finops@example.com', 'cto@example.com'],
+    );
   }
   const metrics = await registry.getSingleMetricAsString('costwatch_notifications_total');
   assert.match(metrics, /costwatch_notifications_total\{channel="webhook",outcome="delivered"\} [1-9]/);
   assert.match(metrics, /costwatch_notifications_total\{channel="email",outcome="delivered"\} [1-9]/);
-  assert.match(await registry.getSingleMetricAsString('costwatch_alerts_fired_total'), /kind="forecasted"\} [1-9]/);
+  assert.match(
+    await registry.getSingleMetricAsString('costwatch_alerts_fired_total'),
+    /kind="forecasted"\} [1-9]/,
+  );
 });
 
 test('the receiver is down for 30 s: deliveries are retried with backoff, then every one arrives once delivered', async () => {
   const org = await newOrg();
-  const channel = await createChannel(db.pool, org.id, { type: 'webhook', name: 'down', url: hook.url, signingSecret: SECRET, format: 'json' });
+  const channel = await createChannel(db.pool, org.id, {
+    type: 'webhook',
+    name: 'down',
+    url: hook.url,
+    signingSecret: SECRET,
+    format: 'json',
+  });
   await hook.down();
   const startedDown = Date.now();
   try {
@@ -193,8 +265,14 @@ test('the receiver is down for 30 s: deliveries are retried with backoff, then e
     await waitForOutbox(org.id, (r) => r.length === 6 && r.every((x) => x.attempts >= 2), 20_000);
     await new Promise((r) => setTimeout(r, Math.max(0, 30_000 - (Date.now() - startedDown))));
     const during = await outbox(org.id);
-    assert.ok(during.every((r) => r.status === 'pending' || r.status === 'sending'), 'still undelivered, not failed');
-    assert.ok(during.every((r) => r.last_error !== null && r.last_response_code === null), 'connection errors recorded');
+    assert.ok(
+      during.every((r) => r.status === 'pending' || r.status === 'sending'),
+      'still undelivered, not failed',
+    );
+    assert.ok(
+      during.every((r) => r.last_error !== null && r.last_response_code === null),
+      'connection errors recorded',
+    );
     const gauge = await registry.getSingleMetricAsString('costwatch_notifications_undelivered');
     assert.match(gauge, /costwatch_notifications_undelivered [1-9]/);
   } finally {
@@ -218,13 +296,30 @@ test('the receiver is down for 30 s: deliveries are retried with backoff, then e
 
 test('past its deadline a delivery is failed, with attempts, the last error and the log', async () => {
   const org = await newOrg();
-  const refused = await createChannel(db.pool, org.id, { type: 'webhook', name: 'gone', url: 'http://127.0.0.1:9/none', signingSecret: SECRET, format: 'json' });
+  const refused = await createChannel(db.pool, org.id, {
+    type: 'webhook',
+    name: 'gone',
+    url: 'http://127.0.0.1:9/none',
+    signingSecret: SECRET,
+    format: 'json',
+  });
   const ids = await enqueueNotifications(db.pool, {
-    organizationId: org.id, channelIds: [refused.id], type: 'anomaly.opened', idempotencyKey: 'anomaly_1_opened', data: { anomaly_id: 1 }, deadlineSeconds: 3,
+    organizationId: org.id,
+    channelIds: [refused.id],
+    type: 'anomaly.opened',
+    idempotencyKey: 'anomaly_1_opened',
+    data: { anomaly_id: 1 },
+    deadlineSeconds: 3,
   });
   assert.equal(ids.length, 1);
   assert.deepEqual(
-    await enqueueNotifications(db.pool, { organizationId: org.id, channelIds: [refused.id], type: 'anomaly.opened', idempotencyKey: 'anomaly_1_opened', data: {} }),
+    await enqueueNotifications(db.pool, {
+      organizationId: org.id,
+      channelIds: [refused.id],
+      type: 'anomaly.opened',
+      idempotencyKey: 'anomaly_1_opened',
+      data: {},
+    }),
     [],
     'the same key again adds nothing',
   );
@@ -232,9 +327,15 @@ test('past its deadline a delivery is failed, with attempts, the last error and 
   const [row] = await waitForOutbox(org.id, (r) => r[0]?.status === 'failed', 20_000);
   assert.ok((row?.attempts ?? 0) >= 2, 'retried before the deadline');
   assert.match(row?.last_error ?? '', /fetch failed|ECONNREFUSED/);
-  const log = await db.pool.query<{ outcome: string }>(`SELECT outcome FROM notification_attempts WHERE delivery_id = $1 ORDER BY attempt`, [row?.id]);
+  const log = await db.pool.query<{ outcome: string }>(
+    `SELECT outcome FROM notification_attempts WHERE delivery_id = $1 ORDER BY attempt`,
+    [row?.id],
+  );
   assert.equal(log.rows.at(-1)?.outcome, 'failed');
-  assert.match(await registry.getSingleMetricAsString('costwatch_notifications_total'), /channel="webhook",outcome="failed"\} [1-9]/);
+  assert.match(
+    await registry.getSingleMetricAsString('costwatch_notifications_total'),
+    /channel="webhook",outcome="failed"\} [1-9]/,
+  );
 });
 
 test('POST /notification-channels/{id}/test sends one signed test message through a worker; secrets never returned', async () => {
@@ -247,7 +348,13 @@ test('POST /notification-channels/{id}/test sends one signed test message throug
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
-  const created = await post('/notification-channels', { type: 'webhook', name: 'test-hook', url: hook.url, signing_secret: SECRET, format: 'json' });
+  const created = await post('/notification-channels', {
+    type: 'webhook',
+    name: 'test-hook',
+    url: hook.url,
+    signing_secret: SECRET,
+    format: 'json',
+  });
   assert.equal(created.status, 201);
   const createdText = await created.text();
   assert.ok(!createdText.includes(SECRET), 'the secret is not echoed');
@@ -256,20 +363,31 @@ test('POST /notification-channels/{id}/test sends one signed test message throug
   const before = hook.received.length;
   const res = await post(`/notification-channels/${channel.id}/test`);
   assert.equal(res.status, 200);
-  const body = (await res.json()) as { delivery: { id: string; status: string; attempts: number; last_response_code: number } };
+  const body = (await res.json()) as {
+    delivery: { id: string; status: string; attempts: number; last_response_code: number };
+  };
   assert.equal(body.delivery.status, 'delivered');
   assert.equal(body.delivery.last_response_code, 204);
   const got = hook.received.slice(before).find((r) => r.id === body.delivery.id);
   assert.ok(got, 'the receiver got the test message');
   assert.equal(got.body.type, 'test');
-  const bad = await post('/notification-channels', { type: 'webhook', name: 'refused', url: 'http://127.0.0.1:9/x', signing_secret: SECRET });
+  const bad = await post('/notification-channels', {
+    type: 'webhook',
+    name: 'refused',
+    url: 'http://127.0.0.1:9/x',
+    signing_secret: SECRET,
+  });
   const badId = ((await bad.json()) as { id: number }).id;
   const failed = await post(`/notification-channels/${badId}/test`);
-  const failedBody = (await failed.json()) as { delivery: { status: string; attempts: number; last_error: string } };
+  const failedBody = (await failed.json()) as {
+    delivery: { status: string; attempts: number; last_error: string };
+  };
   assert.equal(failedBody.delivery.status, 'failed', 'a test is tried once');
   assert.equal(failedBody.delivery.attempts, 1);
   assert.ok(failedBody.delivery.last_error.length > 0);
-  const list = await fetch(`${api.baseUrl}/api/v1/notification-channels`, { headers: { authorization: `Bearer ${token}` } });
+  const list = await fetch(`${api.baseUrl}/api/v1/notification-channels`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
   assert.ok(!(await list.text()).includes(SECRET));
 });
 

@@ -28,14 +28,23 @@ export interface EvaluateBudgetsDeps {
 export function createEvaluateBudgetsProcessor(deps: EvaluateBudgetsDeps) {
   return async (job: Job, token?: string): Promise<EvaluationResult> => {
     const parsed = evaluateBudgetsJobSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`invalid evaluate-budgets job data: ${parsed.error.message}`);
+    if (!parsed.success)
+      throw new UnrecoverableError(`invalid evaluate-budgets job data: ${parsed.error.message}`);
     const { orgId } = parsed.data;
     try {
       const now = deps.now();
-      const result = await evaluateBudgets(deps.db, { orgId, today: todayUtc(now), now, deadlineSeconds: deps.deadlineSeconds });
+      const result = await evaluateBudgets(deps.db, {
+        orgId,
+        today: todayUtc(now),
+        now,
+        deadlineSeconds: deps.deadlineSeconds,
+      });
       for (const alert of result.fired) alertsFired.inc({ kind: alert.kind });
       if (result.fired.length > 0)
-        deps.log.info({ orgId, alerts: result.fired, deliveries: result.deliveryIds.length }, 'budget thresholds crossed');
+        deps.log.info(
+          { orgId, alerts: result.fired, deliveries: result.deliveryIds.length },
+          'budget thresholds crossed',
+        );
       await dispatchDeliveries(deps.queues, result.deliveryIds);
       return result;
     } catch (error) {

@@ -10,8 +10,17 @@ import type { Pool } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import { deliverNotificationJobSchema, JOB_NAMES } from '../lib/jobs.js';
 import { notificationsTotal } from '../lib/metrics.js';
-import { sendEmail, sendWebhook, type Envelope, type SendResult, type SmtpSettings } from '../lib/notification-senders.js';
-import { channelSecrets, type ChannelSecrets } from '../database/repositories/notification-channels.repository.js';
+import {
+  sendEmail,
+  sendWebhook,
+  type Envelope,
+  type SendResult,
+  type SmtpSettings,
+} from '../lib/notification-senders.js';
+import {
+  channelSecrets,
+  type ChannelSecrets,
+} from '../database/repositories/notification-channels.repository.js';
 import {
   claimDelivery,
   dueDeliveries,
@@ -39,7 +48,8 @@ export interface NotifyDeps {
   settings: NotifySettings;
 }
 
-export type NotifyResult = { status: DeliveryStatus | 'missing'; attempt?: number } | { redispatched: number };
+export type NotifyResult =
+  { status: DeliveryStatus | 'missing'; attempt?: number } | { redispatched: number };
 
 /** Delay after failed attempt n (1-based): base x 2^(n-1), at most max, with +-20% jitter. */
 export function retryDelayMs(attempt: number, base: number, max: number): number {
@@ -48,20 +58,36 @@ export function retryDelayMs(attempt: number, base: number, max: number): number
 }
 
 export function envelopeOf(d: ClaimedDelivery): Envelope {
-  return { id: d.id, type: d.type, created_at: d.createdAt.toISOString(), organization: d.organization, data: d.data };
+  return {
+    id: d.id,
+    type: d.type,
+    created_at: d.createdAt.toISOString(),
+    organization: d.organization,
+    data: d.data,
+  };
 }
 
 /** Sends once through the channel; never throws. */
-export async function sendThroughChannel(channel: ChannelSecrets, envelope: Envelope, settings: NotifySettings): Promise<SendResult> {
+export async function sendThroughChannel(
+  channel: ChannelSecrets,
+  envelope: Envelope,
+  settings: NotifySettings,
+): Promise<SendResult> {
   if (channel.type === 'webhook') {
-    if (!channel.url || !channel.signingSecret) return { ok: false, responseCode: null, error: 'webhook channel without url or secret' };
-    return sendWebhook({ url: channel.url, signingSecret: channel.signingSecret, format: channel.format ?? 'json' }, envelope, {
-      timeoutMs: settings.timeoutMs,
-      publicApiUrl: settings.publicApiUrl,
-    });
+    if (!channel.url || !channel.signingSecret)
+      return { ok: false, responseCode: null, error: 'webhook channel without url or secret' };
+    return sendWebhook(
+      { url: channel.url, signingSecret: channel.signingSecret, format: channel.format ?? 'json' },
+      envelope,
+      {
+        timeoutMs: settings.timeoutMs,
+        publicApiUrl: settings.publicApiUrl,
+      },
+    );
   }
   const host = channel.smtpHost ?? settings.smtp.host;
-  if (!host) return { ok: false, responseCode: null, error: 'no SMTP server: set SMTP_HOST or the channel smtp.host' };
+  if (!host)
+    return { ok: false, responseCode: null, error: 'no SMTP server: set SMTP_HOST or the channel smtp.host' };
   const smtp: SmtpSettings = {
     host,
     port: channel.smtpPort ?? settings.smtp.port,
@@ -70,7 +96,10 @@ export async function sendThroughChannel(channel: ChannelSecrets, envelope: Enve
     password: channel.smtpUsername ? (channel.smtpPassword ?? undefined) : settings.smtp.password,
     from: settings.smtp.from,
   };
-  return sendEmail(smtp, channel.recipients ?? [], envelope, { timeoutMs: settings.timeoutMs, publicApiUrl: settings.publicApiUrl });
+  return sendEmail(smtp, channel.recipients ?? [], envelope, {
+    timeoutMs: settings.timeoutMs,
+    publicApiUrl: settings.publicApiUrl,
+  });
 }
 
 /**
@@ -105,13 +134,25 @@ export async function attemptDelivery(
   });
   // null: our lease expired and another sender took the delivery over; it records its own attempt.
   if (!recorded) return { status: 'sending', attempt: delivery.attempt };
-  const outcome = recorded.status === 'delivered' ? 'delivered' : recorded.status === 'failed' ? 'failed' : 'retried';
+  const outcome =
+    recorded.status === 'delivered' ? 'delivered' : recorded.status === 'failed' ? 'failed' : 'retried';
   notificationsTotal.inc({ channel: delivery.channelType, outcome });
-  const context = { deliveryId: delivery.id, channelId: delivery.channelId, type: delivery.type, attempt: delivery.attempt };
+  const context = {
+    deliveryId: delivery.id,
+    channelId: delivery.channelId,
+    type: delivery.type,
+    attempt: delivery.attempt,
+  };
   if (recorded.status === 'failed')
-    deps.log.warn({ ...context, code: result.responseCode, reason: result.error }, 'notification failed for good (deadline passed)');
+    deps.log.warn(
+      { ...context, code: result.responseCode, reason: result.error },
+      'notification failed for good (deadline passed)',
+    );
   else if (recorded.status === 'pending')
-    deps.log.info({ ...context, code: result.responseCode, reason: result.error, retryAt: recorded.nextAttemptAt }, 'notification attempt failed; will retry');
+    deps.log.info(
+      { ...context, code: result.responseCode, reason: result.error, retryAt: recorded.nextAttemptAt },
+      'notification attempt failed; will retry',
+    );
   else deps.log.debug(context, 'notification delivered');
   return {
     status: recorded.status,
@@ -127,11 +168,13 @@ export function createNotifyProcessor(deps: NotifyDeps) {
         const grace = Math.ceil(deps.settings.timeoutMs / 1000) + 5;
         const ids = await dueDeliveries(deps.db, grace, 1000);
         await dispatchDeliveries(deps.queues, ids);
-        if (ids.length > 0) deps.log.info({ deliveries: ids.length }, 'outbox sweep re-dispatched deliveries without a job');
+        if (ids.length > 0)
+          deps.log.info({ deliveries: ids.length }, 'outbox sweep re-dispatched deliveries without a job');
         return { redispatched: ids.length };
       }
       const parsed = deliverNotificationJobSchema.safeParse(job.data);
-      if (!parsed.success) throw new UnrecoverableError(`invalid ${job.name} job data: ${parsed.error.message}`);
+      if (!parsed.success)
+        throw new UnrecoverableError(`invalid ${job.name} job data: ${parsed.error.message}`);
       const outcome = await attemptDelivery(deps, parsed.data.deliveryId);
       if (outcome.retryAt && token) {
         // The same job comes back at the next attempt's time (no BullMQ attempt spent).

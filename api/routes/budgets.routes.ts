@@ -27,7 +27,11 @@ import {
   listChannels,
   type ChannelSummary,
 } from '../../database/repositories/notification-channels.repository.js';
-import { enqueueNotifications, getDelivery, listAlerts } from '../../database/repositories/notifications.repository.js';
+import {
+  enqueueNotifications,
+  getDelivery,
+  listAlerts,
+} from '../../database/repositories/notifications.repository.js';
 import { dispatchDeliveries, enqueueBudgetEvaluation } from '../../producers/notifications.js';
 import { ApiError, notFound } from '../errors.js';
 import { orgRoute, type Route } from '../routing.js';
@@ -100,7 +104,10 @@ function budgetView(b: Budget, states: ThresholdState[]): z.input<typeof budgetS
 }
 
 async function budgetViews(db: Queryable, orgId: number, today: string, ids: number[] | null) {
-  const [budgets, states] = await Promise.all([listBudgets(db, orgId, ids), budgetStates(db, orgId, today, ids)]);
+  const [budgets, states] = await Promise.all([
+    listBudgets(db, orgId, ids),
+    budgetStates(db, orgId, today, ids),
+  ]);
   return budgets.map((b) => budgetView(b, states));
 }
 
@@ -108,7 +115,11 @@ async function checkChannels(db: Queryable, orgId: number, ids: number[] | undef
   if (!ids) return;
   const foreign = await foreignChannels(db, orgId, ids);
   if (foreign.length > 0)
-    throw new ApiError('validation_failed', `channel_ids: no notification channel ${foreign.join(', ')} in this organization`, 'channel_ids');
+    throw new ApiError(
+      'validation_failed',
+      `channel_ids: no notification channel ${foreign.join(', ')} in this organization`,
+      'channel_ids',
+    );
 }
 
 function normalizedScope(raw: Record<string, string | string[]> | undefined): BudgetScope | undefined {
@@ -129,7 +140,8 @@ export const budgetRoutes: Route[] = [
     method: 'get',
     path: '/budgets',
     tag: 'budgets',
-    summary: "The organization's budgets with the current period's actual and forecasted spend and each threshold's state",
+    summary:
+      "The organization's budgets with the current period's actual and forecasted spend and each threshold's state",
     query: orgQuery,
     response: budgetListResponse,
     async handler({ app, orgId, now }) {
@@ -179,7 +191,8 @@ export const budgetRoutes: Route[] = [
       try {
         id = await createBudget(app.db, orgId, input);
       } catch (error) {
-        if (isUniqueViolation(error)) throw new ApiError('conflict', `a budget named "${body.name}" exists`, 'name');
+        if (isUniqueViolation(error))
+          throw new ApiError('conflict', `a budget named "${body.name}" exists`, 'name');
         throw error;
       }
       // A budget created mid-period evaluates at once.
@@ -215,7 +228,8 @@ export const budgetRoutes: Route[] = [
           ...(body.channel_ids !== undefined ? { channelIds: body.channel_ids } : {}),
         });
       } catch (error) {
-        if (isUniqueViolation(error)) throw new ApiError('conflict', `a budget named "${body.name ?? ''}" exists`, 'name');
+        if (isUniqueViolation(error))
+          throw new ApiError('conflict', `a budget named "${body.name ?? ''}" exists`, 'name');
         throw error;
       }
       if (!found) throw notFound('budget');
@@ -252,7 +266,13 @@ function channelView(c: ChannelSummary): z.input<typeof channelSchema> {
     format: c.format,
     to: c.recipients,
     smtp: c.smtp
-      ? { host: c.smtp.host, port: c.smtp.port, secure: c.smtp.secure, username: c.smtp.username, password_set: c.smtp.passwordSet }
+      ? {
+          host: c.smtp.host,
+          port: c.smtp.port,
+          secure: c.smtp.secure,
+          username: c.smtp.username,
+          password_set: c.smtp.passwordSet,
+        }
       : null,
     signing_secret_set: c.signingSecretSet,
     budget_ids: c.budgetIds,
@@ -306,12 +326,19 @@ export const channelRoutes: Route[] = [
           app.db,
           orgId,
           body.type === 'webhook'
-            ? { type: 'webhook', name: body.name, url: body.url, signingSecret: body.signing_secret, format: body.format }
+            ? {
+                type: 'webhook',
+                name: body.name,
+                url: body.url,
+                signingSecret: body.signing_secret,
+                format: body.format,
+              }
             : { type: 'email', name: body.name, recipients: body.to, smtp: body.smtp },
         );
         return channelView(created);
       } catch (error) {
-        if (isUniqueViolation(error)) throw new ApiError('conflict', `a channel named "${body.name}" exists`, 'name');
+        if (isUniqueViolation(error))
+          throw new ApiError('conflict', `a channel named "${body.name}" exists`, 'name');
         throw error;
       }
     },
@@ -335,7 +362,8 @@ export const channelRoutes: Route[] = [
     method: 'post',
     path: '/notification-channels/:id/test',
     tag: 'notification-channels',
-    summary: 'Send a test notification (admin) through the outbox; answers with the delivery once it is delivered or failed',
+    summary:
+      'Send a test notification (admin) through the outbox; answers with the delivery once it is delivered or failed',
     description:
       'One attempt, sent by a worker like every notification (type "test"); the answer waits up to NOTIFY_TIMEOUT_MS + 5 s ' +
       'and may show status pending when no worker serves the notifications queue.',
@@ -352,7 +380,10 @@ export const channelRoutes: Route[] = [
         channelIds: [id],
         type: 'test',
         idempotencyKey: `test_${randomUUID()}`,
-        data: { message: 'CostWatch test notification', channel: { id: channel.id, name: channel.name, type: channel.type } },
+        data: {
+          message: 'CostWatch test notification',
+          channel: { id: channel.id, name: channel.name, type: channel.type },
+        },
         createdAt: now,
         // One attempt: a failed test is reported, not retried for a day.
         deadlineSeconds: 0,
@@ -376,7 +407,8 @@ export const alertRoutes: Route[] = [
     method: 'get',
     path: '/alerts',
     tag: 'alerts',
-    summary: 'Budget alerts, newest first, each with its deliveries (status, attempts, last response code and error)',
+    summary:
+      'Budget alerts, newest first, each with its deliveries (status, attempts, last response code and error)',
     query: alertsQuery,
     response: alertsResponse,
     async handler({ app, orgId, query }) {

@@ -30,7 +30,9 @@ const budgetAmount = z.strictObject({
 
 const scope = z
   .record(z.string().max(100), z.union([z.string(), z.array(z.string())]))
-  .describe('dimension filters, e.g. {"service": "Amazon Elastic Compute Cloud - Compute"} or {"region": ["us-east-1", "eu-west-1"]}; one dimension (service, account, region)');
+  .describe(
+    'dimension filters, e.g. {"service": "Amazon Elastic Compute Cloud - Compute"} or {"region": ["us-east-1", "eu-west-1"]}; one dimension (service, account, region)',
+  );
 
 const thresholds = z
   .array(threshold)
@@ -40,14 +42,21 @@ const thresholds = z
     const seen = new Set<string>();
     list.forEach((t, i) => {
       const key = `${t.kind}:${t.percent}`;
-      if (seen.has(key)) ctx.addIssue({ code: 'custom', path: [i, 'percent'], message: 'the same threshold twice' });
+      if (seen.has(key))
+        ctx.addIssue({ code: 'custom', path: [i, 'percent'], message: 'the same threshold twice' });
       seen.add(key);
     });
   });
 
-const channelIds = z.array(z.number().int().positive()).max(20, 'at most 20 channels').describe('notification channels of this organization');
+const channelIds = z
+  .array(z.number().int().positive())
+  .max(20, 'at most 20 channels')
+  .describe('notification channels of this organization');
 
-function checkScope(value: { scope?: Record<string, string | string[]> | undefined }, ctx: z.RefinementCtx): void {
+function checkScope(
+  value: { scope?: Record<string, string | string[]> | undefined },
+  ctx: z.RefinementCtx,
+): void {
   if (value.scope === undefined) return;
   const check = validateBudgetScope(value.scope);
   if (!check.ok) ctx.addIssue({ code: 'custom', path: check.field.split('.'), message: check.message });
@@ -88,7 +97,9 @@ const thresholdState = z.object({
   spend: money.nullable().describe('the actual or forecasted spend it compares (null: no forecast stored)'),
   state: z
     .enum(['ok', 'crossed', 'fired', 'restated_below', 'no_forecast'])
-    .describe('ok: under; crossed: over, alert being fired; fired: alerted this period; restated_below: alerted, and a restatement brought spend back under (never fires again this period); no_forecast'),
+    .describe(
+      'ok: under; crossed: over, alert being fired; fired: alerted this period; restated_below: alerted, and a restatement brought spend back under (never fires again this period); no_forecast',
+    ),
   alert_id: z.number().int().nullable(),
   fired_at: z.string().nullable(),
   below_since: z.string().nullable(),
@@ -110,12 +121,17 @@ export const budgetSchema = z.object({
     period_start: z.string().describe('first day of the current period'),
     period_end: z.string().describe('last day of the current period, inclusive'),
     actual: money,
-    forecast: money.nullable().describe('projected spend of the whole period (docs/ALERTS.md); null without a stored forecast'),
+    forecast: money
+      .nullable()
+      .describe('projected spend of the whole period (docs/ALERTS.md); null without a stored forecast'),
   }),
   thresholds: z.array(thresholdState),
 });
 
-export const budgetListResponse = z.object({ organization_id: z.number().int(), items: z.array(budgetSchema) });
+export const budgetListResponse = z.object({
+  organization_id: z.number().int(),
+  items: z.array(budgetSchema),
+});
 export const deletedResponse = z.object({ id: z.number().int(), deleted: z.literal(true) });
 
 const httpUrl = z
@@ -130,7 +146,10 @@ const httpUrl = z
     }
   }, 'must be an http:// or https:// URL');
 
-const email = z.string().max(254).regex(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, 'must be an email address');
+const email = z
+  .string()
+  .max(254)
+  .regex(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, 'must be an email address');
 
 export const createChannelBody = z.discriminatedUnion('type', [
   z.strictObject({
@@ -142,7 +161,10 @@ export const createChannelBody = z.discriminatedUnion('type', [
       .min(16, 'must be at least 16 characters')
       .max(512, 'must be at most 512 characters')
       .describe('HMAC-SHA256 key of X-CostWatch-Signature; write-only (never returned)'),
-    format: z.enum(['json', 'slack']).default('json').describe('json: the CostWatch envelope; slack: text + blocks (Slack, Teams)'),
+    format: z
+      .enum(['json', 'slack'])
+      .default('json')
+      .describe('json: the CostWatch envelope; slack: text + blocks (Slack, Teams)'),
   }),
   z.strictObject({
     type: z.literal('email'),
@@ -151,7 +173,12 @@ export const createChannelBody = z.discriminatedUnion('type', [
     smtp: z
       .strictObject({
         host: z.string().trim().min(1).max(253).optional(),
-        port: z.number().int('must be a whole number').min(1, 'must be between 1 and 65535').max(65535, 'must be between 1 and 65535').optional(),
+        port: z
+          .number()
+          .int('must be a whole number')
+          .min(1, 'must be between 1 and 65535')
+          .max(65535, 'must be between 1 and 65535')
+          .optional(),
         secure: z.boolean().optional(),
         username: z.string().min(1).max(256).optional(),
         password: z.string().min(1).max(512).optional().describe('write-only (never returned)'),
@@ -183,7 +210,10 @@ export const channelSchema = z.object({
   budget_ids: z.array(z.number().int()),
   created_at: z.string(),
 });
-export const channelListResponse = z.object({ organization_id: z.number().int(), items: z.array(channelSchema) });
+export const channelListResponse = z.object({
+  organization_id: z.number().int(),
+  items: z.array(channelSchema),
+});
 
 export const deliverySchema = z.object({
   id: z.string().describe('delivery id = X-CostWatch-Delivery, the idempotency key'),
@@ -203,7 +233,12 @@ export const testResponse = z.object({ delivery: deliverySchema });
 export const alertsQuery = z
   .strictObject({
     org_id: orgIdParam,
-    budget_id: z.string().regex(/^\d{1,15}$/, 'must be a positive whole number').transform(Number).optional().describe('only this budget'),
+    budget_id: z
+      .string()
+      .regex(/^\d{1,15}$/, 'must be a positive whole number')
+      .transform(Number)
+      .optional()
+      .describe('only this budget'),
     kind: z.enum(['actual', 'forecasted']).optional(),
     from: isoDate.optional().describe('fired on or after this day'),
     to: isoDate.optional().describe('fired on or before this day'),
@@ -211,7 +246,8 @@ export const alertsQuery = z
     offset: offsetParam,
   })
   .superRefine((q, ctx) => {
-    if (q.from && q.to && q.from > q.to) ctx.addIssue({ code: 'custom', path: ['from'], message: 'must not be after to' });
+    if (q.from && q.to && q.from > q.to)
+      ctx.addIssue({ code: 'custom', path: ['from'], message: 'must not be after to' });
   });
 
 export const alertsResponse = z.object({
@@ -232,7 +268,10 @@ export const alertsResponse = z.object({
       current_spend: money.describe('the latest evaluation of this kind of spend'),
       below_since: z.string().nullable().describe('set while a restatement keeps spend under the threshold'),
       first_below_at: z.string().nullable(),
-      restatements: z.number().int().describe('times spend fell back under the threshold (never fired again)'),
+      restatements: z
+        .number()
+        .int()
+        .describe('times spend fell back under the threshold (never fired again)'),
       deliveries: z.array(deliverySchema),
     }),
   ),

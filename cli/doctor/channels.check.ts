@@ -8,7 +8,10 @@ import { connect } from 'node:net';
 import nodemailer from 'nodemailer';
 import type { Queryable } from '../../lib/db.js';
 import { smtpTransportOptions, type SmtpSettings } from '../../lib/notification-senders.js';
-import { channelSecrets, listAllChannels } from '../../database/repositories/notification-channels.repository.js';
+import {
+  channelSecrets,
+  listAllChannels,
+} from '../../database/repositories/notification-channels.repository.js';
 import { describeError, fail, pass, skip, withTimeout, type CheckResult } from './check.js';
 
 export interface SmtpDefaults {
@@ -36,9 +39,21 @@ function tcpConnect(host: string, port: number, timeoutMs: number): Promise<void
 }
 
 /** One result per channel (or one `pass`/`skip` when there are none or the table is missing). */
-export async function checkNotificationChannels(db: Queryable, smtp: SmtpDefaults, timeoutMs: number): Promise<CheckResult[]> {
-  const table = await db.query<{ t: string | null }>(`SELECT to_regclass('notification_channels')::text AS t`);
-  if (table.rows[0]?.t == null) return [skip('notification channels', 'the notification_channels table is missing (apply the migrations first)')];
+export async function checkNotificationChannels(
+  db: Queryable,
+  smtp: SmtpDefaults,
+  timeoutMs: number,
+): Promise<CheckResult[]> {
+  const table = await db.query<{ t: string | null }>(
+    `SELECT to_regclass('notification_channels')::text AS t`,
+  );
+  if (table.rows[0]?.t == null)
+    return [
+      skip(
+        'notification channels',
+        'the notification_channels table is missing (apply the migrations first)',
+      ),
+    ];
   const channels = await listAllChannels(db);
   if (channels.length === 0) return [pass('notification channels', 'none configured')];
   const results: CheckResult[] = [];
@@ -51,14 +66,25 @@ export async function checkNotificationChannels(db: Queryable, smtp: SmtpDefault
       try {
         url = new URL(channel.url ?? '');
       } catch {
-        results.push(fail(name, `the URL ${JSON.stringify(channel.url)} does not parse`, `costwatch channel delete --org ${summary.organizationId} --id ${summary.id}, then create it again`));
+        results.push(
+          fail(
+            name,
+            `the URL ${JSON.stringify(channel.url)} does not parse`,
+            `costwatch channel delete --org ${summary.organizationId} --id ${summary.id}, then create it again`,
+          ),
+        );
         continue;
       }
       const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
       try {
         const address = await withTimeout(lookup(url.hostname), timeoutMs, `DNS ${url.hostname}`);
         await tcpConnect(url.hostname, port, timeoutMs);
-        results.push(pass(name, `${url.hostname} resolves to ${address.address}; ${url.hostname}:${port} accepts connections (nothing sent)`));
+        results.push(
+          pass(
+            name,
+            `${url.hostname} resolves to ${address.address}; ${url.hostname}:${port} accepts connections (nothing sent)`,
+          ),
+        );
       } catch (error) {
         results.push(
           fail(
@@ -72,7 +98,13 @@ export async function checkNotificationChannels(db: Queryable, smtp: SmtpDefault
     }
     const host = channel.smtpHost ?? smtp.host;
     if (!host) {
-      results.push(fail(name, 'no SMTP server: SMTP_HOST is unset and the channel names none', 'set SMTP_HOST (and SMTP_PORT, SMTP_SECURE, SMTP_USER, SMTP_PASSWORD) in costwatch-config / costwatch-secrets'));
+      results.push(
+        fail(
+          name,
+          'no SMTP server: SMTP_HOST is unset and the channel names none',
+          'set SMTP_HOST (and SMTP_PORT, SMTP_SECURE, SMTP_USER, SMTP_PASSWORD) in costwatch-config / costwatch-secrets',
+        ),
+      );
       continue;
     }
     const settings: SmtpSettings = {
@@ -87,7 +119,12 @@ export async function checkNotificationChannels(db: Queryable, smtp: SmtpDefault
     try {
       const address = await withTimeout(lookup(host), timeoutMs, `DNS ${host}`);
       await withTimeout(transport.verify(), timeoutMs * 3, `SMTP ${host}:${settings.port}`);
-      results.push(pass(name, `${host} resolves to ${address.address}; SMTP ${host}:${settings.port} answers${settings.user ? ' and accepts the login' : ''} (nothing sent)`));
+      results.push(
+        pass(
+          name,
+          `${host} resolves to ${address.address}; SMTP ${host}:${settings.port} answers${settings.user ? ' and accepts the login' : ''} (nothing sent)`,
+        ),
+      );
     } catch (error) {
       results.push(
         fail(

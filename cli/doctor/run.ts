@@ -191,7 +191,14 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
       const channels = await guarded('notification channels', stepBudget * 4, () =>
         checkNotificationChannels(
           db,
-          { host: config.SMTP_HOST, port: config.SMTP_PORT, secure: config.SMTP_SECURE, user: config.SMTP_USER, password: config.SMTP_PASSWORD, from: config.SMTP_FROM },
+          {
+            host: config.SMTP_HOST,
+            port: config.SMTP_PORT,
+            secure: config.SMTP_SECURE,
+            user: config.SMTP_USER,
+            password: config.SMTP_PASSWORD,
+            from: config.SMTP_FROM,
+          },
           options.timeoutMs,
         ),
       );

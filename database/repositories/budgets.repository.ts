@@ -52,7 +52,11 @@ const BUDGET_COLUMNS = `b.id::int AS id, b.organization_id::int AS "organization
 
 // listBudgets: an organization's budgets (or the given ones), by id.
 // Params: org, ids or null.
-export async function listBudgets(db: Queryable, orgId: number, ids: number[] | null = null): Promise<Budget[]> {
+export async function listBudgets(
+  db: Queryable,
+  orgId: number,
+  ids: number[] | null = null,
+): Promise<Budget[]> {
   const { rows } = await db.query<Budget>(
     `SELECT ${BUDGET_COLUMNS} FROM budgets b WHERE b.organization_id = $1 AND ($2::bigint[] IS NULL OR b.id = ANY($2)) ORDER BY b.id`,
     [orgId, ids],
@@ -147,7 +151,10 @@ export async function updateBudget(
 // deleteBudget: removes a budget (its thresholds, channel links and alerts go with it).
 // Params: org, id.
 export async function deleteBudget(db: Queryable, orgId: number, id: number): Promise<boolean> {
-  const { rowCount } = await db.query(`DELETE FROM budgets WHERE id = $2 AND organization_id = $1`, [orgId, id]);
+  const { rowCount } = await db.query(`DELETE FROM budgets WHERE id = $2 AND organization_id = $1`, [
+    orgId,
+    id,
+  ]);
   return (rowCount ?? 0) > 0;
 }
 
@@ -293,7 +300,11 @@ export async function evaluateBudgets(
   db: Queryable,
   input: { orgId: number; today: string; now: Date; deadlineSeconds: number; budgetIds?: number[] | null },
 ): Promise<EvaluationResult> {
-  const { rows } = await db.query<{ fired: EvaluationResult['fired'] | null; deliveries: string[] | null; updated: number }>({
+  const { rows } = await db.query<{
+    fired: EvaluationResult['fired'] | null;
+    deliveries: string[] | null;
+    updated: number;
+  }>({
     // Named: prepared once per connection, so a rollup's evaluation does not re-plan this statement.
     name: 'cw-evaluate-budgets',
     text: `WITH ${EVALUATION},

@@ -17,7 +17,13 @@ export interface ChannelSummary {
   url: string | null;
   format: WebhookFormat | null;
   recipients: string[] | null;
-  smtp: { host: string | null; port: number | null; secure: boolean | null; username: string | null; passwordSet: boolean } | null;
+  smtp: {
+    host: string | null;
+    port: number | null;
+    secure: boolean | null;
+    username: string | null;
+    passwordSet: boolean;
+  } | null;
   signingSecretSet: boolean;
   budgetIds: number[];
   createdAt: Date;
@@ -45,7 +51,15 @@ export type NewChannel =
       type: 'email';
       name: string;
       recipients: string[];
-      smtp?: { host?: string | undefined; port?: number | undefined; secure?: boolean | undefined; username?: string | undefined; password?: string | undefined } | undefined;
+      smtp?:
+        | {
+            host?: string | undefined;
+            port?: number | undefined;
+            secure?: boolean | undefined;
+            username?: string | undefined;
+            password?: string | undefined;
+          }
+        | undefined;
     };
 
 const SUMMARY_COLUMNS = `c.id::int AS id, c.organization_id::int AS "organizationId", c.name, c.type, c.url, c.format, c.recipients,
@@ -85,7 +99,11 @@ export async function createChannel(db: Queryable, orgId: number, c: NewChannel)
 }
 
 // listChannels: an organization's channels (or one), by id, without secrets. Params: org, id or null.
-export async function listChannels(db: Queryable, orgId: number, id: number | null = null): Promise<ChannelSummary[]> {
+export async function listChannels(
+  db: Queryable,
+  orgId: number,
+  id: number | null = null,
+): Promise<ChannelSummary[]> {
   const { rows } = await db.query<ChannelSummary>(
     `SELECT ${SUMMARY_COLUMNS} FROM notification_channels c WHERE c.organization_id = $1 AND ($2::bigint IS NULL OR c.id = $2) ORDER BY c.id`,
     [orgId, id],
@@ -95,13 +113,18 @@ export async function listChannels(db: Queryable, orgId: number, id: number | nu
 
 // listAllChannels: every channel of every organization, without secrets (doctor). Params: none.
 export async function listAllChannels(db: Queryable): Promise<ChannelSummary[]> {
-  const { rows } = await db.query<ChannelSummary>(`SELECT ${SUMMARY_COLUMNS} FROM notification_channels c ORDER BY c.id`);
+  const { rows } = await db.query<ChannelSummary>(
+    `SELECT ${SUMMARY_COLUMNS} FROM notification_channels c ORDER BY c.id`,
+  );
   return rows;
 }
 
 // deleteChannel: removes a channel (its pending deliveries go with it). Params: org, id.
 export async function deleteChannel(db: Queryable, orgId: number, id: number): Promise<boolean> {
-  const { rowCount } = await db.query(`DELETE FROM notification_channels WHERE id = $2 AND organization_id = $1`, [orgId, id]);
+  const { rowCount } = await db.query(
+    `DELETE FROM notification_channels WHERE id = $2 AND organization_id = $1`,
+    [orgId, id],
+  );
   return (rowCount ?? 0) > 0;
 }
 

@@ -108,7 +108,10 @@ export async function claimDelivery(db: Queryable, id: string, leaseSeconds: num
   if (!row) return { state: 'missing' };
   if (row.state === 'claimed' && row.delivery) {
     const d = row.delivery;
-    return { state: 'claimed', delivery: { ...d, createdAt: new Date(d.createdAt), deadlineAt: new Date(d.deadlineAt) } };
+    return {
+      state: 'claimed',
+      delivery: { ...d, createdAt: new Date(d.createdAt), deadlineAt: new Date(d.deadlineAt) },
+    };
   }
   if (row.state === 'wait') return { state: 'wait', until: row.until ?? new Date() };
   return { state: 'done', status: row.status };

@@ -20,7 +20,12 @@ export interface ReceivedWebhook {
 }
 
 /** Verifies `t=<unix seconds>,v1=<hex>` over `<t>.<raw body>`, refusing a t older than 5 minutes. */
-export function verifySignature(secret: string, header: string | undefined, raw: string, nowSeconds = Math.floor(Date.now() / 1000)): boolean {
+export function verifySignature(
+  secret: string,
+  header: string | undefined,
+  raw: string,
+  nowSeconds = Math.floor(Date.now() / 1000),
+): boolean {
   const match = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header ?? '');
   if (!match?.[1] || !match[2]) return false;
   const t = Number(match[1]);
@@ -42,7 +47,10 @@ export interface WebhookReceiver {
   close(): Promise<void>;
 }
 
-export async function startWebhookReceiver(secret: string, options: { port?: number } = {}): Promise<WebhookReceiver> {
+export async function startWebhookReceiver(
+  secret: string,
+  options: { port?: number } = {},
+): Promise<WebhookReceiver> {
   const received: ReceivedWebhook[] = [];
   const state = { rejected: 0 };
   let server: Server;
@@ -95,7 +103,9 @@ export async function startWebhookReceiver(secret: string, options: { port?: num
       const deadline = Date.now() + timeoutMs;
       while (new Set(received.map((r) => r.id)).size < n) {
         if (Date.now() > deadline)
-          throw new Error(`only ${new Set(received.map((r) => r.id)).size} of ${n} deliveries arrived in ${timeoutMs} ms`);
+          throw new Error(
+            `only ${new Set(received.map((r) => r.id)).size} of ${n} deliveries arrived in ${timeoutMs} ms`,
+          );
         await new Promise((r) => setTimeout(r, 100));
       }
     },
@@ -146,7 +156,8 @@ export async function startSmtpReceiver(auth?: { user: string; password: string 
     async waitFor(n, timeoutMs) {
       const deadline = Date.now() + timeoutMs;
       while (messages.length < n) {
-        if (Date.now() > deadline) throw new Error(`only ${messages.length} of ${n} emails arrived in ${timeoutMs} ms`);
+        if (Date.now() > deadline)
+          throw new Error(`only ${messages.length} of ${n} emails arrived in ${timeoutMs} ms`);
         await new Promise((r) => setTimeout(r, 100));
       }
     },
@@ -193,7 +204,12 @@ export async function seedDailyCost(
 }
 
 /** Stores the month's projected total as the forecast would (cost_forecasts.amount). */
-export async function seedForecast(db: Queryable, orgId: number, month: string, amount: string): Promise<void> {
+export async function seedForecast(
+  db: Queryable,
+  orgId: number,
+  month: string,
+  amount: string,
+): Promise<void> {
   await db.query(
     `INSERT INTO cost_forecasts (organization_id, month, amount, unit) VALUES ($1, $2, $3, 'USD')
      ON CONFLICT (organization_id, month) DO UPDATE SET amount = EXCLUDED.amount, fetched_at = now()`,
