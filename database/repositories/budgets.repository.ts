@@ -193,12 +193,13 @@ const EVALUATION = `
     SELECT 'service' AS dim, m.service AS k, width_bucket(m.month, bounds.xs) AS seg,
            sum(m.unblended_cost) AS u, sum(m.amortized_cost) AS a, sum(m.net_unblended_cost) AS n
       FROM cost_monthly_service m, bounds, cut
-     WHERE m.organization_id = $1 AND m.unit = 'USD' AND m.month >= bounds.xs[1] AND m.month < cut.d
+     WHERE EXISTS (SELECT 1 FROM b) AND m.organization_id = $1 AND m.unit = 'USD' AND m.month >= bounds.xs[1] AND m.month < cut.d
      GROUP BY 2, 3
     UNION ALL
     SELECT 'service', r.service, width_bucket(r.day, bounds.xs), sum(r.unblended_cost), sum(r.amortized_cost), sum(r.net_unblended_cost)
       FROM cost_daily_service r, bounds, cut
-     WHERE r.organization_id = $1 AND r.unit = 'USD' AND r.day >= greatest(bounds.xs[1], cut.d) AND r.day < bounds.xs[cardinality(bounds.xs)]
+     WHERE EXISTS (SELECT 1 FROM b) -- an org without budgets reads nothing
+       AND r.organization_id = $1 AND r.unit = 'USD' AND r.day >= greatest(bounds.xs[1], cut.d) AND r.day < bounds.xs[cardinality(bounds.xs)]
      GROUP BY 2, 3
     UNION ALL
     SELECT 'account', r.linked_account, width_bucket(r.day, bounds.xs), sum(r.unblended_cost), sum(r.amortized_cost), sum(r.net_unblended_cost)
