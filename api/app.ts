@@ -33,6 +33,7 @@ import { costRoutes } from './routes/costs.routes.js';
 import { ingestionRoutes } from './routes/ingestion.routes.js';
 import { mountSystemRoutes, SYSTEM_PATHS } from './routes/system.routes.js';
 import { utilizationRoutes } from './routes/utilization.routes.js';
+import { alertRoutes, budgetRoutes, channelRoutes } from './routes/budgets.routes.js';
 
 export type { AppDeps, AppOptions, Lifecycle } from './context.js';
 
@@ -41,7 +42,15 @@ export const API_PREFIX = '/api/v1';
 export const API_VERSION = '1.0.0';
 
 /** Every /api/v1 route, in documentation order. */
-export const apiRoutes: Route[] = [...authRoutes, ...costRoutes, ...utilizationRoutes, ...ingestionRoutes];
+export const apiRoutes: Route[] = [
+  ...authRoutes,
+  ...costRoutes,
+  ...utilizationRoutes,
+  ...ingestionRoutes,
+  ...budgetRoutes,
+  ...channelRoutes,
+  ...alertRoutes,
+];
 
 const JSON_BODY_LIMIT = '16kb';
 
@@ -162,7 +171,8 @@ export function createApp(deps: AppDeps): Express {
     const template = `${API_PREFIX}${route.path}`;
     const handle: RequestHandler = (req, res) => route.handle(ctx, req, res);
     if (route.method === 'get') app.get(template, labelRoute(template), handle);
-    else app.post(template, labelRoute(template), jsonBody, handle);
+    else if (route.method === 'delete') app.delete(template, labelRoute(template), handle);
+    else app[route.method](template, labelRoute(template), jsonBody, handle);
     methodsByPath.set(template, [...(methodsByPath.get(template) ?? []), route.method.toUpperCase()]);
   }
   for (const [template, methods] of methodsByPath) app.all(template, ...methodNotAllowed(template, methods));

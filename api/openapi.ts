@@ -62,7 +62,13 @@ function operation(route: Route): JsonObject {
   const parsed = (jsonSchema(route.query, 'output').properties ?? {}) as Record<string, JsonObject>;
   const properties = (query.properties ?? {}) as Record<string, JsonObject>;
   const required = new Set(Array.isArray(query.required) ? (query.required as string[]) : []);
-  const parameters = Object.entries(properties).map(([name, input]) => {
+  const pathParameters = [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({
+    name: m[1],
+    in: 'path',
+    required: true,
+    schema: { type: 'integer', minimum: 1 },
+  }));
+  const queryParameters = Object.entries(properties).map(([name, input]) => {
     const output = parsed[name];
     const numeric = input.type === 'string' && (output?.type === 'integer' || output?.type === 'number');
     const schema = numeric && output ? output : input;
@@ -95,7 +101,7 @@ function operation(route: Route): JsonObject {
     tags: [route.tag],
     security: route.secured ? [{ bearerAuth: [] }] : [],
     ...(route.roles ? { 'x-roles': route.roles } : {}),
-    parameters,
+    parameters: [...pathParameters, ...queryParameters],
     ...(route.body
       ? {
           requestBody: {
@@ -225,7 +231,7 @@ function systemPaths(): JsonObject {
 export function buildOpenApiDocument(routes: Route[], version: string): JsonObject {
   const paths: Record<string, JsonObject> = systemPaths() as Record<string, JsonObject>;
   for (const route of routes) {
-    const path = `/api/v1${route.path}`;
+    const path = `/api/v1${route.path.replace(/:([A-Za-z_]+)/g, '{$1}')}`;
     paths[path] = { ...(paths[path] ?? {}), [route.method]: operation(route) };
   }
   return {
@@ -244,6 +250,9 @@ export function buildOpenApiDocument(routes: Route[], version: string): JsonObje
       { name: 'costs' },
       { name: 'utilization' },
       { name: 'ingestion' },
+      { name: 'budgets' },
+      { name: 'notification-channels' },
+      { name: 'alerts' },
       { name: 'system' },
       { name: 'admin' },
     ],

@@ -12,7 +12,7 @@ import { ApiError } from './errors.js';
 import type { ApiContext } from './context.js';
 import { authenticate, requireRole, resolveOrganization, type Principal } from './middleware/auth.js';
 
-export type HttpMethod = 'get' | 'post';
+export type HttpMethod = 'get' | 'post' | 'patch' | 'delete';
 
 export interface PublicContext<Q, B> {
   req: Request;
@@ -32,7 +32,7 @@ export interface OrgContext<Q, B> extends PublicContext<Q, B> {
 
 interface RouteMeta {
   method: HttpMethod;
-  /** Path under /api/v1, e.g. /costs/daily. */
+  /** Path under /api/v1, e.g. /costs/daily; `:name` segments are path parameters (whole numbers, `req.params`). */
   path: string;
   summary: string;
   description?: string;

@@ -13,7 +13,7 @@ import { createPool, type Pool } from '../lib/db.js';
 import { createRedis } from '../lib/redis.js';
 import { addDays, addMonths, isIsoDate, todayUtc } from '../lib/dates.js';
 import { ALL_QUEUES, QUEUES, type QueueName } from '../lib/jobs.js';
-import { createQueues, type Queues } from '../producers/queues.js';
+import { createQueues, queueWork, type Queues } from '../producers/queues.js';
 import { enqueueBackfill } from '../producers/enqueue.js';
 import { listOrganizations } from '../database/repositories/organizations.repository.js';
 import { backfillProgress, firstBackfillFailure } from '../database/repositories/fetch-runs.repository.js';
@@ -57,14 +57,12 @@ async function pipelineQueues(queues: Queues): Promise<QueueState[]> {
   return Promise.all(
     PIPELINE_QUEUES.map(async (name) => {
       const queue = queues.byName(name);
-      const c = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
-      const pending =
-        (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0) + (c['waiting-children'] ?? 0);
+      const { pending, active } = await queueWork(queue);
       // Connections are only asked for when there is work to serve (CLIENT LIST is not free).
       return {
         name,
         pending,
-        active: c.active ?? 0,
+        active,
         workers: pending > 0 ? await workerConnections(queue) : null,
       };
     }),

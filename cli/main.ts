@@ -17,6 +17,8 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   api: async () => (await import('./api.command.js')).registerApiCommand,
   user: async () => (await import('./user.command.js')).registerUserCommand,
   doctor: async () => (await import('./doctor.command.js')).registerDoctorCommand,
+  budget: async () => (await import('./budget.command.js')).registerBudgetCommands,
+  channel: async () => (await import('./budget.command.js')).registerBudgetCommands,
 };
 
 const program = new Command('costwatch')

@@ -257,6 +257,31 @@ export const envSchema = z.object({
   CLOCK_START: instant.optional(),
   /** With CLOCK_START: the clock stands still at that instant instead of running. */
   CLOCK_FROZEN: bool.default(false),
+
+  /** Seconds a notification is retried for (exponential backoff) before it is marked failed. */
+  NOTIFY_DEADLINE_SECONDS: int(1, 30 * 86400).default(86400),
+  /** First retry delay of a failed notification, doubled per attempt up to NOTIFY_RETRY_MAX_MS. */
+  NOTIFY_RETRY_BASE_MS: int(100, 3_600_000).default(5000),
+  /** Longest delay between two attempts of one notification. */
+  NOTIFY_RETRY_MAX_MS: int(100, 86_400_000).default(300_000),
+  /** Timeout of one webhook request or SMTP exchange, in milliseconds. */
+  NOTIFY_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  /** Interval of the outbox sweep that re-dispatches deliveries left without a job (a crash between commit and enqueue). */
+  NOTIFY_SWEEP_SECONDS: int(1, 3600).default(30),
+  /** SMTP server of email channels (a channel may name its own); unset: email channels fail with a clear error. */
+  SMTP_HOST: z.string().trim().min(1).optional(),
+  /** SMTP port (587 submission with STARTTLS, 465 implicit TLS, 25 relay). */
+  SMTP_PORT: int(1, 65535).default(587),
+  /** true: TLS from the first byte (port 465); false: STARTTLS when the server offers it. */
+  SMTP_SECURE: bool.default(false),
+  /** SMTP user name (optional). */
+  SMTP_USER: z.string().trim().min(1).optional(),
+  /** SMTP password (optional; never logged). */
+  SMTP_PASSWORD: z.string().min(1).optional(),
+  /** Sender address of notification emails. */
+  SMTP_FROM: z.string().trim().min(3).default('CostWatch <costwatch@localhost>'),
+  /** Public URL of the API, for the links in notifications (emails, Slack messages). */
+  PUBLIC_API_URL: url(['http:', 'https:']).default('http://localhost:8002'),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -295,7 +320,7 @@ export class ConfigError extends Error {
  * never shown (only its length) and a URL's password is masked.
  */
 function shownValue(name: string, value: string): string {
-  if (name === 'JWT_SECRET_KEY') return `a value of ${value.length} characters`;
+  if (name === 'JWT_SECRET_KEY' || name === 'SMTP_PASSWORD') return `a value of ${value.length} characters`;
   if (name.startsWith('JWT_SECRET_KEYS')) return `a value of ${value.length} characters`;
   if (name.endsWith('_URL'))
     return JSON.stringify(value.replace(/^([^:/?#\s]+:\/\/[^:/@\s]*:)[^@\s]*@/, '$1***@'));

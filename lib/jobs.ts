@@ -11,6 +11,8 @@ export const QUEUES = {
   fetchForecast: 'fetch-forecast',
   rollups: 'rollups',
   scheduler: 'scheduler',
+  budgets: 'budgets',
+  notifications: 'notifications',
 } as const;
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 export const ALL_QUEUES: QueueName[] = Object.values(QUEUES);
@@ -60,13 +62,37 @@ export type ForecastJobData = z.infer<typeof forecastJobSchema>;
 /** The scheduler's cron tick: enqueue due fetches for every active organization. */
 export const refreshTickSchema = z.object({}).passthrough();
 
+/** Evaluate one organization's budgets (after its rollups and forecast refreshes, or a budget change). */
+export const evaluateBudgetsJobSchema = z.object({ orgId: z.number().int().positive() });
+export type EvaluateBudgetsJobData = z.infer<typeof evaluateBudgetsJobSchema>;
+
+/** Send one outbox row (the delivery id is its idempotency key). */
+export const deliverNotificationJobSchema = z.object({ deliveryId: z.uuid() });
+export type DeliverNotificationJobData = z.infer<typeof deliverNotificationJobSchema>;
+
 export const JOB_NAMES = {
   fetchCosts: 'fetch-costs',
   fetchMetrics: 'fetch-metrics',
   fetchForecast: 'fetch-forecast',
   rollup: 'rollup',
   refreshTick: 'refresh-tick',
+  evaluateBudgets: 'evaluate-budgets',
+  deliverNotification: 'deliver-notification',
+  sweepNotifications: 'sweep-notifications',
 } as const;
+
+/** The Job Scheduler that re-dispatches outbox rows left without a job (one per deployment). */
+export const NOTIFICATION_SWEEP_SCHEDULER_ID = 'sweep-notification-outbox';
+
+/** One evaluation of an org waiting at a time; one asked while one runs runs once after it. */
+export function evaluateBudgetsDedupeId(data: EvaluateBudgetsJobData): string {
+  return `budgets_${data.orgId}`;
+}
+
+/** One job per delivery while it is in flight (the sweep re-adds only rows whose job is gone). */
+export function deliveryDedupeId(data: DeliverNotificationJobData): string {
+  return `deliver_${data.deliveryId}`;
+}
 
 /** The id of the scheduler's Job Scheduler (one, whatever the number of scheduler replicas). */
 export const REFRESH_SCHEDULER_ID = 'refresh-all-orgs';
@@ -113,5 +139,9 @@ export function defaultJobOptions(options: { attempts: number; backoffMs: number
     'fetch-forecast': { ...retried, attempts: Math.max(options.attempts, 10) },
     rollups: { ...retried, attempts: Math.max(options.attempts, 10) },
     scheduler: { attempts: 3, backoff: { type: 'exponential', delay: 5_000 }, ...retention },
+    budgets: { ...retried, attempts: Math.max(options.attempts, 10) },
+    // Delivery retries follow the outbox row's own backoff and deadline (the job is delayed, not
+    // failed); these attempts only cover unexpected errors, and the sweep re-adds after them.
+    notifications: { ...retried, attempts: 5 },
   };
 }

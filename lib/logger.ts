@@ -52,6 +52,20 @@ export const REDACT_PATHS = [
   'external_id',
   '*.external_id',
   '*.*.external_id',
+  // notification channel secrets (webhook signing key, SMTP password)
+  'signing_secret',
+  '*.signing_secret',
+  'signingSecret',
+  '*.signingSecret',
+  'smtp_password',
+  '*.smtp_password',
+  'smtpPassword',
+  '*.smtpPassword',
+  'SMTP_PASSWORD',
+  '*.SMTP_PASSWORD',
+  '*.smtp.password',
+  'headers["x-costwatch-signature"]',
+  '*.headers["x-costwatch-signature"]',
 ];
 
 /** Builds the process logger; `name` is the role (api, worker, ...). */

@@ -117,3 +117,37 @@ export const AWS_REQUEST_PRICE_DOLLARS: Record<string, number> = {
   GetCostForecast: 0.01,
   GetDimensionValues: 0.01,
 };
+
+/** Budget alerts fired (counted by the evaluation whose insert won), by kind (actual, forecasted). */
+export const alertsFired = new client.Counter({
+  name: 'costwatch_alerts_fired_total',
+  help: 'Budget alerts fired, by threshold kind (actual, forecasted)',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+});
+
+/** Notification attempts, by channel type (webhook, email) and outcome (delivered, retried, failed). */
+export const notificationsTotal = new client.Counter({
+  name: 'costwatch_notifications_total',
+  help: 'Notification delivery attempts, by channel type and outcome (delivered, retried, failed)',
+  labelNames: ['channel', 'outcome'] as const,
+  registers: [registry],
+});
+
+let sampleUndelivered: (() => Promise<number>) | null = null;
+
+/** Registers how this process counts undelivered notifications; sampled on each scrape. */
+export function setUndeliveredSampler(sampler: () => Promise<number>): void {
+  sampleUndelivered = sampler;
+}
+
+export const notificationsUndelivered = new client.Gauge({
+  name: 'costwatch_notifications_undelivered',
+  help: 'Notifications in the outbox not yet delivered nor failed (pending or sending; sampled at scrape time)',
+  registers: [registry],
+  async collect() {
+    if (!sampleUndelivered) return;
+    const n = await sampleUndelivered().catch(() => null);
+    if (n !== null) this.set(n);
+  },
+});

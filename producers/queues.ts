@@ -9,6 +9,8 @@ export interface Queues {
   fetchForecast: Queue;
   rollups: Queue;
   scheduler: Queue;
+  budgets: Queue;
+  notifications: Queue;
   all: Queue[];
   byName(name: QueueName): Queue;
   close(): Promise<void>;
@@ -29,13 +31,17 @@ export function createQueues(connection: Redis, settings: QueueSettings): Queues
   const fetchForecast = make(QUEUES.fetchForecast);
   const rollups = make(QUEUES.rollups);
   const scheduler = make(QUEUES.scheduler);
-  const all = [fetchCosts, fetchMetrics, fetchForecast, rollups, scheduler];
+  const budgets = make(QUEUES.budgets);
+  const notifications = make(QUEUES.notifications);
+  const all = [fetchCosts, fetchMetrics, fetchForecast, rollups, scheduler, budgets, notifications];
   return {
     fetchCosts,
     fetchMetrics,
     fetchForecast,
     rollups,
     scheduler,
+    budgets,
+    notifications,
     all,
     byName(name) {
       const queue = all.find((q) => q.name === name);
@@ -45,5 +51,20 @@ export function createQueues(connection: Redis, settings: QueueSettings): Queues
     async close() {
       await Promise.all(all.map((q) => q.close()));
     },
+  };
+}
+
+/**
+ * The work a queue holds: `pending` (waiting, prioritized, waiting for children, or delayed) and
+ * `active` jobs. The next run of each Job Scheduler (the refresh tick, the outbox sweep) is always
+ * delayed and is not work, so it is left out: a queue with only that is idle.
+ */
+export async function queueWork(queue: Queue): Promise<{ pending: number; active: number }> {
+  const c = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+  const schedulers = (c.delayed ?? 0) > 0 ? await queue.getJobSchedulersCount() : 0;
+  const delayed = Math.max(0, (c.delayed ?? 0) - schedulers);
+  return {
+    pending: (c.waiting ?? 0) + delayed + (c.prioritized ?? 0) + (c['waiting-children'] ?? 0),
+    active: c.active ?? 0,
   };
 }

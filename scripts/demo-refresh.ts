@@ -11,7 +11,7 @@ import { createPool } from '../lib/db.js';
 import { ALL_QUEUES, QUEUES } from '../lib/jobs.js';
 import { createRedis } from '../lib/redis.js';
 import { enqueueOrgRefresh } from '../producers/enqueue.js';
-import { createQueues } from '../producers/queues.js';
+import { createQueues, queueWork } from '../producers/queues.js';
 import { getOrganization } from '../database/repositories/organizations.repository.js';
 import { latestRunsSince, type RecentRun } from '../database/repositories/fetch-runs.repository.js';
 
@@ -55,12 +55,8 @@ export async function refreshDemoOrganizations(
     let runs: RecentRun[] = [];
     for (;;) {
       runs = await latestRunsSince(pool, orgIds, since, 'manual');
-      const counts = await Promise.all(
-        pipeline.map((q) =>
-          q.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children'),
-        ),
-      );
-      const queuesIdle = counts.every((c) => Object.values(c).every((n) => n === 0));
+      const counts = await Promise.all(pipeline.map((q) => queueWork(q)));
+      const queuesIdle = counts.every((c) => c.pending === 0 && c.active === 0);
       const done = runs.every((r) => r.status === 'failed' || (r.status === 'succeeded' && r.rolledUp));
       // Each organization's cost and metrics runs exist and are done, and nothing they set off is queued.
       const complete = orgIds.every((id) =>

@@ -356,6 +356,8 @@ try {
   const monthToDate = summary?.month_to_date?.total?.amount;
   if (!(Number(monthToDate) > 0))
     throw new Error(`the summary shows no month-to-date cost: ${JSON.stringify(summary).slice(0, 300)}`);
+  // Budgets: a budget the forecast crosses at 80%, notified to a webhook receiver (scripts/demo-budgets.mjs).
+  await (await import('./demo-budgets.mjs')).runBudgetsDemo({ api, token, log });
 
   process.stdout.write(`
 CostWatch is running on local data (through ${today}).

@@ -49,7 +49,15 @@ test(
       await page.fill('input[name=email]', 'ops@browser.test');
       await page.fill('input[name=password]', TEST_PASSWORD);
       await Promise.all([page.waitForURL(/\/admin\/queues/), page.click('button[type=submit]')]);
-      for (const name of ['fetch-costs', 'fetch-forecast', 'fetch-metrics', 'rollups', 'scheduler']) {
+      for (const name of [
+        'fetch-costs',
+        'fetch-forecast',
+        'fetch-metrics',
+        'rollups',
+        'scheduler',
+        'budgets',
+        'notifications',
+      ]) {
         await page.getByText(name, { exact: true }).first().waitFor({ timeout: 30_000 });
       }
       const cookies = await page.context().cookies();

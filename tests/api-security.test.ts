@@ -235,7 +235,15 @@ describe('Bull Board', () => {
     });
     assert.equal(queues.status, 200);
     const names = ((queues.json as { queues: { name: string }[] }).queues ?? []).map((q) => q.name).sort();
-    assert.deepEqual(names, ['fetch-costs', 'fetch-forecast', 'fetch-metrics', 'rollups', 'scheduler']);
+    assert.deepEqual(names, [
+      'budgets',
+      'fetch-costs',
+      'fetch-forecast',
+      'fetch-metrics',
+      'notifications',
+      'rollups',
+      'scheduler',
+    ]);
 
     const offsite = await formLogin('operator@sec.test', TEST_PASSWORD, 'https://evil.example/');
     assert.equal(offsite.headers.get('location'), '/admin/queues', 'no open redirect');

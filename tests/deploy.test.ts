@@ -119,6 +119,9 @@ const CONTRACT_METRICS = [
   'costwatch_rows_loaded_total',
   'costwatch_last_successful_refresh_age_seconds',
   'costwatch_organizations',
+  'costwatch_alerts_fired_total',
+  'costwatch_notifications_total',
+  'costwatch_notifications_undelivered',
 ];
 
 const REQUIRED_ALERTS = [
@@ -130,6 +133,8 @@ const REQUIRED_ALERTS = [
   'ApiDown',
   'WorkerDown',
   'HighMemory',
+  'NotificationsFailing',
+  'NotificationsUndelivered',
 ];
 
 const ROLE_PORTS: Record<string, number> = { 'api-gateway': 8002, scheduler: 9464, worker: 9464 };
@@ -1053,6 +1058,17 @@ describe('Prometheus configuration and alert rules', () => {
               ),
               series('up{job="worker",instance="w1:9464"}', '1x20'),
               series('up{job="worker",instance="w2:9464"}', '0x20'),
+              // Two deliveries past their deadline at minute 5; retries alone never fire.
+              series(
+                'costwatch_notifications_total{job="worker",instance="w1:9464",channel="webhook",outcome="failed"}',
+                '0x5 2x15',
+              ),
+              series(
+                'costwatch_notifications_total{job="worker",instance="w1:9464",channel="email",outcome="retried"}',
+                '0+5x20',
+              ),
+              series('costwatch_notifications_undelivered{job="worker",instance="w1:9464"}', '150x40'),
+              series('costwatch_notifications_undelivered{job="worker",instance="w2:9464"}', '150x40'),
             ],
             promql_expr_test: [
               { expr: expr('HighErrorRate'), eval_time: '10m', exp_samples: fires },
@@ -1063,6 +1079,12 @@ describe('Prometheus configuration and alert rules', () => {
                 expr: rules.find((r) => r.alert === 'QueueBacklog')?.expr ?? 'missing',
                 eval_time: '10m',
                 exp_samples: [{ labels: '{queue="rollups"}', value: 1500 }],
+              },
+              { expr: expr('NotificationsFailing'), eval_time: '10m', exp_samples: fires },
+              {
+                expr: rules.find((r) => r.alert === 'NotificationsUndelivered')?.expr ?? 'missing',
+                eval_time: '10m',
+                exp_samples: [{ labels: '{}', value: 150 }],
               },
             ],
           },
@@ -1085,6 +1107,7 @@ describe('Prometheus configuration and alert rules', () => {
               { expr: expr('StaleRefresh'), eval_time: '10m', exp_samples: [] },
               { expr: expr('WorkerDown'), eval_time: '10m', exp_samples: [] },
               { expr: expr('ApiDown'), eval_time: '10m', exp_samples: [] },
+              { expr: expr('NotificationsFailing'), eval_time: '10m', exp_samples: [] },
             ],
           },
         ],
@@ -1168,6 +1191,9 @@ describe('Grafana provisioning and dashboard', () => {
       'costwatch_rows_loaded_total',
       'costwatch_last_successful_refresh_age_seconds',
       'process_resident_memory_bytes',
+      'costwatch_alerts_fired_total',
+      'costwatch_notifications_total',
+      'costwatch_notifications_undelivered',
     ]) {
       assert.ok(all.includes(metric), `a panel shows ${metric}`);
     }

@@ -127,6 +127,7 @@ describe('promtool check metrics on every role', { timeout: 180_000, skip: PROMT
           /^costwatch_aws_requests_total\{service="ce",operation="GetCostAndUsage"\} [1-9]/m,
           /^costwatch_rows_loaded_total\{source="costs"\} [1-9]/m,
           /^costwatch_job_duration_seconds_bucket\{le="[^"]+",queue="rollups"\}/m,
+          /^costwatch_notifications_undelivered 0$/m,
         ],
         scheduler: [
           /^costwatch_organizations\{status="active"\} 1/m,

@@ -14,13 +14,18 @@ import { AwsGateway } from '../lib/aws.js';
 import { AwsRateLimiter } from '../lib/aws-rate-limit.js';
 import { jobDuration, jobsTotal } from '../lib/metrics.js';
 import { dependencyReadiness, startHealthServer } from '../lib/health-server.js';
-import { QUEUES } from '../lib/jobs.js';
+import { JOB_NAMES, NOTIFICATION_SWEEP_SCHEDULER_ID, QUEUES } from '../lib/jobs.js';
+import { setUndeliveredSampler } from '../lib/metrics.js';
+import { undeliveredCount } from '../database/repositories/notifications.repository.js';
 import { createQueues } from '../producers/queues.js';
 import { observeQueueDepth } from '../producers/queue-depth.js';
 import { createFetchCostsProcessor } from './fetch-costs.worker.js';
 import { createFetchMetricsProcessor } from './fetch-metrics.worker.js';
 import { createFetchForecastProcessor, type ForecastRefreshed } from './fetch-forecast.worker.js';
 import { createRollupProcessor } from './rollup.worker.js';
+import { createEvaluateBudgetsProcessor } from './evaluate-budgets.worker.js';
+import { createNotifyProcessor } from './notify.worker.js';
+import { enqueueBudgetEvaluation } from '../producers/notifications.js';
 
 /** The queues a worker serves by default (the scheduler queue belongs to `costwatch scheduler`). */
 export const WORKER_QUEUES = [
@@ -28,6 +33,8 @@ export const WORKER_QUEUES = [
   QUEUES.fetchMetrics,
   QUEUES.fetchForecast,
   QUEUES.rollups,
+  QUEUES.budgets,
+  QUEUES.notifications,
 ] as const;
 export type WorkerQueue = (typeof WORKER_QUEUES)[number];
 
@@ -100,9 +107,39 @@ export async function startWorkers(
       log,
       aws,
       now,
-      ...(options.onForecastRefreshed ? { onForecastRefreshed: options.onForecastRefreshed } : {}),
+      // Budgets are evaluated after every forecast refresh (and after every cost rollup).
+      onForecastRefreshed: async (event) => {
+        await enqueueBudgetEvaluation(queues, event.orgId);
+        await options.onForecastRefreshed?.(event);
+      },
     }),
-    rollups: createRollupProcessor({ db, redis, prefix: config.QUEUE_PREFIX, log }),
+    rollups: createRollupProcessor({ db, redis, prefix: config.QUEUE_PREFIX, log, queues }),
+    budgets: createEvaluateBudgetsProcessor({
+      db,
+      queues,
+      log,
+      now,
+      deadlineSeconds: config.NOTIFY_DEADLINE_SECONDS,
+    }),
+    notifications: createNotifyProcessor({
+      db,
+      queues,
+      log,
+      settings: {
+        timeoutMs: config.NOTIFY_TIMEOUT_MS,
+        retryBaseMs: config.NOTIFY_RETRY_BASE_MS,
+        retryMaxMs: config.NOTIFY_RETRY_MAX_MS,
+        publicApiUrl: config.PUBLIC_API_URL,
+        smtp: {
+          host: config.SMTP_HOST,
+          port: config.SMTP_PORT,
+          secure: config.SMTP_SECURE,
+          user: config.SMTP_USER,
+          password: config.SMTP_PASSWORD,
+          from: config.SMTP_FROM,
+        },
+      },
+    }),
   };
 
   const served = options.queues ?? [...WORKER_QUEUES];
@@ -144,6 +181,15 @@ export async function startWorkers(
     return worker;
   });
   observeQueueDepth(queues.all);
+  setUndeliveredSampler(() => undeliveredCount(db));
+  if (served.includes(QUEUES.notifications)) {
+    // One Job Scheduler per deployment (upsert is idempotent across replicas).
+    await queues.notifications.upsertJobScheduler(
+      NOTIFICATION_SWEEP_SCHEDULER_ID,
+      { every: config.NOTIFY_SWEEP_SECONDS * 1000 },
+      { name: JOB_NAMES.sweepNotifications, data: {} },
+    );
+  }
 
   const health = await startHealthServer({
     host: config.HOST,

@@ -23,6 +23,7 @@ import { checkAwsAccess, type AwsUsage, type DoctorOrg } from './aws.check.js';
 import { checkMetricsEndpoint } from './metrics.check.js';
 import { checkSecurity } from './security.check.js';
 import { checkTrust } from './trust.check.js';
+import { checkNotificationChannels } from './channels.check.js';
 
 export type { CheckResult, CheckStatus } from './check.js';
 
@@ -205,6 +206,25 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
         }
       }
     }
+
+    if (client && orgsTable) {
+      const db = client;
+      const channels = await guarded('notification channels', stepBudget * 4, () =>
+        checkNotificationChannels(
+          db,
+          {
+            host: config.SMTP_HOST,
+            port: config.SMTP_PORT,
+            secure: config.SMTP_SECURE,
+            user: config.SMTP_USER,
+            password: config.SMTP_PASSWORD,
+            from: config.SMTP_FROM,
+          },
+          options.timeoutMs,
+        ),
+      );
+      emit(...(isResult(channels) ? [channels] : channels));
+    } else emit(skip('notification channels', 'Postgres is not reachable or not migrated'));
 
     const urls =
       options.metricsUrls && options.metricsUrls.length > 0

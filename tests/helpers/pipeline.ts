@@ -10,7 +10,7 @@ import { parseConfig, asServiceConfig, type ServiceConfig } from '../../lib/conf
 import { QUEUES } from '../../lib/jobs.js';
 import { createRedis, type Redis } from '../../lib/redis.js';
 import { createLogger } from '../../lib/logger.js';
-import { createQueues, type Queues } from '../../producers/queues.js';
+import { createQueues, queueWork, type Queues } from '../../producers/queues.js';
 import { enqueueBackfill } from '../../producers/enqueue.js';
 import { backfillProgress } from '../../database/repositories/fetch-runs.repository.js';
 import { createOrganization, type CustomerOrganization } from '../../database/repositories/organizations.repository.js';
@@ -119,11 +119,9 @@ export async function startTestPipeline(
     async waitForIdle(timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        // Every queue but the scheduler's (whose Job Scheduler always holds its next delayed tick).
-        const counts = await Promise.all(
-          queues.all.filter((q) => q.name !== QUEUES.scheduler).map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'prioritized')),
-        );
-        if (counts.every((c) => Object.values(c).every((n) => n === 0))) return;
+        // Every queue but the scheduler's; a Job Scheduler's next delayed run (the outbox sweep) is not work.
+        const counts = await Promise.all(queues.all.filter((q) => q.name !== QUEUES.scheduler).map((q) => queueWork(q)));
+        if (counts.every((c) => c.pending === 0 && c.active === 0)) return;
         if (Date.now() > deadline) throw new Error(`queues not idle after ${timeoutMs} ms: ${JSON.stringify(counts)}`);
         await new Promise((r) => setTimeout(r, 100));
       }
