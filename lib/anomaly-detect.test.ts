@@ -109,7 +109,7 @@ describe('anomaly detector fixtures', () => {
   });
 
   test('a restatement below the gate: the stored anomaly is withdrawn, not deleted', () => {
-    const values = Array.from({ length: 40 }, (_, i) => (i === 35 ? 150 : 100));
+    const values: number[] = Array.from({ length: 40 }, (_, i) => (i === 35 ? 150 : 100));
     const first = detectEpisodes(series(values, 34), 0);
     assert.equal(first.length, 1);
     const [e] = first;
