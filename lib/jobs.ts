@@ -9,6 +9,7 @@ export const QUEUES = {
   fetchCosts: 'fetch-costs',
   fetchMetrics: 'fetch-metrics',
   rollups: 'rollups',
+  anomalies: 'anomalies',
   scheduler: 'scheduler',
 } as const;
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
@@ -45,6 +46,16 @@ export const rollupJobSchema = z
   .refine((d) => d.to > d.from, { message: 'to must be after from', path: ['to'] });
 export type RollupJobData = z.infer<typeof rollupJobSchema>;
 
+/** Detect anomalies of one organization on the cost rollups of the days [from, to) a rollup rebuilt. */
+export const detectAnomaliesJobSchema = z
+  .object({
+    orgId: z.number().int().positive(),
+    from: isoDate,
+    to: isoDate,
+  })
+  .refine((d) => d.to > d.from, { message: 'to must be after from', path: ['to'] });
+export type DetectAnomaliesJobData = z.infer<typeof detectAnomaliesJobSchema>;
+
 /** The scheduler's cron tick: enqueue due fetches for every active organization. */
 export const refreshTickSchema = z.object({}).passthrough();
 
@@ -52,6 +63,7 @@ export const JOB_NAMES = {
   fetchCosts: 'fetch-costs',
   fetchMetrics: 'fetch-metrics',
   rollup: 'rollup',
+  detectAnomalies: 'detect-anomalies',
   refreshTick: 'refresh-tick',
 } as const;
 
@@ -68,6 +80,10 @@ export function fetchDedupeId(source: 'costs' | 'metrics', data: Pick<FetchJobDa
 
 export function rollupDedupeId(data: Pick<RollupJobData, 'orgId' | 'source' | 'from' | 'to'>): string {
   return `rollup_${data.source}_${data.orgId}_${data.from}_${data.to}`;
+}
+
+export function detectAnomaliesDedupeId(data: Pick<DetectAnomaliesJobData, 'orgId' | 'from' | 'to'>): string {
+  return `anomalies_${data.orgId}_${data.from}_${data.to}`;
 }
 
 /** Completed jobs are removed after an hour (or beyond 5,000); failed ones kept a week for inspection. */
@@ -87,6 +103,7 @@ export function defaultJobOptions(options: { attempts: number; backoffMs: number
     'fetch-costs': retried,
     'fetch-metrics': retried,
     rollups: { ...retried, attempts: Math.max(options.attempts, 10) },
+    anomalies: { ...retried, attempts: Math.max(options.attempts, 10) },
     scheduler: { attempts: 3, backoff: { type: 'exponential', delay: 5_000 }, ...retention },
   };
 }

@@ -7,6 +7,7 @@ export interface Queues {
   fetchCosts: Queue;
   fetchMetrics: Queue;
   rollups: Queue;
+  anomalies: Queue;
   scheduler: Queue;
   all: Queue[];
   byName(name: QueueName): Queue;
@@ -26,12 +27,14 @@ export function createQueues(connection: Redis, settings: QueueSettings): Queues
   const fetchCosts = make(QUEUES.fetchCosts);
   const fetchMetrics = make(QUEUES.fetchMetrics);
   const rollups = make(QUEUES.rollups);
+  const anomalies = make(QUEUES.anomalies);
   const scheduler = make(QUEUES.scheduler);
-  const all = [fetchCosts, fetchMetrics, rollups, scheduler];
+  const all = [fetchCosts, fetchMetrics, rollups, anomalies, scheduler];
   return {
     fetchCosts,
     fetchMetrics,
     rollups,
+    anomalies,
     scheduler,
     all,
     byName(name) {

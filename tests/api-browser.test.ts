@@ -49,7 +49,7 @@ test(
       await page.fill('input[name=email]', 'ops@browser.test');
       await page.fill('input[name=password]', TEST_PASSWORD);
       await Promise.all([page.waitForURL(/\/admin\/queues/), page.click('button[type=submit]')]);
-      for (const name of ['fetch-costs', 'fetch-metrics', 'rollups', 'scheduler']) {
+      for (const name of ['fetch-costs', 'fetch-metrics', 'rollups', 'anomalies', 'scheduler']) {
         await page.getByText(name, { exact: true }).first().waitFor({ timeout: 30_000 });
       }
       const cookies = await page.context().cookies();

@@ -235,7 +235,7 @@ describe('Bull Board', () => {
     });
     assert.equal(queues.status, 200);
     const names = ((queues.json as { queues: { name: string }[] }).queues ?? []).map((q) => q.name).sort();
-    assert.deepEqual(names, ['fetch-costs', 'fetch-metrics', 'rollups', 'scheduler']);
+    assert.deepEqual(names, ['anomalies', 'fetch-costs', 'fetch-metrics', 'rollups', 'scheduler']);
 
     const offsite = await formLogin('operator@sec.test', TEST_PASSWORD, 'https://evil.example/');
     assert.equal(offsite.headers.get('location'), '/admin/queues', 'no open redirect');

@@ -67,7 +67,7 @@ test('jobs meeting an unreachable Postgres are delayed without spending attempts
     assert.equal(worked, false);
     assert.ok(delayedUntil > Date.now(), 'the fetch job was moved to delayed (its last attempt not spent)');
     delayedUntil = 0;
-    const rollup = createRollupProcessor({ db: pool, redis: {} as unknown as Redis, prefix: 'x', log });
+    const rollup = createRollupProcessor({ db: pool, redis: {} as unknown as Redis, prefix: 'x', log, queues: {} as unknown as Queues });
     await assert.rejects(rollup(fakeJob({ orgId: 1, source: 'costs', from: '2026-01-01', to: '2026-01-08' }), 'token'), DelayedError);
     assert.ok(delayedUntil > Date.now(), 'the rollup job was moved to delayed');
     // A statement error is not an outage: it follows the usual retries.

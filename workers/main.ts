@@ -11,7 +11,7 @@ import { createRedis } from '../lib/redis.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { AwsGateway } from '../lib/aws.js';
 import { AwsRateLimiter } from '../lib/aws-rate-limit.js';
-import { jobDuration, jobsTotal } from '../lib/metrics.js';
+import { jobDuration, jobsTotal, setOpenAnomaliesSampler } from '../lib/metrics.js';
 import { dependencyReadiness, startHealthServer } from '../lib/health-server.js';
 import { QUEUES } from '../lib/jobs.js';
 import { createQueues } from '../producers/queues.js';
@@ -19,9 +19,17 @@ import { observeQueueDepth } from '../producers/queue-depth.js';
 import { createFetchCostsProcessor } from './fetch-costs.worker.js';
 import { createFetchMetricsProcessor } from './fetch-metrics.worker.js';
 import { createRollupProcessor } from './rollup.worker.js';
+import { createDetectAnomaliesProcessor } from './detect-anomalies.worker.js';
+import { countOpenAnomalies } from '../database/repositories/anomalies.repository.js';
+import { createClock, type Now } from '../lib/clock.js';
 
 /** The queues a worker serves by default (the scheduler queue belongs to `costwatch scheduler`). */
-export const WORKER_QUEUES = [QUEUES.fetchCosts, QUEUES.fetchMetrics, QUEUES.rollups] as const;
+export const WORKER_QUEUES = [
+  QUEUES.fetchCosts,
+  QUEUES.fetchMetrics,
+  QUEUES.rollups,
+  QUEUES.anomalies,
+] as const;
 export type WorkerQueue = (typeof WORKER_QUEUES)[number];
 
 export interface RunningWorkers {
@@ -32,7 +40,7 @@ export interface RunningWorkers {
 
 export async function startWorkers(
   config: ServiceConfig,
-  options: { queues?: WorkerQueue[]; log?: Logger } = {},
+  options: { queues?: WorkerQueue[]; log?: Logger; now?: Now } = {},
 ): Promise<RunningWorkers> {
   const log = options.log ?? createLogger({ level: config.LOG_LEVEL, name: 'worker' });
   const db = createPool({
@@ -77,7 +85,8 @@ export async function startWorkers(
       periodSeconds: config.METRICS_PERIOD_SECONDS,
       concurrency: config.METRICS_CONCURRENCY,
     }),
-    rollups: createRollupProcessor({ db, redis, prefix: config.QUEUE_PREFIX, log }),
+    rollups: createRollupProcessor({ db, redis, prefix: config.QUEUE_PREFIX, log, queues }),
+    anomalies: createDetectAnomaliesProcessor({ db, log, now: options.now ?? createClock() }),
   };
 
   const served = options.queues ?? [...WORKER_QUEUES];
@@ -119,6 +128,7 @@ export async function startWorkers(
     return worker;
   });
   observeQueueDepth(queues.all);
+  setOpenAnomaliesSampler(() => countOpenAnomalies(db));
 
   const health = await startHealthServer({
     host: config.HOST,

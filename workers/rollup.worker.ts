@@ -7,12 +7,15 @@ import { invalidateOrgCache } from '../lib/cache.js';
 import { rebuildCostRollups, rebuildMetricRollups } from '../database/repositories/rollups.repository.js';
 import type { Logger } from '../lib/logger.js';
 import { delayWhileDatabaseDown } from './fetch-job.js';
+import type { Queues } from '../producers/queues.js';
+import { enqueueAnomalyDetection } from '../producers/enqueue-anomalies.js';
 
 export interface RollupDeps {
   db: Pool;
   redis: Redis;
   prefix: string;
   log: Logger;
+  queues: Queues;
 }
 
 export function createRollupProcessor(deps: RollupDeps) {
@@ -24,6 +27,8 @@ export function createRollupProcessor(deps: RollupDeps) {
       const result =
         source === 'costs' ? await rebuildCostRollups(deps.db, orgId, from, to) : await rebuildMetricRollups(deps.db, orgId, from, to);
       await invalidateOrgCache(deps.redis, deps.prefix, orgId);
+      // Anomalies are scored on the cost rollups just rebuilt.
+      if (source === 'costs') await enqueueAnomalyDetection(deps.queues, { orgId, from, to });
       return result;
     } catch (error) {
       return delayWhileDatabaseDown(job, token, error, deps.log);

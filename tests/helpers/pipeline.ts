@@ -106,7 +106,7 @@ export async function startTestPipeline(
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const counts = await Promise.all(
-          [queues.fetchCosts, queues.fetchMetrics, queues.rollups].map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'prioritized')),
+          [queues.fetchCosts, queues.fetchMetrics, queues.rollups, queues.anomalies].map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'prioritized')),
         );
         if (counts.every((c) => Object.values(c).every((n) => n === 0))) return;
         if (Date.now() > deadline) throw new Error(`queues not idle after ${timeoutMs} ms: ${JSON.stringify(counts)}`);
