@@ -44,13 +44,21 @@ function operation(route: Route): JsonObject {
   const query = jsonSchema(route.query, 'input');
   const properties = (query.properties ?? {}) as Record<string, JsonObject>;
   const required = new Set(Array.isArray(query.required) ? (query.required as string[]) : []);
-  const parameters = Object.entries(properties).map(([name, schema]) => ({
+  // Express path parameters (`:id`) are positive whole numbers in every route that has them.
+  const pathParameters = [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({
+    name: m[1],
+    in: 'path',
+    required: true,
+    schema: { type: 'integer', minimum: 1 },
+  }));
+  const queryParameters = Object.entries(properties).map(([name, schema]) => ({
     name,
     in: 'query',
     required: required.has(name),
     ...(typeof schema.description === 'string' ? { description: schema.description } : {}),
     schema,
   }));
+  const parameters = [...pathParameters, ...queryParameters];
   const statuses = new Set<number>([400, 404, 405, 500, 503, ...route.errors]);
   if (route.secured || route.path === '/auth/login') statuses.add(401);
   if (route.roles) statuses.add(403);
@@ -191,7 +199,7 @@ function systemPaths(): JsonObject {
 export function buildOpenApiDocument(routes: Route[], version: string): JsonObject {
   const paths: Record<string, JsonObject> = systemPaths() as Record<string, JsonObject>;
   for (const route of routes) {
-    const path = `/api/v1${route.path}`;
+    const path = `/api/v1${route.path.replace(/:([A-Za-z_]+)/g, '{$1}')}`;
     paths[path] = { ...(paths[path] ?? {}), [route.method]: operation(route) };
   }
   return {
