@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   api: async () => (await import('./api.command.js')).registerApiCommand,
   user: async () => (await import('./user.command.js')).registerUserCommand,
   doctor: async () => (await import('./doctor.command.js')).registerDoctorCommand,
+  anomaly: async () => (await import('./anomaly.command.js')).registerAnomalyCommand,
 };
 
 const program = new Command('costwatch')
