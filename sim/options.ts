@@ -4,6 +4,7 @@
  * behaviour of "AWS" without restarting it.
  */
 import { parseDay } from './calendar.js';
+import { costInjectionProblems, type CostInjection } from './cost-injections.js';
 
 export interface SimOptions {
   /** TCP port; 0 picks a free one. */
@@ -53,6 +54,8 @@ export interface SimOptions {
   sessionDurationSeconds: number;
   /** The role's MaxSessionDuration; longer DurationSeconds is rejected. */
   maxSessionDurationSeconds: number;
+  /** Injected spikes, sustained increases and new services (docs/SIMULATOR.md). */
+  costInjections: CostInjection[];
 }
 
 export const DEFAULT_OPTIONS: Readonly<SimOptions> = {
@@ -80,6 +83,7 @@ export const DEFAULT_OPTIONS: Readonly<SimOptions> = {
   historyMonths: 13,
   sessionDurationSeconds: 3600,
   maxSessionDurationSeconds: 43_200,
+  costInjections: [],
 };
 
 const RATE_KEYS = ['throttleRate', 'errorRate', 'malformedRate', 'corruptAmountRate'] as const;
@@ -160,6 +164,10 @@ export function mergeOptions(
       ) {
         problems.push('externalIds: must map account id to external id');
       } else options.externalIds = { ...(value as Record<string, string>) };
+    } else if (key === 'costInjections') {
+      const found = costInjectionProblems(value);
+      if (found.length > 0) problems.push(...found);
+      else options.costInjections = (value as CostInjection[]).map((i) => ({ ...i }));
     } else {
       problems.push(`${key}: unknown option`);
     }
