@@ -14,6 +14,7 @@ import { createOrganization, type Organization } from '../../database/repositori
 import { startWorkers, type RunningWorkers } from '../../workers/main.js';
 import { startSimulator, type RunningSimulator, type SimOptions } from '../../sim/server.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
+import type { Now } from '../../lib/clock.js';
 import { discardQueues } from './queues.js';
 
 // The default credential chain of the SDK (used for STS): static test keys.
@@ -48,7 +49,7 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
 }
 
 export async function startTestPipeline(
-  options: { sim?: Partial<SimOptions>; env?: Record<string, string>; workers?: boolean } = {},
+  options: { sim?: Partial<SimOptions>; env?: Record<string, string>; workers?: boolean; now?: Now } = {},
 ): Promise<TestPipeline> {
   const db = await createTestDatabase({ poolSize: 10 });
   const sim = await startSimulator({ port: 0, ...options.sim });
@@ -78,7 +79,10 @@ export async function startTestPipeline(
     workers: null,
     async startWorkers(overrides = {}) {
       const cfg = asServiceConfig(parseConfig('worker', { ...env, ...overrides }));
-      const running = await startWorkers(cfg, { log: createLogger({ level: cfg.LOG_LEVEL, name: 'worker' }) });
+      const running = await startWorkers(cfg, {
+        log: createLogger({ level: cfg.LOG_LEVEL, name: 'worker' }),
+        ...(options.now ? { now: options.now } : {}),
+      });
       pipeline.workers = running;
       return running;
     },
