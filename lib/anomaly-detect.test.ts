@@ -193,6 +193,25 @@ describe('anomaly detector rules', () => {
     assert.equal(episodes[0]?.start, '2026-01-31');
   });
 
+  test('a fee on the 1st of every month, on a weekday or a weekend of a weekly pattern: seasonal', () => {
+    // Found by the benchmark: on a series with low weekends, a month start on a Sunday was
+    // compared with last month's (weekday) amount instead of last month's ratio to its baseline.
+    const rand = prng(21);
+    const values = Array.from({ length: 200 }, (_, i) => {
+      const day = addDays(START, i);
+      const dow = new Date(`${day}T00:00:00Z`).getUTCDay();
+      const weekly = dow === 0 || dow === 6 ? 0.45 : 1;
+      const fee = day.endsWith('-01') ? 3.5 : 1;
+      return 100 * weekly * fee * (1 + (rand() * 2 - 1) * 0.04);
+    });
+    const episodes = detectEpisodes(series(values), 0);
+    assert.deepEqual(
+      episodes.map((e) => e.start),
+      ['2026-02-01'],
+      'only the first month start, with no earlier one to compare',
+    );
+  });
+
   test('per-org gates: a higher absolute minimum holds back a $60 spike', () => {
     const values = noisy(45);
     values[29] = 160;
