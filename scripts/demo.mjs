@@ -8,6 +8,7 @@ import { mkdirSync, openSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { ensureNpmDependencies, root, stackUp } from './ensure-deps.mjs';
+import { describeDemoAnomaly, injectDemoAnomaly } from './demo-anomalies.mjs';
 
 const smoke = process.argv.includes('--smoke');
 const log = (line) => process.stderr.write(`demo: ${line}\n`);
@@ -121,6 +122,7 @@ try {
   log(run(['migrate', 'up']).split('\n').at(-1));
   start('sim', ['sim', '--port', String(simPort), ...DEMO.flatMap((o) => ['--external-id', `${o.account}=${o.externalId}`])]);
   await waitFor(`http://127.0.0.1:${simPort}/_sim/health`, 30_000);
+  await injectDemoAnomaly(`http://127.0.0.1:${simPort}`, DEMO[0].account);
 
   const existing = JSON.parse(run(['org', 'list', '--json']));
   const orgIds = DEMO.map((o) => {
@@ -163,6 +165,7 @@ try {
   const body = await daily.json();
   const items = body.items ?? body.data ?? [];
   if (!daily.ok || items.length === 0) throw new Error(`the cost endpoint returned no data: ${daily.status} ${JSON.stringify(body).slice(0, 300)}`);
+  const anomaly = await describeDemoAnomaly(api, token);
 
   process.stdout.write(`
 CostWatch is running on local data.
@@ -171,6 +174,7 @@ CostWatch is running on local data.
   Bull Board     ${api}/admin/queues   (log in as ops@costwatch.example)
   AWS simulator  http://127.0.0.1:${simPort}   (request counter: /_sim/requests)
   Logs           .costwatch/demo/*.log
+${anomaly}
 
   Logins (password: ${PASSWORD})
     admin@acme.example     admin of Acme Retail
