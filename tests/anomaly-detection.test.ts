@@ -282,6 +282,45 @@ describe('anomaly detection on the rollups', () => {
     );
   });
 
+  test('a `no` feedback: the series opens no new anomaly and alerts nothing for 7 days', async () => {
+    const org = await seedOrg('anomaly-org-d');
+    await createAnomalySubscription(db.pool, {
+      orgId: org,
+      name: 'all',
+      minImpact: '0',
+      channelIds: [1],
+      now: clock.now(),
+    });
+    await db.pool.query(
+      `INSERT INTO anomaly_suppressions (organization_id, dimension, key, until, created_at)
+       VALUES ($1, 'service', 'Amazon EC2', $2, $3)`,
+      [org, new Date(clock.now().getTime() + 7 * 86_400_000), clock.now()],
+    );
+    const result = await detectOrgAnomalies(db.pool, {
+      orgId: org,
+      from: FROM,
+      to: addDays(SPIKE, 1),
+      now: clock.now(),
+    });
+    const rows = await anomaliesOf(org);
+    assert.deepEqual(
+      rows.map((r) => [r.dimension, r.key]),
+      [['account', B]],
+      'only the account series, which is not suppressed',
+    );
+    assert.equal(result.alerts, 1);
+    // Eight days later the suppression has lapsed: the EC2 spike opens.
+    const later = new Date(clock.now().getTime() + 8 * 86_400_000);
+    const again = await detectOrgAnomalies(db.pool, {
+      orgId: org,
+      from: FROM,
+      to: addDays(SPIKE, 1),
+      now: later,
+    });
+    assert.equal(again.inserted, 1);
+    assert.equal((await anomaliesOf(org)).length, 2);
+  });
+
   test('per-org settings: a $200 absolute minimum leaves a $150 spike alone', async () => {
     const org = await seedOrg('anomaly-org-c');
     await upsertAnomalySettings(db.pool, {
