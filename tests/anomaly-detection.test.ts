@@ -282,6 +282,31 @@ describe('anomaly detection on the rollups', () => {
     );
   });
 
+  test('concurrent detections (replicas, a retry racing its original) decide each alert once', async () => {
+    const org = await seedOrg('anomaly-org-e');
+    await createAnomalySubscription(db.pool, {
+      orgId: org,
+      name: 'all',
+      minImpact: '0',
+      channelIds: [5],
+      now: clock.now(),
+    });
+    const results = await Promise.all(
+      [1, 2, 3, 4].map(() =>
+        detectOrgAnomalies(db.pool, { orgId: org, from: FROM, to: addDays(SPIKE, 1), now: clock.now() }),
+      ),
+    );
+    assert.equal(
+      results.reduce((n, r) => n + r.alerts, 0),
+      2,
+    );
+    const { rows } = await db.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM anomaly_notifications WHERE organization_id = $1',
+      [org],
+    );
+    assert.equal(rows[0]?.n, 2);
+  });
+
   test('a `no` feedback: the series opens no new anomaly and alerts nothing for 7 days', async () => {
     const org = await seedOrg('anomaly-org-d');
     await createAnomalySubscription(db.pool, {
