@@ -282,6 +282,37 @@ describe('anomaly detection on the rollups', () => {
     );
   });
 
+  test('root-cause shares are of the contributions in the anomaly’s direction (a credit elsewhere does not push them past 1)', async () => {
+    const org = await createOrganization(db.pool, {
+      name: 'anomaly-org-f',
+      awsAccountId: A,
+      roleArn: null,
+      externalId: null,
+    });
+    for (const day of eachDay(FROM, addDays(SPIKE, 1))) {
+      const lines = normalDay(day === SPIKE ? 150 : 0);
+      // On the spike day account A's EC2 gets a $40 credit.
+      if (day === SPIKE) lines[0] = { service: 'Amazon EC2', account: A, region: 'us-east-1', amount: 20 };
+      await writeDay(org.id, day, lines, false);
+    }
+    await rebuildCostRollups(db.pool, org.id, FROM, addDays(SPIKE, 1));
+    await detectOrgAnomalies(db.pool, { orgId: org.id, from: FROM, to: addDays(SPIKE, 1), now: clock.now() });
+    const service = (await anomaliesOf(org.id)).find((a) => a.dimension === 'service');
+    assert.equal(service?.impact, '110.00');
+    assert.deepEqual(
+      service?.root_causes.map((c) => [
+        c.dimension,
+        c.linked_account ?? c.region,
+        c.impact.contribution,
+        c.impact.share,
+      ]),
+      [
+        ['account', B, '150.00', 1],
+        ['region', 'eu-west-1', '150.00', 1],
+      ],
+    );
+  });
+
   test('concurrent detections (replicas, a retry racing its original) decide each alert once', async () => {
     const org = await seedOrg('anomaly-org-e');
     await createAnomalySubscription(db.pool, {

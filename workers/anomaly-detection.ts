@@ -52,6 +52,9 @@ import {
 } from '../database/repositories/anomaly-notifications.repository.js';
 import { anomalyAlertsDecided, anomalyChanges } from '../lib/metrics.js';
 
+/** Contributors with a smaller share of their dimension's contributions are left out. */
+const MIN_ROOT_CAUSE_SHARE = 0.05;
+
 /** Days after a touched window that are scored again (their baselines include the touched days). */
 const FORWARD_DAYS = BASELINE_DAYS;
 
@@ -95,7 +98,8 @@ function groupRows(rows: readonly SeriesRow[]) {
 
 /**
  * The root causes of an episode: per contributor dimension, the contributors with the largest
- * excess over their own baselines on the flagged days, and their share of the episode's impact.
+ * excess over their own baselines on the flagged days (`contribution`), and their share of the
+ * contributions in the anomaly's direction in that dimension (at least 5%, top 3).
  */
 async function rootCausesOf(
   db: PoolClient | Pool,
@@ -126,11 +130,15 @@ async function rootCausesOf(
       contributions.push({ contributor, excess });
     }
     const sign = episode.impact < 0 ? -1 : 1;
-    contributions
-      .filter((c) => c.excess * sign > 0)
+    const moved = contributions.filter((c) => c.excess * sign > 0);
+    // Shares of the contributions in the anomaly's direction: others below their own baseline
+    // (a credit, a quieter account) can make those exceed the net impact.
+    const total = moved.reduce((sum, c) => sum + c.excess, 0);
+    moved
       .sort((a, b) => b.excess * sign - a.excess * sign)
+      .filter((c) => c.excess / total >= MIN_ROOT_CAUSE_SHARE)
       .slice(0, ROOT_CAUSES_PER_DIMENSION)
-      .forEach((c) => causes.push(rootCause(dimension, key, by, c.contributor, c.excess, episode.impact)));
+      .forEach((c) => causes.push(rootCause(dimension, key, by, c.contributor, c.excess, total)));
   }
   return causes;
 }
@@ -141,7 +149,7 @@ function rootCause(
   by: ContributorDimension,
   contributor: string,
   excess: number,
-  impact: number,
+  total: number,
 ): RootCause {
   const value = (d: ContributorDimension) => (d === dimension ? key : d === by ? contributor : null);
   return {
@@ -152,7 +160,7 @@ function rootCause(
     usage_type: null,
     impact: {
       contribution: money(excess),
-      share: impact === 0 ? 0 : Math.round((excess / impact) * 1000) / 1000,
+      share: total === 0 ? 0 : Math.round((excess / total) * 1000) / 1000,
     },
   };
 }

@@ -57,7 +57,9 @@ export const rootCause = z.object({
     contribution: z
       .string()
       .describe('excess of this contributor over its own baseline, summed over the flagged days'),
-    share: z.number().describe('contribution / the anomaly impact'),
+    share: z
+      .number()
+      .describe("contribution / the contributions in the anomaly's direction in this dimension"),
   }),
 });
 
