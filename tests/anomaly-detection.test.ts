@@ -313,6 +313,45 @@ describe('anomaly detection on the rollups', () => {
     );
   });
 
+  test('a span widened to a long anomaly still knows the other anomalies inside it (no duplicate)', async () => {
+    // S3 runs $30 over for the 10 days before D (one long anomaly touching the rollup of D); B's
+    // EC2 spikes on D - 8 (another series, inside the widened span only).
+    const D = SPIKE;
+    const org = await createOrganization(db.pool, {
+      name: 'anomaly-org-g',
+      awsAccountId: A,
+      roleArn: null,
+      externalId: null,
+    });
+    for (const day of eachDay(FROM, addDays(D, 1))) {
+      const lines = normalDay(day === addDays(D, -8) ? 150 : 0);
+      if (day >= addDays(D, -10) && day < D)
+        lines[3] = { service: 'Amazon S3', account: A, region: 'us-east-1', amount: 50 };
+      await writeDay(org.id, day, lines, false);
+    }
+    await rebuildCostRollups(db.pool, org.id, FROM, addDays(D, 1));
+    await detectOrgAnomalies(db.pool, { orgId: org.id, from: FROM, to: addDays(D, 1), now: clock.now() });
+    const before = await anomaliesOf(org.id);
+    assert.ok(
+      before.some(
+        (a) => a.key === 'Amazon S3' && a.start_day === addDays(D, -10) && a.end_day === addDays(D, -1),
+      ),
+    );
+    assert.ok(before.some((a) => a.key === 'Amazon EC2' && a.start_day === addDays(D, -8)));
+    // The rollup of day D alone.
+    const again = await detectOrgAnomalies(db.pool, {
+      orgId: org.id,
+      from: D,
+      to: addDays(D, 1),
+      now: clock.now(),
+    });
+    assert.equal(again.inserted, 0);
+    assert.deepEqual(
+      (await anomaliesOf(org.id)).map((a) => [a.id, a.status]),
+      before.map((a) => [a.id, a.status]),
+    );
+  });
+
   test('concurrent detections (replicas, a retry racing its original) decide each alert once', async () => {
     const org = await seedOrg('anomaly-org-e');
     await createAnomalySubscription(db.pool, {

@@ -244,11 +244,21 @@ export async function detectOrgAnomalies(
     let evalTo = addDays(q.to, FORWARD_DAYS);
     if (evalTo > addDays(last, 1)) evalTo = addDays(last, 1);
     if (evalTo <= evalFrom) return result;
-    const stored = await anomaliesTouching(client, q.orgId, addDays(evalFrom, -MAX_GAP_DAYS), evalTo);
-    for (const s of stored) {
-      if (s.start_day < evalFrom) evalFrom = s.start_day;
-      if (s.end_day >= evalTo) evalTo = addDays(s.end_day, 1);
-    }
+    // Widening the span can bring more stored anomalies (of other series) into it: every stored
+    // anomaly inside the final span must be known, or its re-detection would be inserted again.
+    // The span only grows, and only up to stored anomalies, so this ends.
+    const storedIn = async (): Promise<AnomalyRow[]> => {
+      for (;;) {
+        const found = await anomaliesTouching(client, q.orgId, addDays(evalFrom, -MAX_GAP_DAYS), evalTo);
+        const before = `${evalFrom}/${evalTo}`;
+        for (const s of found) {
+          if (s.start_day < evalFrom) evalFrom = s.start_day;
+          if (s.end_day >= evalTo) evalTo = addDays(s.end_day, 1);
+        }
+        if (`${evalFrom}/${evalTo}` === before) return found;
+      }
+    };
+    const stored = await storedIn();
     const loadFrom = addDays(evalFrom, -HISTORY_DAYS_NEEDED);
     const days = eachDay(loadFrom, evalTo);
     const fromIndex = daysBetween(loadFrom, evalFrom);
