@@ -28,6 +28,7 @@ import { processTime } from './middleware/timing.js';
 import { buildOpenApiDocument } from './openapi.js';
 import type { Route } from './routing.js';
 import { LOGIN_PATH, LOGOUT_PATH, mountAdminRoutes } from './routes/admin.routes.js';
+import { anomalyRoutes } from './routes/anomalies.routes.js';
 import { authRoutes } from './routes/auth.routes.js';
 import { costRoutes } from './routes/costs.routes.js';
 import { ingestionRoutes } from './routes/ingestion.routes.js';
@@ -50,6 +51,7 @@ export const apiRoutes: Route[] = [
   ...budgetRoutes,
   ...channelRoutes,
   ...alertRoutes,
+  ...anomalyRoutes,
 ];
 
 const JSON_BODY_LIMIT = '16kb';

@@ -62,6 +62,7 @@ function operation(route: Route): JsonObject {
   const parsed = (jsonSchema(route.query, 'output').properties ?? {}) as Record<string, JsonObject>;
   const properties = (query.properties ?? {}) as Record<string, JsonObject>;
   const required = new Set(Array.isArray(query.required) ? (query.required as string[]) : []);
+  // Express path parameters (`:id`) are positive whole numbers in every route that has them.
   const pathParameters = [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({
     name: m[1],
     in: 'path',

@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   doctor: async () => (await import('./doctor.command.js')).registerDoctorCommand,
   budget: async () => (await import('./budget.command.js')).registerBudgetCommands,
   channel: async () => (await import('./budget.command.js')).registerBudgetCommands,
+  anomaly: async () => (await import('./anomaly.command.js')).registerAnomalyCommand,
 };
 
 const program = new Command('costwatch')

@@ -10,6 +10,7 @@ export const QUEUES = {
   fetchMetrics: 'fetch-metrics',
   fetchForecast: 'fetch-forecast',
   rollups: 'rollups',
+  anomalies: 'anomalies',
   scheduler: 'scheduler',
   budgets: 'budgets',
   notifications: 'notifications',
@@ -58,6 +59,15 @@ export const forecastJobSchema = z.object({
   trigger: triggerSchema,
 });
 export type ForecastJobData = z.infer<typeof forecastJobSchema>;
+/** Detect anomalies of one organization on the cost rollups of the days [from, to) a rollup rebuilt. */
+export const detectAnomaliesJobSchema = z
+  .object({
+    orgId: z.number().int().positive(),
+    from: isoDate,
+    to: isoDate,
+  })
+  .refine((d) => d.to > d.from, { message: 'to must be after from', path: ['to'] });
+export type DetectAnomaliesJobData = z.infer<typeof detectAnomaliesJobSchema>;
 
 /** The scheduler's cron tick: enqueue due fetches for every active organization. */
 export const refreshTickSchema = z.object({}).passthrough();
@@ -75,6 +85,7 @@ export const JOB_NAMES = {
   fetchMetrics: 'fetch-metrics',
   fetchForecast: 'fetch-forecast',
   rollup: 'rollup',
+  detectAnomalies: 'detect-anomalies',
   refreshTick: 'refresh-tick',
   evaluateBudgets: 'evaluate-budgets',
   deliverNotification: 'deliver-notification',
@@ -109,13 +120,12 @@ export function rollupDedupeId(data: Pick<RollupJobData, 'orgId' | 'source' | 'f
   return `rollup_${data.source}_${data.orgId}_${data.from}_${data.to}`;
 }
 
-/**
- * Dedupe id of a forecast: one per (org, day) while it is queued, delayed or retrying. Once it
- * succeeded, later refreshes of the day skip it (the processor reads its status); once it failed for
- * good, the next refresh queues a new one.
- */
 export function forecastDedupeId(data: Pick<ForecastJobData, 'orgId' | 'day'>): string {
   return `forecast_${data.orgId}_${data.day}`;
+}
+
+export function detectAnomaliesDedupeId(data: Pick<DetectAnomaliesJobData, 'orgId' | 'from' | 'to'>): string {
+  return `anomalies_${data.orgId}_${data.from}_${data.to}`;
 }
 
 /** Completed jobs are removed after an hour (or beyond 5,000); failed ones kept a week for inspection. */
@@ -138,6 +148,7 @@ export function defaultJobOptions(options: { attempts: number; backoffMs: number
     // 10 attempts from RETRY_BACKOFF_MS, about 34 minutes in all with the default 2 s.
     'fetch-forecast': { ...retried, attempts: Math.max(options.attempts, 10) },
     rollups: { ...retried, attempts: Math.max(options.attempts, 10) },
+    anomalies: { ...retried, attempts: Math.max(options.attempts, 10) },
     scheduler: { attempts: 3, backoff: { type: 'exponential', delay: 5_000 }, ...retention },
     budgets: { ...retried, attempts: Math.max(options.attempts, 10) },
     // Delivery retries follow the outbox row's own backoff and deadline (the job is delayed, not

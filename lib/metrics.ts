@@ -151,3 +151,39 @@ export const notificationsUndelivered = new client.Gauge({
     if (n !== null) this.set(n);
   },
 });
+let sampleOpenAnomalies: (() => Promise<Array<{ status: string; n: number }>>) | null = null;
+
+/** Registers how this process counts open anomalies (a Postgres read at scrape time). */
+export function setOpenAnomaliesSampler(sampler: () => Promise<Array<{ status: string; n: number }>>): void {
+  sampleOpenAnomalies = sampler;
+}
+
+/** Anomalies: open and provisional, across organizations (sampled at scrape time). */
+export const anomaliesOpen = new client.Gauge({
+  name: 'costwatch_anomalies_open',
+  help: 'Anomalies currently open or provisional, by status (sampled at scrape time)',
+  labelNames: ['status'] as const,
+  registers: [registry],
+  async collect() {
+    if (!sampleOpenAnomalies) return;
+    const samples = await sampleOpenAnomalies().catch(() => null);
+    if (!samples) return;
+    for (const status of ['open', 'provisional']) this.set({ status }, samples.find((s) => s.status === status)?.n ?? 0);
+  },
+});
+
+/** Anomalies opened, updated and withdrawn by detection. */
+export const anomalyChanges = new client.Counter({
+  name: 'costwatch_anomaly_changes_total',
+  help: 'Anomalies opened, updated or withdrawn by the detector',
+  labelNames: ['change'] as const,
+  registers: [registry],
+});
+
+/** Anomaly alerts decided (each handed to the notification outbox once). */
+export const anomalyAlertsDecided = new client.Counter({
+  name: 'costwatch_anomaly_alerts_total',
+  help: 'Anomaly alerts decided for subscriptions, by type (anomaly.opened, anomaly.updated)',
+  labelNames: ['type'] as const,
+  registers: [registry],
+});

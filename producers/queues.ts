@@ -8,6 +8,7 @@ export interface Queues {
   fetchMetrics: Queue;
   fetchForecast: Queue;
   rollups: Queue;
+  anomalies: Queue;
   scheduler: Queue;
   budgets: Queue;
   notifications: Queue;
@@ -30,15 +31,17 @@ export function createQueues(connection: Redis, settings: QueueSettings): Queues
   const fetchMetrics = make(QUEUES.fetchMetrics);
   const fetchForecast = make(QUEUES.fetchForecast);
   const rollups = make(QUEUES.rollups);
+  const anomalies = make(QUEUES.anomalies);
   const scheduler = make(QUEUES.scheduler);
   const budgets = make(QUEUES.budgets);
   const notifications = make(QUEUES.notifications);
-  const all = [fetchCosts, fetchMetrics, fetchForecast, rollups, scheduler, budgets, notifications];
+  const all = [fetchCosts, fetchMetrics, fetchForecast, rollups, anomalies, scheduler, budgets, notifications];
   return {
     fetchCosts,
     fetchMetrics,
     fetchForecast,
     rollups,
+    anomalies,
     scheduler,
     budgets,
     notifications,

@@ -21,6 +21,7 @@ import path from 'node:path';
 import { setInterval } from 'node:timers';
 import { parseArgs } from 'node:util';
 import { ensureNpmDependencies, root, stackUp } from './ensure-deps.mjs';
+import { describeDemoAnomaly, injectDemoAnomaly } from './demo-anomalies.mjs';
 
 const log = (line) => process.stderr.write(`demo: ${line}\n`);
 
@@ -261,6 +262,7 @@ try {
   log((await run(['migrate', 'up'])).split('\n').at(-1));
   start('sim', ['sim', '--port', String(simPort)]);
   await waitFor(`http://127.0.0.1:${simPort}/_sim/health`, 60_000);
+  await injectDemoAnomaly(`http://127.0.0.1:${simPort}`, DEMO[0].account);
 
   const existing = JSON.parse(await run(['org', 'list', '--json']));
   const orgs = [];
@@ -358,6 +360,7 @@ try {
     throw new Error(`the summary shows no month-to-date cost: ${JSON.stringify(summary).slice(0, 300)}`);
   // Budgets: a budget the forecast crosses at 80%, notified to a webhook receiver (scripts/demo-budgets.mjs).
   await (await import('./demo-budgets.mjs')).runBudgetsDemo({ api, token, log });
+  const anomaly = await describeDemoAnomaly(api, token);
 
   process.stdout.write(`
 CostWatch is running on local data (through ${today}).
@@ -366,6 +369,7 @@ CostWatch is running on local data (through ${today}).
   Bull Board     ${api}/admin/queues   (log in as ops@costwatch.example)
   AWS simulator  http://127.0.0.1:${simPort}   (request counter: /_sim/requests)
   Logs           ${shown(demoDir)}/*.log
+${anomaly}
 
   Logins (password: ${PASSWORD})
     admin@acme.example     admin of Acme Retail

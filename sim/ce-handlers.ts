@@ -244,6 +244,7 @@ function forEachLine(
       today: ctx.todayIndex,
       revision,
       dataSeed: ctx.options.dataSeed,
+      injections: ctx.options.costInjections,
     });
     lines.forEach((line, index) => {
       if (predicate(line)) visit(line, estimates?.[index]);

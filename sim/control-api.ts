@@ -124,7 +124,10 @@ export function handleControl(
     const day = url.searchParams.get('day') ?? state.today();
     const metric = url.searchParams.get('metric') ?? 'UnblendedCost';
     try {
-      const amount = expectedDailyTotal(account, day, metric, { dataSeed: state.current.dataSeed });
+      const amount = expectedDailyTotal(account, day, metric, {
+        dataSeed: state.current.dataSeed,
+        injections: state.current.costInjections,
+      });
       return send(res, 200, { account, day, metric, amount });
     } catch (error) {
       return send(res, 400, { error: error instanceof Error ? error.message : String(error) });

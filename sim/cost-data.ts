@@ -17,6 +17,7 @@ import {
   type ServiceSpec,
 } from './catalog.js';
 import { dayOfMonth, dayOfWeek, parseDay } from './calendar.js';
+import { applyCostInjections, type CostInjection } from './cost-injections.js';
 import { formatFixed, scale, units } from './money.js';
 import { accountIdFrom, extendPrefix, hashAfter, hashInt, hashPrefix, hashPrefixedInt } from './prng.js';
 
@@ -60,6 +61,8 @@ export interface CostLine {
 export interface DataOptions {
   /** Seed mixed into every generated value; default `costwatch`. */
   dataSeed?: string;
+  /** Injected cost events applied to the final lines (sim/cost-injections.ts). */
+  injections?: readonly CostInjection[];
 }
 
 export const DEFAULT_DATA_SEED = 'costwatch';
@@ -468,14 +471,14 @@ export function finalCostLines(accountId: string, day: number, opts: DataOptions
   const seed = opts.dataSeed ?? DEFAULT_DATA_SEED;
   const key = `${seed}|${accountId}|${day}`;
   const cached = dayCache.get(key);
-  if (cached) return cached;
+  if (cached) return applyCostInjections(cached, day, opts.injections);
   const lines = generateDay(accountId, day, seed, false);
   if (dayCache.size >= MAX_CACHED_DAYS) {
     const oldest = dayCache.keys().next();
     if (!oldest.done) dayCache.delete(oldest.value);
   }
   dayCache.set(key, lines);
-  return lines;
+  return applyCostInjections(lines, day, opts.injections);
 }
 
 /** Options for lines as Cost Explorer reports them on a given "today". */

@@ -5,6 +5,7 @@
  */
 import { parseInstant } from '../lib/clock.js';
 import { parseDay } from './calendar.js';
+import { costInjectionProblems, type CostInjection } from './cost-injections.js';
 
 export interface SimOptions {
   /** TCP port; 0 picks a free one. */
@@ -70,6 +71,8 @@ export interface SimOptions {
   sessionDurationSeconds: number;
   /** The role's MaxSessionDuration; longer DurationSeconds is rejected. */
   maxSessionDurationSeconds: number;
+  /** Injected spikes, sustained increases and new services (docs/SIMULATOR.md). */
+  costInjections: CostInjection[];
 }
 
 export const OPERATION_FAULTS = ['error', 'throttle', 'malformed', 'unavailable'] as const;
@@ -104,6 +107,7 @@ export const DEFAULT_OPTIONS: Readonly<SimOptions> = {
   historyMonths: 13,
   sessionDurationSeconds: 3600,
   maxSessionDurationSeconds: 43_200,
+  costInjections: [],
 };
 
 const RATE_KEYS = ['throttleRate', 'errorRate', 'malformedRate', 'corruptAmountRate'] as const;
@@ -210,6 +214,10 @@ export function mergeOptions(
       ) {
         problems.push('externalIds: must map account ids or role ARNs to external ids');
       } else options.externalIds = { ...(value as Record<string, string>) };
+    } else if (key === 'costInjections') {
+      const found = costInjectionProblems(value);
+      if (found.length > 0) problems.push(...found);
+      else options.costInjections = (value as CostInjection[]).map((i) => ({ ...i }));
     } else {
       problems.push(`${key}: unknown option`);
     }

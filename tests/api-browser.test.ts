@@ -54,6 +54,7 @@ test(
         'fetch-forecast',
         'fetch-metrics',
         'rollups',
+        'anomalies',
         'scheduler',
         'budgets',
         'notifications',

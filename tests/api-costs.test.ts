@@ -708,7 +708,7 @@ describe('OpenAPI', () => {
       description: 'POST /api/v1/auth/login for a token (HS256)',
     });
     for (const route of apiRoutes) {
-      const op = doc.paths[`/api/v1${route.path}`]?.[route.method];
+      const op = doc.paths[`/api/v1${route.path.replace(/:([A-Za-z_]+)/g, '{$1}')}`]?.[route.method];
       assert.ok(op, `${route.method} ${route.path} documented`);
       assert.ok(op.responses[String(route.status)], `${route.path} success response`);
       assert.ok(op.responses['400']);

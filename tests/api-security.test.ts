@@ -236,6 +236,7 @@ describe('Bull Board', () => {
     assert.equal(queues.status, 200);
     const names = ((queues.json as { queues: { name: string }[] }).queues ?? []).map((q) => q.name).sort();
     assert.deepEqual(names, [
+      'anomalies',
       'budgets',
       'fetch-costs',
       'fetch-forecast',

@@ -12,7 +12,7 @@ import { createRedis } from '../lib/redis.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { AwsGateway } from '../lib/aws.js';
 import { AwsRateLimiter } from '../lib/aws-rate-limit.js';
-import { jobDuration, jobsTotal } from '../lib/metrics.js';
+import { jobDuration, jobsTotal, setOpenAnomaliesSampler } from '../lib/metrics.js';
 import { dependencyReadiness, startHealthServer } from '../lib/health-server.js';
 import { JOB_NAMES, NOTIFICATION_SWEEP_SCHEDULER_ID, QUEUES } from '../lib/jobs.js';
 import { setUndeliveredSampler } from '../lib/metrics.js';
@@ -26,6 +26,8 @@ import { createRollupProcessor } from './rollup.worker.js';
 import { createEvaluateBudgetsProcessor } from './evaluate-budgets.worker.js';
 import { createNotifyProcessor } from './notify.worker.js';
 import { enqueueBudgetEvaluation } from '../producers/notifications.js';
+import { createDetectAnomaliesProcessor } from './detect-anomalies.worker.js';
+import { countOpenAnomalies } from '../database/repositories/anomalies.repository.js';
 
 /** The queues a worker serves by default (the scheduler queue belongs to `costwatch scheduler`). */
 export const WORKER_QUEUES = [
@@ -33,6 +35,7 @@ export const WORKER_QUEUES = [
   QUEUES.fetchMetrics,
   QUEUES.fetchForecast,
   QUEUES.rollups,
+  QUEUES.anomalies,
   QUEUES.budgets,
   QUEUES.notifications,
 ] as const;
@@ -114,6 +117,7 @@ export async function startWorkers(
       },
     }),
     rollups: createRollupProcessor({ db, redis, prefix: config.QUEUE_PREFIX, log, queues }),
+    anomalies: createDetectAnomaliesProcessor({ db, log, now, queues }),
     budgets: createEvaluateBudgetsProcessor({
       db,
       queues,
@@ -190,6 +194,7 @@ export async function startWorkers(
       { name: JOB_NAMES.sweepNotifications, data: {} },
     );
   }
+  setOpenAnomaliesSampler(() => countOpenAnomalies(db));
 
   const health = await startHealthServer({
     host: config.HOST,

@@ -9,13 +9,14 @@ import type { Logger } from '../lib/logger.js';
 import { delayWhileDatabaseDown } from './fetch-job.js';
 import { enqueueBudgetEvaluation } from '../producers/notifications.js';
 import type { Queues } from '../producers/queues.js';
+import { enqueueAnomalyDetection } from '../producers/enqueue-anomalies.js';
 
 export interface RollupDeps {
   db: Pool;
   redis: Redis;
   prefix: string;
   log: Logger;
-  queues: Pick<Queues, 'budgets'>;
+  queues: Queues;
 }
 
 export function createRollupProcessor(deps: RollupDeps) {
@@ -27,8 +28,12 @@ export function createRollupProcessor(deps: RollupDeps) {
       const result =
         source === 'costs' ? await rebuildCostRollups(deps.db, orgId, from, to) : await rebuildMetricRollups(deps.db, orgId, from, to);
       await invalidateOrgCache(deps.redis, deps.prefix, orgId);
-      // Budgets read the rollups just committed; the job completes only once this is queued.
-      if (source === 'costs') await enqueueBudgetEvaluation(deps.queues, orgId);
+      // Budgets read the rollups just committed, and anomalies are scored on them; the job completes
+      // only once both are queued.
+      if (source === 'costs') {
+        await enqueueBudgetEvaluation(deps.queues, orgId);
+        await enqueueAnomalyDetection(deps.queues, { orgId, from, to });
+      }
       return result;
     } catch (error) {
       return delayWhileDatabaseDown(job, token, error, deps.log);

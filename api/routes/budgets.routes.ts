@@ -111,7 +111,8 @@ async function budgetViews(db: Queryable, orgId: number, today: string, ids: num
   return budgets.map((b) => budgetView(b, states));
 }
 
-async function checkChannels(db: Queryable, orgId: number, ids: number[] | undefined): Promise<void> {
+/** Refuses (400 on channel_ids) channel ids that are not notification channels of the organization. */
+export async function checkChannels(db: Queryable, orgId: number, ids: number[] | undefined | null): Promise<void> {
   if (!ids) return;
   const foreign = await foreignChannels(db, orgId, ids);
   if (foreign.length > 0)
