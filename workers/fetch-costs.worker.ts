@@ -4,6 +4,8 @@ import type { AwsGateway } from '../lib/aws.js';
 import { addMonths, todayUtc } from '../lib/dates.js';
 import { replaceCostWindow } from '../database/repositories/cost-data.repository.js';
 import { recordCostRefresh } from '../database/repositories/organizations.repository.js';
+import { orgDimensions } from '../database/repositories/dimensions.repository.js';
+import { fetchGroupings } from '../lib/dimensions.js';
 import { costRowBatches, fetchForecast } from './cost-explorer.js';
 import { runFetchJob, type FetchJobDeps, type FetchResult } from './fetch-job.js';
 
@@ -16,7 +18,16 @@ export function createFetchCostsProcessor(deps: FetchCostsDeps) {
   return (job: Job, token?: string): Promise<FetchResult> =>
     runFetchJob(job, token, deps, 'costs', async (org, data) => {
       const ce = deps.aws.costExplorer(org);
-      const load = await replaceCostWindow(deps.db, org.id, data, costRowBatches(ce, data));
+      // The dimension registry decides the queries: one per grouping the org loads.
+      const groupings = fetchGroupings(await orgDimensions(deps.db, org.id));
+      const names = new Map<string, string>();
+      const load = await replaceCostWindow(
+        deps.db,
+        org.id,
+        data,
+        costRowBatches(ce, data, groupings, names),
+        names,
+      );
       const today = todayUtc(deps.now?.());
       // A refresh that reaches today also refreshes the month's forecast (one more request).
       const forecast =
