@@ -39,6 +39,8 @@ export interface SimOptions {
   dataUnavailableAccounts: string[];
   /** External id required by AssumeRole, per role account. */
   externalIds: Record<string, string>;
+  /** Linked account names overriding the generated ones (an account renamed in AWS Organizations). */
+  accountNames: Record<string, string>;
   /** Cost Explorer GetCostAndUsage groups per page. */
   pageSize: number;
   /** Cost Explorer GetDimensionValues values per page. */
@@ -73,6 +75,7 @@ export const DEFAULT_OPTIONS: Readonly<SimOptions> = {
   accessDeniedAccounts: [],
   dataUnavailableAccounts: [],
   externalIds: {},
+  accountNames: {},
   pageSize: 500,
   dimensionPageSize: 1000,
   listMetricsPageSize: 500,
@@ -105,6 +108,7 @@ export function mergeOptions(
   const options: SimOptions = {
     ...base,
     externalIds: { ...base.externalIds },
+    accountNames: { ...base.accountNames },
     accountThrottleRates: { ...base.accountThrottleRates },
   };
   const problems: string[] = [];
@@ -151,6 +155,15 @@ export function mergeOptions(
       ) {
         problems.push('accountThrottleRates: must map 12-digit account ids to numbers between 0 and 1');
       } else options.accountThrottleRates = { ...(value as Record<string, number>) };
+    } else if (key === 'accountNames') {
+      if (
+        typeof value !== 'object' ||
+        value === null ||
+        Array.isArray(value) ||
+        !Object.entries(value).every(([k, v]) => /^\d{12}$/.test(k) && typeof v === 'string' && v !== '')
+      ) {
+        problems.push('accountNames: must map 12-digit account ids to non-empty names');
+      } else options.accountNames = { ...(value as Record<string, string>) };
     } else if (key === 'externalIds') {
       if (
         typeof value !== 'object' ||
