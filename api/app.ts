@@ -21,6 +21,7 @@ import type { Route } from './routing.js';
 import { LOGIN_PATH, LOGOUT_PATH, mountAdminRoutes } from './routes/admin.routes.js';
 import { authRoutes } from './routes/auth.routes.js';
 import { costRoutes } from './routes/costs.routes.js';
+import { dimensionRoutes } from './routes/dimensions.routes.js';
 import { ingestionRoutes } from './routes/ingestion.routes.js';
 import { mountSystemRoutes, SYSTEM_PATHS } from './routes/system.routes.js';
 import { utilizationRoutes } from './routes/utilization.routes.js';
@@ -31,7 +32,13 @@ export const API_PREFIX = '/api/v1';
 export const API_VERSION = '1.0.0';
 
 /** Every /api/v1 route, in documentation order. */
-export const apiRoutes: Route[] = [...authRoutes, ...costRoutes, ...utilizationRoutes, ...ingestionRoutes];
+export const apiRoutes: Route[] = [
+  ...authRoutes,
+  ...costRoutes,
+  ...dimensionRoutes,
+  ...utilizationRoutes,
+  ...ingestionRoutes,
+];
 
 const JSON_BODY_LIMIT = '16kb';
 

@@ -8,6 +8,7 @@ import {
   listOrganizations,
   setOrganizationStatus,
 } from '../database/repositories/organizations.repository.js';
+import { registerOrgDimensionCommands } from './org-dimensions.command.js';
 
 export const orgInputSchema = z
   .object({
@@ -95,4 +96,5 @@ export function registerOrgCommand(program: Command): void {
         process.stdout.write(`organization ${id} ${status}\n`);
       });
   }
+  registerOrgDimensionCommands(org);
 }

@@ -314,3 +314,51 @@ export function planCostQuery(groupBy: Dimension | null, filters: readonly Dimen
     },
   };
 }
+
+/** A change of the tracked list of one kind of dimension. */
+export interface TrackedChange {
+  /** Which tracked entries it replaces (a LIKE pattern over API names). */
+  kind: 'usage_type' | 'tag:%' | 'cost_category:%';
+  /** The API names tracked afterwards for that kind. */
+  names: string[];
+}
+
+export const MAX_TRACKED_PER_KIND = 20;
+
+/**
+ * Validates the tracked lists an admin sets (tag keys, cost category names, usage types on/off;
+ * undefined: unchanged) into the changes to store, or names the bad field.
+ */
+export function parseTrackedLists(input: {
+  tags?: readonly string[] | undefined;
+  costCategories?: readonly string[] | undefined;
+  usageTypes?: boolean | undefined;
+}):
+  { ok: true; changes: TrackedChange[] } | { ok: false; field: 'tags' | 'costCategories'; message: string } {
+  const changes: TrackedChange[] = [];
+  for (const [field, prefix, kind] of [
+    ['tags', TAG_PREFIX, 'tag:%'],
+    ['costCategories', COST_CATEGORY_PREFIX, 'cost_category:%'],
+  ] as const) {
+    const list = input[field];
+    if (list === undefined) continue;
+    const unique = [...new Set(list)];
+    if (unique.length > MAX_TRACKED_PER_KIND)
+      return {
+        ok: false,
+        field,
+        message: `at most ${MAX_TRACKED_PER_KIND} (each costs one query per fetch window)`,
+      };
+    const names: string[] = [];
+    for (const item of unique) {
+      const found = lookupDimension(`${prefix}${item}`);
+      if (!found.ok)
+        return { ok: false, field, message: `${JSON.stringify(item.slice(0, 80))}: ${found.message}` };
+      names.push(found.dimension.name);
+    }
+    changes.push({ kind, names });
+  }
+  if (input.usageTypes !== undefined)
+    changes.push({ kind: 'usage_type', names: input.usageTypes ? ['usage_type'] : [] });
+  return { ok: true, changes };
+}

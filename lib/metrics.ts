@@ -116,4 +116,6 @@ export const AWS_REQUEST_PRICE_DOLLARS: Record<string, number> = {
   GetCostAndUsage: 0.01,
   GetCostForecast: 0.01,
   GetDimensionValues: 0.01,
+  GetTags: 0.01,
+  GetCostCategories: 0.01,
 };

@@ -251,19 +251,15 @@ export const costRoutes: Route[] = [
     query: topQuery,
     response: topResponse,
     async handler({ app, orgId, query }) {
-      const rows = await withAccounts(
-        app.db,
+      const rows = await costs.topCosts(app.db, {
         orgId,
-        query.dimension === 'account',
-        await costs.topCosts(app.db, {
-          orgId,
-          from: query.from,
-          to: query.to,
-          metric: query.metric,
-          limit: query.limit,
-          dimension: query.dimension,
-        }),
-      );
+        from: query.from,
+        to: query.to,
+        metric: query.metric,
+        limit: query.limit,
+        dimension: query.dimension,
+      });
+      const isAccount = query.dimension === 'account';
       return {
         organization_id: orgId,
         from: query.from,
@@ -273,7 +269,7 @@ export const costRoutes: Route[] = [
         items: rows.map((r, i) => ({
           rank: i + 1,
           key: r.key,
-          ...(r.account ? { account: r.account } : {}),
+          ...(isAccount ? { account: { id: r.key, name: r.account_name } } : {}),
           total: asMoney(r.amount, r.unit),
         })),
       };

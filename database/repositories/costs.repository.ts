@@ -49,6 +49,8 @@ export interface RankedCost {
   key: string;
   unit: string;
   amount: string;
+  /** With the account dimension: the account's name, when known. */
+  account_name: string | null;
 }
 
 export interface PeriodComparison {
@@ -190,17 +192,20 @@ export interface TopQuery {
   dimension: string;
 }
 
-// Values of one dimension ranked by total cost over [from, to] (ties by value), at most `limit`.
+// Values of one dimension ranked by total cost over [from, to] (ties by value), at most `limit`; for
+// the account dimension with each account's name (the join finds nothing for other dimensions).
 // Parameters: $1 org, $2 dimension, $3 from, $4 to, $5 metric (unblended|amortized|net_unblended), $6 limit.
 export async function topCosts(db: Queryable, q: TopQuery): Promise<RankedCost[]> {
   const { rows } = await db.query<RankedCost>(
-    `SELECT key, unit, total::text AS amount
+    `SELECT t.key, t.unit, t.total::text AS amount, n.name AS account_name
        FROM (SELECT key, unit, sum(cw_metric_cost($5::text, unblended_cost, amortized_cost, net_unblended_cost)) AS total
                FROM cost_rollup_daily
               WHERE organization_id = $1 AND dimension = $2 AND day BETWEEN $3::date AND $4::date
-              GROUP BY key, unit) t
-      ORDER BY total DESC, key, unit
-      LIMIT $6`,
+              GROUP BY key, unit
+              ORDER BY total DESC, key, unit
+              LIMIT $6) t
+       LEFT JOIN aws_account_names n ON $2 = 'account' AND n.organization_id = $1 AND n.account_id = t.key
+      ORDER BY t.total DESC, t.key, t.unit`,
     [q.orgId, q.dimension, q.from, q.to, q.metric, q.limit],
   );
   return rows;
