@@ -18,17 +18,22 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   api: async () => (await import('./api.command.js')).registerApiCommand,
   user: async () => (await import('./user.command.js')).registerUserCommand,
   doctor: async () => (await import('./doctor.command.js')).registerDoctorCommand,
+  export: async () => (await import('./export.command.js')).registerExportCommand,
 };
 
 const program = new Command('costwatch')
-  .description('CostWatch: multi-tenant AWS cost monitoring (api, scheduler, worker, sim and operator commands)')
+  .description(
+    'CostWatch: multi-tenant AWS cost monitoring (api, scheduler, worker, sim and operator commands)',
+  )
   .showHelpAfterError()
   .exitOverride();
 
 try {
   const requested = process.argv[2];
   const loader = requested === undefined ? undefined : COMMANDS[requested];
-  const registers = loader ? [await loader()] : await Promise.all(Object.values(COMMANDS).map((load) => load()));
+  const registers = loader
+    ? [await loader()]
+    : await Promise.all(Object.values(COMMANDS).map((load) => load()));
   for (const register of new Set(registers)) register(program);
   await program.parseAsync(process.argv);
 } catch (error) {

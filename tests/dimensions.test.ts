@@ -10,6 +10,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { request as httpRequest } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import { expectedDailyTotal, finalCostLines, formatFixed, linkedAccounts, parseFixed } from '../sim/data.js';
 import { parseDay } from '../sim/calendar.js';
 import { eachDay } from '../lib/dates.js';
@@ -54,6 +56,50 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
       },
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );
+  });
+}
+
+/** Parses CSV as Postgres writes it (quoted fields with doubled quotes). */
+function parseCsv(text: string): Record<string, string>[] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') ((field += '"'), i++);
+      else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') (row.push(field), (field = ''));
+    else if (c === '\n') (row.push(field), rows.push(row), (row = []), (field = ''));
+    else field += c;
+  }
+  const [header = [], ...data] = rows;
+  return data.map((r) => Object.fromEntries(header.map((h, i) => [h, r[i] ?? ''])));
+}
+
+/** A raw GET (no automatic decompression): status, headers and body bytes. */
+function rawGet(
+  path: string,
+  token: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      `${api.baseUrl}${path}`,
+      { headers: { authorization: `Bearer ${token}`, ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end();
   });
 }
 
@@ -326,5 +372,141 @@ describe('dimensions through the pipeline', () => {
     assert.match(set.stdout, /tracks: cost_category:Product, tag:team$/m);
     const res = await get(api, '/api/v1/dimensions', admin);
     assert.deepEqual((res.json as { tracked: string[] }).tracked, ['cost_category:Product', 'tag:team']);
+  });
+
+  test('exports: CSV sums to the simulator per day, gzip on request, Content-Disposition, FOCUS columns', async () => {
+    const path = `/api/v1/costs/export?format=csv&from=${FROM}&to=${TO}&group_by=account`;
+    const plain = await rawGet(path, admin);
+    assert.equal(plain.status, 200, plain.body.toString());
+    assert.match(String(plain.headers['content-type']), /^text\/csv/);
+    assert.equal(
+      plain.headers['content-disposition'],
+      `attachment; filename="costwatch-${orgId}-${FROM}-${TO}-account.csv"`,
+    );
+    const rows = parseCsv(plain.body.toString('utf8'));
+    const sums = new Map<string, bigint>();
+    for (const r of rows)
+      sums.set(
+        r.date ?? '',
+        (sums.get(r.date ?? '') ?? 0n) + parseFixed(normDecimal(r.unblended_cost ?? 'x')),
+      );
+    for (const day of FINAL_DAYS)
+      assert.equal(formatFixed(sums.get(day) ?? 0n), expectedDailyTotal(ACCOUNT, day), day);
+    // The names AWS gives now (an earlier test renamed one).
+    const names = new Map(linkedAccounts(ACCOUNT).map((a) => [a.id, a.name]));
+    for (const [id, name] of Object.entries(p.sim.control.options().accountNames)) names.set(id, name);
+    assert.ok(rows.every((r) => r.dimension === 'account' && r.account_name !== '' && r.service !== ''));
+    const zipped = await rawGet(path, admin, { 'accept-encoding': 'gzip' });
+    assert.equal(zipped.headers['content-encoding'], 'gzip');
+    assert.ok(zipped.body.length < plain.body.length / 3, 'compressed');
+    assert.deepEqual(gunzipSync(zipped.body), plain.body);
+
+    const focus = await rawGet(
+      `/api/v1/costs/export?format=focus&from=2026-02-27&to=2026-03-02&group_by=account`,
+      admin,
+    );
+    assert.equal(focus.status, 200);
+    const frows = parseCsv(focus.body.toString('utf8'));
+    const header = focus.body.toString('utf8').split('\n')[0]?.split(',') ?? [];
+    for (const column of [
+      'BilledCost',
+      'BillingAccountId',
+      'BillingAccountName',
+      'BillingCurrency',
+      'BillingPeriodEnd',
+      'BillingPeriodStart',
+      'ChargeCategory',
+      'ChargeDescription',
+      'ChargePeriodEnd',
+      'ChargePeriodStart',
+      'ContractedCost',
+      'EffectiveCost',
+      'InvoiceIssuerName',
+      'ListCost',
+      'PricingQuantity',
+      'PricingUnit',
+      'ProviderName',
+      'PublisherName',
+      'RegionId',
+      'ServiceCategory',
+      'ServiceName',
+      'SubAccountId',
+      'SubAccountName',
+      'Tags',
+    ])
+      assert.ok(header.includes(column), column);
+    const feb = frows.find((r) => r.ChargePeriodStart === '2026-02-28T00:00:00Z');
+    assert.ok(feb);
+    assert.equal(feb.ChargePeriodEnd, '2026-03-01T00:00:00Z');
+    assert.equal(feb.BillingPeriodStart, '2026-02-01T00:00:00Z');
+    assert.equal(feb.BillingPeriodEnd, '2026-03-01T00:00:00Z', 'the end is exclusive');
+    assert.equal(feb.BillingAccountId, ACCOUNT);
+    assert.equal(feb.SubAccountName, names.get(feb.SubAccountId ?? ''));
+    assert.equal(feb.ListCost, '');
+    const ec2 = frows.find((r) => r.ServiceName === EC2);
+    assert.equal(ec2?.ServiceCategory, 'Compute');
+    const byTeam = parseCsv(
+      (
+        await rawGet(
+          `/api/v1/costs/export?format=focus&from=2026-03-01&to=2026-03-01&group_by=tag:team`,
+          admin,
+        )
+      ).body.toString('utf8'),
+    );
+    assert.ok(
+      byTeam.some((r) => r.Tags === '{"team": "payments"}'),
+      byTeam.map((r) => r.Tags).join(' '),
+    );
+    assert.ok(
+      byTeam.some((r) => r.Tags === '{}'),
+      'untagged rows carry no tags',
+    );
+    const byRecord = parseCsv(
+      (
+        await rawGet(
+          `/api/v1/costs/export?format=focus&from=2026-03-01&to=2026-03-01&group_by=record_type`,
+          admin,
+        )
+      ).body.toString('utf8'),
+    );
+    assert.ok(
+      byRecord.every((r) =>
+        ['Usage', 'Purchase', 'Tax', 'Credit', 'Adjustment'].includes(r.ChargeCategory ?? ''),
+      ),
+    );
+    const fromCli = await cli([
+      'export',
+      '--org',
+      String(orgId),
+      '--from',
+      '2026-03-02',
+      '--to',
+      '2026-03-02',
+      '--group-by',
+      'region',
+    ]);
+    assert.equal(fromCli.code, 0, fromCli.stderr);
+    const cliRows = parseCsv(fromCli.stdout);
+    assert.ok(cliRows.length > 0 && cliRows.every((r) => r.dimension === 'region'));
+    assert.equal(
+      formatFixed(cliRows.reduce((acc, r) => acc + parseFixed(normDecimal(r.unblended_cost ?? 'x')), 0n)),
+      expectedDailyTotal(ACCOUNT, '2026-03-02'),
+    );
+    const badCli = await cli([
+      'export',
+      '--org',
+      String(orgId),
+      '--from',
+      '2026-03-02',
+      '--to',
+      '2026-03-02',
+      '--group-by',
+      'colour',
+    ]);
+    assert.notEqual(badCli.code, 0);
+    assert.match(badCli.stderr, /--group-by: unknown dimension "colour"/);
+    const bad = await get(api, `/api/v1/costs/export?format=xml&from=${FROM}&to=${TO}`, admin);
+    assert.equal(bad.status, 400);
+    assert.equal((bad.json as { error: { field: string } }).error.field, 'format');
   });
 });
