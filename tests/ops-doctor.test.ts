@@ -269,7 +269,7 @@ describe('costwatch doctor', { timeout: 400_000 }, () => {
       const report = parseReport(run.stdout);
       const migrations = find(report, 'migrations');
       assert.equal(migrations.status, 'fail');
-      assert.match(migrations.detail, /^4 of 4 pending: 0001_core, 0002_cost_data, 0003_rollups, 0004_pipeline_routines/);
+      assert.match(migrations.detail, /^5 of 5 pending: 0001_core, 0002_cost_data, 0003_rollups, 0004_pipeline_routines, 0008_dimensions/);
       assert.match(migrations.fix ?? '', /costwatch migrate up/);
       assert.match(migrations.fix ?? '', /job\/costwatch-migrate/);
       assert.match(find(report, 'aws').detail, /organizations table is missing/);

@@ -67,6 +67,37 @@ function forecastItem(row: costs.ForecastRow) {
   };
 }
 
+/**
+ * The page of a daily or monthly answer: the echoed query (range, group_by, filters), the page
+ * fields, and the page's rows with `account: {id, name}` when grouped by account.
+ */
+async function pageWithAccounts<T extends { key: string | null }>(
+  db: Queryable,
+  orgId: number,
+  query: {
+    from: string;
+    to: string;
+    limit: number;
+    offset: number;
+    groupBy: { name: string } | null;
+  } & Parameters<typeof filtersOf>[0],
+  rows: T[],
+) {
+  const page = pageOf(rows, query.limit, query.offset);
+  const grouped = query.groupBy?.name ?? 'none';
+  const items = await withAccounts(db, orgId, grouped === 'account', page.items);
+  const head = {
+    organization_id: orgId,
+    from: query.from,
+    to: query.to,
+    group_by: grouped,
+    filters: filtersOf(query),
+    ...page,
+    items,
+  };
+  return { head, grouped, items };
+}
+
 /** The main unit of a set of totals: USD when present. */
 function unitOf(totals: Array<{ unit: string }>): string {
   return totals.find((t) => t.unit === 'USD')?.unit ?? totals[0]?.unit ?? 'USD';
@@ -85,16 +116,9 @@ export const costRoutes: Route[] = [
     async handler({ app, orgId, query }) {
       const range = { orgId, from: query.from, to: query.to, limit: query.limit, offset: query.offset };
       const rows = await costs.dailyCosts(app.db, { ...range, plan: query.plan });
-      const page = pageOf(rows, query.limit, query.offset);
-      const grouped = query.groupBy?.name ?? 'none';
-      const items = await withAccounts(app.db, orgId, grouped === 'account', page.items);
+      const { head, grouped, items } = await pageWithAccounts(app.db, orgId, query, rows);
       return {
-        organization_id: orgId,
-        from: query.from,
-        to: query.to,
-        group_by: grouped,
-        filters: filtersOf(query),
-        ...page,
+        ...head,
         items: items.map((r) => ({
           date: r.day,
           group: r.key,
@@ -136,16 +160,10 @@ export const costRoutes: Route[] = [
         key: plan.key,
         group: plan.group,
       });
-      const page = pageOf(rows, query.limit, query.offset);
-      const grouped = query.groupBy?.name ?? 'none';
-      const items = await withAccounts(app.db, orgId, grouped === 'account', page.items);
+      const { head } = await pageWithAccounts(app.db, orgId, query, rows);
+      const items = head.items;
       return {
-        organization_id: orgId,
-        from: query.from,
-        to: query.to,
-        group_by: grouped,
-        filters: filtersOf(query),
-        ...page,
+        ...head,
         items: items.map((r) => ({
           month: r.month,
           group: r.key,

@@ -170,12 +170,17 @@ const groupColumns = {
   usage: money.optional().describe('with group_by=usage_type: the usage quantity with its unit'),
 };
 
-export const dailyResponse = z.object({
+/** What a daily or monthly answer echoes of its query. */
+const answerHead = {
   organization_id: z.number().int(),
   from: z.string(),
   to: z.string(),
   group_by: z.string().describe('the dimension, or none'),
   filters: z.record(z.string(), z.string()).describe('the dimension filters applied'),
+};
+
+export const dailyResponse = z.object({
+  ...answerHead,
   items: z.array(
     z.object({
       date: z.string().describe('YYYY-MM-DD'),
@@ -193,11 +198,7 @@ export const monthlyQuery = costQuery(
 );
 
 export const monthlyResponse = z.object({
-  organization_id: z.number().int(),
-  from: z.string(),
-  to: z.string(),
-  group_by: z.string().describe('the dimension, or none'),
-  filters: z.record(z.string(), z.string()).describe('the dimension filters applied'),
+  ...answerHead,
   items: z.array(
     z.object({
       month: z.string().describe('first day of the month, YYYY-MM-DD'),

@@ -150,7 +150,8 @@ CREATE TRIGGER cost_monthly_service_insert INSTEAD OF INSERT ON cost_monthly_ser
 -- is fetched), the monthly rows of the months those days fall in, and marks the cost runs it
 -- published. The service dimension comes from the SERVICE x LINKED_ACCOUNT grouping. Returns rollup
 -- rows written and runs marked.
-CREATE OR REPLACE FUNCTION cw_rebuild_cost_rollups(org bigint, from_day date, to_day date, OUT rows_written bigint, OUT runs_marked integer)
+ALTER FUNCTION cw_rebuild_cost_rollups(bigint, date, date) RENAME TO cw_rebuild_cost_rollups_0004;
+CREATE FUNCTION cw_rebuild_cost_rollups(org bigint, from_day date, to_day date, OUT rows_written bigint, OUT runs_marked integer)
 LANGUAGE plpgsql AS $$
 DECLARE
   month_from date := date_trunc('month', from_day)::date;

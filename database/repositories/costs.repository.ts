@@ -6,6 +6,7 @@
  * ranges are inclusive. Every value is a bind parameter; lists fetch `limit + 1` rows so the
  * caller knows whether another page exists.
  */
+import type { QueryResultRow } from 'pg';
 import type { Queryable } from '../../lib/db.js';
 import type { CostQueryPlan } from '../../lib/dimensions.js';
 
@@ -74,44 +75,69 @@ export interface CostQuery extends RangeQuery {
   plan: CostQueryPlan;
 }
 
-// Daily cost per value of one dimension over [from, to], optionally of one value, by day then value.
+/**
+ * The two grains of the per-dimension rollups: the table, its period column, the range predicate
+ * on it ($3, $4 = from, to) and the grain's own columns. Fixed SQL fragments, never input.
+ */
+const GRAINS = {
+  daily: {
+    table: 'cost_rollup_daily',
+    period: 'day',
+    range: 'day BETWEEN $3::date AND $4::date',
+    columns: 'usage_quantity, usage_unit',
+    sums: "sum(usage_quantity)::text AS usage_quantity, CASE WHEN min(usage_unit) = max(usage_unit) THEN min(usage_unit) ELSE '' END AS usage_unit",
+  },
+  monthly: {
+    table: 'cost_rollup_monthly',
+    period: 'month',
+    range: "month BETWEEN date_trunc('month', $3::date)::date AND date_trunc('month', $4::date)::date",
+    columns: 'days',
+    sums: 'max(days) AS days',
+  },
+} as const;
+type Grain = keyof typeof GRAINS;
+
+// One dimension's rollup rows of a grain over [from, to], per value (optionally one), by period then value.
 // Parameters: $1 org, $2 dimension, $3 from, $4 to, $5 value or null, $6 limit + 1, $7 offset.
-async function dailyByKey(
+async function rowsByKey<R>(
   db: Queryable,
+  grain: Grain,
   q: RangeQuery,
   dimension: string,
   key: string | null,
-): Promise<DailyCostRow[]> {
-  const { rows } = await db.query<DailyCostRow>(
-    `SELECT day, key, unit, unblended_cost, amortized_cost, net_unblended_cost, estimated, usage_quantity, usage_unit
-       FROM cost_rollup_daily
-      WHERE organization_id = $1 AND dimension = $2 AND day BETWEEN $3::date AND $4::date
+): Promise<R[]> {
+  const g = GRAINS[grain];
+  const { rows } = await db.query<R & QueryResultRow>(
+    `SELECT ${g.period}, key, unit, unblended_cost, amortized_cost, net_unblended_cost, estimated, ${g.columns}
+       FROM ${g.table}
+      WHERE organization_id = $1 AND dimension = $2 AND ${g.range}
         AND ($5::text IS NULL OR key = $5::text)
-      ORDER BY day, key, unit
+      ORDER BY ${g.period}, key, unit
       LIMIT $6 OFFSET $7`,
     [q.orgId, dimension, q.from, q.to, key, q.limit + 1, q.offset],
   );
   return rows;
 }
 
-// Daily totals of one dimension's rollup over [from, to] (all values, or one), by day.
+// One dimension's totals of a grain over [from, to] (all values, or one), by period.
 // Parameters: $1 org, $2 dimension, $3 from, $4 to, $5 value or null, $6 limit + 1, $7 offset.
-async function dailyTotals(
+async function totals<R>(
   db: Queryable,
+  grain: Grain,
   q: RangeQuery,
   dimension: string,
   key: string | null,
-): Promise<DailyCostRow[]> {
-  const { rows } = await db.query<DailyCostRow>(
-    `SELECT day, NULL::text AS key, unit, sum(unblended_cost)::text AS unblended_cost,
+): Promise<R[]> {
+  const g = GRAINS[grain];
+  const { rows } = await db.query<R & QueryResultRow>(
+    `SELECT ${g.period}, NULL::text AS key, unit, sum(unblended_cost)::text AS unblended_cost,
             sum(amortized_cost)::text AS amortized_cost, sum(net_unblended_cost)::text AS net_unblended_cost,
-            bool_or(estimated) AS estimated, sum(usage_quantity)::text AS usage_quantity,
-            CASE WHEN min(usage_unit) = max(usage_unit) THEN min(usage_unit) ELSE '' END AS usage_unit
-       FROM cost_rollup_daily
-      WHERE organization_id = $1 AND dimension = $2 AND day BETWEEN $3::date AND $4::date
+            bool_or(estimated) AS estimated, ${g.sums}
+       FROM ${g.table}
+      WHERE organization_id = $1 AND dimension = $2 AND ${g.range}
         AND ($5::text IS NULL OR key = $5::text)
-      GROUP BY day, unit
-      ORDER BY day, unit
+      GROUP BY ${g.period}, unit
+      ORDER BY ${g.period}, unit
       LIMIT $6 OFFSET $7`,
     [q.orgId, dimension, q.from, q.to, key, q.limit + 1, q.offset],
   );
@@ -155,31 +181,18 @@ export function dailyCosts(db: Queryable, q: CostQuery): Promise<DailyCostRow[]>
       group: plan.group,
     });
   return plan.group
-    ? dailyByKey(db, q, plan.dimension.name, plan.key)
-    : dailyTotals(db, q, plan.dimension.name, plan.key);
+    ? rowsByKey<DailyCostRow>(db, 'daily', q, plan.dimension.name, plan.key)
+    : totals<DailyCostRow>(db, 'daily', q, plan.dimension.name, plan.key);
 }
 
-// Monthly cost per value of one dimension (or in total, $6 false) for the months from from's month
-// to to's month, optionally of one value.
-// Parameters: $1 org, $2 dimension, $3 from, $4 to, $5 value or null, $6 grouped, $7 limit + 1, $8 offset.
-export async function monthlyCosts(
+/** monthlyCosts: the rows of a /costs/monthly query (one dimension's monthly rollup, by value or in total). */
+export function monthlyCosts(
   db: Queryable,
   q: RangeQuery & { dimension: string; key: string | null; group: boolean },
 ): Promise<MonthlyCostRow[]> {
-  const { rows } = await db.query<MonthlyCostRow>(
-    `SELECT month, CASE WHEN $6::boolean THEN key END AS key, unit, sum(unblended_cost)::text AS unblended_cost,
-            sum(amortized_cost)::text AS amortized_cost, sum(net_unblended_cost)::text AS net_unblended_cost,
-            bool_or(estimated) AS estimated, max(days) AS days
-       FROM cost_rollup_monthly
-      WHERE organization_id = $1 AND dimension = $2
-        AND month BETWEEN date_trunc('month', $3::date)::date AND date_trunc('month', $4::date)::date
-        AND ($5::text IS NULL OR key = $5::text)
-      GROUP BY 1, 2, 3
-      ORDER BY 1, 2, 3
-      LIMIT $7 OFFSET $8`,
-    [q.orgId, q.dimension, q.from, q.to, q.key, q.group, q.limit + 1, q.offset],
-  );
-  return rows;
+  return q.group
+    ? rowsByKey<MonthlyCostRow>(db, 'monthly', q, q.dimension, q.key)
+    : totals<MonthlyCostRow>(db, 'monthly', q, q.dimension, q.key);
 }
 
 export interface TopQuery {

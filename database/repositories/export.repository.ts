@@ -97,6 +97,9 @@ const FOCUS = `COPY (
     FROM (${ROWS}) x CROSS JOIN org
 ) TO STDOUT WITH (FORMAT csv, HEADER)`;
 
+/** The COPY statements (their texts are constant), for the export benchmark's psql reference. */
+export const EXPORT_COPY_SQL: Readonly<Record<ExportFormat, string>> = { csv: CSV, focus: FOCUS };
+
 /** A running export: the CSV byte stream, and `done` to end its transaction and free its connection. */
 export interface CostExportStream {
   stream: Readable;
@@ -120,7 +123,7 @@ export async function streamCostExport(pool: Pool, q: ExportQuery): Promise<Cost
               set_config('costwatch.export_categories', $5, true)`,
       [String(q.orgId), q.dimension, q.from, q.to, JSON.stringify(q.serviceCategories)],
     );
-    const stream = client.query(copyTo(q.format === 'focus' ? FOCUS : CSV));
+    const stream = client.query(copyTo(EXPORT_COPY_SQL[q.format]));
     let finished = false;
     return {
       stream,
