@@ -130,6 +130,8 @@ try {
       run(['org', 'create', '--name', o.name, '--aws-account-id', o.account, '--role-arn', `arn:aws:iam::${o.account}:role/CostWatchRead`, '--external-id', o.externalId]),
     );
   });
+  // Every demo org tracks the `team` cost allocation tag (one more Cost Explorer query per window).
+  for (const id of orgIds) run(['org', 'track', '--org', String(id), '--tags', 'team']);
   const users = run(['user', 'list']);
   for (const u of USERS) {
     if (!users.includes(u.email)) run(['user', 'create', '--org', String(orgIds[u.org]), '--email', u.email, '--role', u.role], `${PASSWORD}\n`);
@@ -182,6 +184,7 @@ CostWatch is running on local data.
       -d '{"email":"admin@acme.example","password":"${PASSWORD}"}' | sed 's/.*"access_token":"\\([^"]*\\)".*/\\1/')
     curl -s "${api}/api/v1/costs/summary" -H "authorization: Bearer $TOKEN"
     curl -s "${api}/api/v1/costs/daily?from=${day(-30)}&to=${day(-1)}&group_by=service" -H "authorization: Bearer $TOKEN"
+    curl -s "${api}/api/v1/costs/top?from=${day(-30)}&to=${day(-1)}&dimension=tag:team" -H "authorization: Bearer $TOKEN"
 
 `);
   if (smoke) {
