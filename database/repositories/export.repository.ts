@@ -97,6 +97,12 @@ const FOCUS = `COPY (
     FROM (${ROWS}) x CROSS JOIN org
 ) TO STDOUT WITH (FORMAT csv, HEADER)`;
 
+/**
+ * An export's COPY runs as long as the client takes to read it (back-pressure stops Postgres while
+ * the socket is full), far beyond the pool's statement_timeout for API queries: an hour at most.
+ */
+const EXPORT_STATEMENT_TIMEOUT = '1h';
+
 /** The COPY statements (their texts are constant), for the export benchmark's psql reference. */
 export const EXPORT_COPY_SQL: Readonly<Record<ExportFormat, string>> = { csv: CSV, focus: FOCUS };
 
@@ -120,8 +126,16 @@ export async function streamCostExport(pool: Pool, q: ExportQuery): Promise<Cost
     await client.query(
       `SELECT set_config('costwatch.export_org', $1, true), set_config('costwatch.export_dimension', $2, true),
               set_config('costwatch.export_from', $3, true), set_config('costwatch.export_to', $4, true),
-              set_config('costwatch.export_categories', $5, true)`,
-      [String(q.orgId), q.dimension, q.from, q.to, JSON.stringify(q.serviceCategories)],
+              set_config('costwatch.export_categories', $5, true),
+              set_config('statement_timeout', $6, true)`,
+      [
+        String(q.orgId),
+        q.dimension,
+        q.from,
+        q.to,
+        JSON.stringify(q.serviceCategories),
+        EXPORT_STATEMENT_TIMEOUT,
+      ],
     );
     const stream = client.query(copyTo(EXPORT_COPY_SQL[q.format]));
     let finished = false;
