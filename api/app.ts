@@ -31,6 +31,8 @@ import { LOGIN_PATH, LOGOUT_PATH, mountAdminRoutes } from './routes/admin.routes
 import { anomalyRoutes } from './routes/anomalies.routes.js';
 import { authRoutes } from './routes/auth.routes.js';
 import { costRoutes } from './routes/costs.routes.js';
+import { dimensionRoutes } from './routes/dimensions.routes.js';
+import { exportRoutes } from './routes/export.routes.js';
 import { ingestionRoutes } from './routes/ingestion.routes.js';
 import { mountSystemRoutes, SYSTEM_PATHS } from './routes/system.routes.js';
 import { utilizationRoutes } from './routes/utilization.routes.js';
@@ -46,6 +48,8 @@ export const API_VERSION = '1.0.0';
 export const apiRoutes: Route[] = [
   ...authRoutes,
   ...costRoutes,
+  ...exportRoutes,
+  ...dimensionRoutes,
   ...utilizationRoutes,
   ...ingestionRoutes,
   ...budgetRoutes,

@@ -237,8 +237,11 @@ export async function ensureDataset(options: {
   orgs: number;
   quick: boolean;
   fresh: boolean;
+  /** Database name (`--dataset=`), e.g. to compare two checkouts on one dataset apart from other runs. */
+  name?: string | undefined;
 }): Promise<Dataset> {
-  const name = options.quick ? 'costwatch_bench_api_quick' : 'costwatch_bench_api';
+  const name = options.name ?? (options.quick ? 'costwatch_bench_api_quick' : 'costwatch_bench_api');
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`--dataset: not a plain database name: ${name}`);
   const url = withDatabase(adminUrl(), name);
   const exists = await withClient(adminUrl(), async (c) => {
     const { rowCount } = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
@@ -272,7 +275,7 @@ export async function ensureDataset(options: {
     );
     const s = await c.query<{ t: string; size: string }>(
       `SELECT t, pg_size_pretty(sum(pg_total_relation_size(c.oid))) AS size
-         FROM (VALUES ('cost_data'), ('cost_daily_service'), ('cost_daily_account'), ('cost_daily_region'), ('cost_monthly_service')) v(t)
+         FROM (VALUES ('cost_data'), ('cost_rollup_daily'), ('cost_rollup_daily_by_service'), ('cost_rollup_monthly')) v(t)
          JOIN pg_class c ON c.relname = v.t OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = v.t::regclass)
         GROUP BY t`,
     );

@@ -40,17 +40,24 @@ export interface ApiProcess {
   stop(): Promise<void>;
 }
 
-/** `costwatch api` (kind api) or the raw cost_data app (kind raw) on 127.0.0.1, ready (/ready 200). */
-export async function startApiProcess(kind: ServerKind, env: Record<string, string>): Promise<ApiProcess> {
+/**
+ * `costwatch api` (kind api) or the raw cost_data app (kind raw) on 127.0.0.1, ready (/ready 200).
+ * `root`: the checkout to run (default this one; bench/api-ab.bench.ts runs another's API beside it).
+ */
+export async function startApiProcess(
+  kind: ServerKind,
+  env: Record<string, string>,
+  root: string = ROOT,
+): Promise<ApiProcess> {
   const port = await freePort();
   // BENCH_API_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the servers under test.
   const nodeArgs = (process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const args =
     kind === 'api'
-      ? [...nodeArgs, path.join(ROOT, 'bin', 'costwatch.mjs'), 'api']
+      ? [...nodeArgs, path.join(root, 'bin', 'costwatch.mjs'), 'api']
       : [...nodeArgs, '--import', 'tsx', path.join(BENCH_DIR, 'api-raw-child.ts')];
   const child = spawn(process.execPath, args, {
-    cwd: ROOT,
+    cwd: root,
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'production' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });

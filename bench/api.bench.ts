@@ -87,7 +87,12 @@ const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.
 
 async function main(): Promise<void> {
   const tAll = Date.now();
-  const dataset = await ensureDataset({ orgs: ORGS, quick: QUICK, fresh: FRESH });
+  const dataset = await ensureDataset({
+    orgs: ORGS,
+    quick: QUICK,
+    fresh: FRESH,
+    name: args.flags.get('dataset'),
+  });
   const meta = dataset.meta;
   const genNote = dataset.generated
     ? `generated in this run: ${fmt.s(meta.generatedMs.total)} (cost_data ${fmt.s(meta.generatedMs.costData)}, rollups ${fmt.s(meta.generatedMs.rollups)}, VACUUM ANALYZE ${fmt.s(meta.generatedMs.vacuum)})`

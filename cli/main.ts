@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   budget: async () => (await import('./budget.command.js')).registerBudgetCommands,
   channel: async () => (await import('./budget.command.js')).registerBudgetCommands,
   anomaly: async () => (await import('./anomaly.command.js')).registerAnomalyCommand,
+  export: async () => (await import('./export.command.js')).registerExportCommand,
 };
 
 const program = new Command('costwatch')

@@ -22,6 +22,7 @@ import {
   updateOrganizationAccess,
   type Organization,
 } from '../database/repositories/organizations.repository.js';
+import { registerOrgDimensionCommands } from './org-dimensions.command.js';
 
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[A-Za-z0-9+=,.@_/-]{1,512}$/;
 const roleArnSchema = z
@@ -306,4 +307,5 @@ export function registerOrgCommand(program: Command): void {
         process.stdout.write(`organization ${id} ${status}\n`);
       });
   }
+  registerOrgDimensionCommands(org);
 }

@@ -116,6 +116,8 @@ export const AWS_REQUEST_PRICE_DOLLARS: Record<string, number> = {
   GetCostAndUsage: 0.01,
   GetCostForecast: 0.01,
   GetDimensionValues: 0.01,
+  GetTags: 0.01,
+  GetCostCategories: 0.01,
 };
 
 /** Budget alerts fired (counted by the evaluation whose insert won), by kind (actual, forecasted). */

@@ -301,6 +301,8 @@ try {
   const demoOrgIds = orgs.map((o) => o.id);
   // Users name their organization by index into DEMO, or 'platform' (operators live there).
   const orgIds = { ...demoOrgIds, platform };
+  // Every demo org tracks the `team` cost allocation tag (one more Cost Explorer query per window).
+  for (const id of demoOrgIds) await run(['org', 'track', '--org', String(id), '--tags', 'team']);
   const users = await run(['user', 'list']);
   for (const u of USERS) {
     if (!users.includes(u.email)) {
@@ -381,6 +383,7 @@ ${anomaly}
       -d '{"email":"admin@acme.example","password":"${PASSWORD}"}' | sed 's/.*"access_token":"\\([^"]*\\)".*/\\1/')
     curl -s "${api}/api/v1/costs/summary" -H "authorization: Bearer $TOKEN"
     curl -s "${api}/api/v1/costs/daily?from=${day(-30)}&to=${today}&group_by=service" -H "authorization: Bearer $TOKEN"
+    curl -s "${api}/api/v1/costs/top?from=${day(-30)}&to=${today}&dimension=tag:team" -H "authorization: Bearer $TOKEN"
 
   The CLI against this demo (its environment is in ${shown(envFile)}):
     set -a; . ${shown(envFile)}; set +a

@@ -6,7 +6,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { getCostAndUsage, getCostForecast, getDimensionValues } from './ce-handlers.js';
+import {
+  getCostAndUsage,
+  getCostCategories,
+  getCostForecast,
+  getDimensionValues,
+  getTags,
+} from './ce-handlers.js';
 import type { CallContext } from './context.js';
 import { getMetricData, getMetricStatistics, listMetrics } from './cw-handlers.js';
 import { SimError, type ServiceName } from './errors.js';
@@ -29,6 +35,8 @@ const HANDLERS: Record<string, Handler> = {
   'ce:GetCostAndUsage': (ctx, input) => getCostAndUsage(ctx, input),
   'ce:GetCostForecast': (ctx, input) => getCostForecast(ctx, input),
   'ce:GetDimensionValues': (ctx, input) => getDimensionValues(ctx, input),
+  'ce:GetTags': (ctx, input) => getTags(ctx, input),
+  'ce:GetCostCategories': (ctx, input) => getCostCategories(ctx, input),
   'cloudwatch:ListMetrics': (ctx, input) => listMetrics(ctx, input),
   'cloudwatch:GetMetricData': (ctx, input) => getMetricData(ctx, input),
   'cloudwatch:GetMetricStatistics': (ctx, input) => getMetricStatistics(ctx, input),

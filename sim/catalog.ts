@@ -349,3 +349,36 @@ export const WEEKLY_PM: Readonly<Record<SpendPattern, readonly number[]>> = {
   requests: [900, 1030, 1050, 1060, 1040, 1010, 880],
   storage: [1000, 1000, 1000, 1000, 1000, 1000, 1000],
 };
+
+/**
+ * Cost allocation tags of the simulated bill. `team` is set on most (member account, service)
+ * pairs (the rest is untagged spend), `env` follows the account (not on every service), and
+ * `cost-center` only on a few core services. Fees (tax, support, refunds, Savings Plan fees)
+ * carry no tags.
+ */
+export const TEAM_VALUES = ['payments', 'search', 'platform', 'data-science'] as const;
+/** Per-mille of (member, service) pairs tagged with a team. */
+export const TEAM_TAGGED_PM = 800;
+export const ENV_BY_ACCOUNT: Readonly<Record<string, string>> = {
+  Management: 'shared',
+  Production: 'prod',
+  Staging: 'staging',
+  Development: 'dev',
+  'Data Platform': 'prod',
+  Sandbox: 'dev',
+};
+export const COST_CENTER_SERVICES: Readonly<Record<string, string>> = {
+  'Amazon Elastic Compute Cloud - Compute': 'cc-1001',
+  'Amazon Relational Database Service': 'cc-1002',
+  'Amazon Simple Storage Service': 'cc-1003',
+};
+export const TAG_KEYS = ['cost-center', 'env', 'team'] as const;
+
+/** Cost categories (rules over tags and accounts, as AWS Cost Categories are defined). */
+export const PRODUCT_BY_TEAM: Readonly<Record<string, string>> = {
+  payments: 'Checkout',
+  search: 'Discovery',
+  platform: 'Core Platform',
+  'data-science': 'Analytics',
+};
+export const COST_CATEGORY_NAMES = ['Environment', 'Product'] as const;

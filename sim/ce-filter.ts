@@ -2,7 +2,13 @@
  * Cost Explorer `Expression` filters (Dimensions with MatchOptions, And/Or/Not), compiled to
  * a predicate over bill lines. Invalid shapes fail with ValidationException like AWS.
  */
-import { COST_DIMENSIONS, dimensionValue, type CostDimension, type CostLine } from './cost-data.js';
+import {
+  COST_DIMENSIONS,
+  dimensionValue,
+  lineKeyValue,
+  type CostDimension,
+  type CostLine,
+} from './cost-data.js';
 import { SimError } from './errors.js';
 import { isRecord } from './input.js';
 
@@ -53,10 +59,12 @@ function compile(expression: unknown, path: string): LinePredicate {
     return (line) => !inner(line);
   }
   if (key === 'Dimensions') return compileDimension(expression.Dimensions, `${path}.Dimensions`);
-  throw new SimError(
-    'Validation',
-    `${key} filters are not supported by the simulator (it has no tags or cost categories)`,
-  );
+  const type = key === 'Tags' ? 'TAG' : 'COST_CATEGORY';
+  const spec: unknown = expression[key ?? 'Tags'];
+  if (!isRecord(spec) || typeof spec.Key !== 'string' || spec.Key === '')
+    throw new SimError('Validation', `${path}.${key} must be a structure with a Key`);
+  const lineKey = { type, key: spec.Key } as const;
+  return compileMatch(spec, `${path}.${key}`, (line) => lineKeyValue(line, lineKey));
 }
 
 function compileDimension(spec: unknown, path: string): LinePredicate {
@@ -68,6 +76,15 @@ function compileDimension(spec: unknown, path: string): LinePredicate {
       `Dimension ${String(key)} at ${path} is not supported; valid: ${COST_DIMENSIONS.join(', ')}`,
     );
   }
+  return compileMatch(spec, path, (line) => dimensionValue(line, key));
+}
+
+/** Values + MatchOptions of a Dimensions, Tags or CostCategories expression over `valueOf`. */
+function compileMatch(
+  spec: Record<string, unknown>,
+  path: string,
+  valueOf: (line: CostLine) => string,
+): LinePredicate {
   const values = Array.isArray(spec.Values)
     ? spec.Values.filter((v): v is string => typeof v === 'string')
     : [];
@@ -77,7 +94,7 @@ function compileDimension(spec: unknown, path: string): LinePredicate {
   for (const option of options)
     if (!MATCH_OPTIONS.has(option))
       throw new SimError('Validation', `MatchOption ${option} at ${path} is not valid`);
-  if (options.includes('ABSENT')) return (line) => dimensionValue(line, key) === '';
+  if (options.includes('ABSENT')) return (line) => valueOf(line) === '';
   if (values.length === 0) throw new SimError('Validation', `${path}.Values must not be empty`);
   const insensitive = options.includes('CASE_INSENSITIVE');
   const norm = (text: string): string => (insensitive ? text.toLowerCase() : text);
@@ -89,5 +106,5 @@ function compileDimension(spec: unknown, path: string): LinePredicate {
       : options.includes('CONTAINS')
         ? (v: string) => wanted.some((w) => v.includes(w))
         : (v: string) => wanted.includes(v);
-  return (line) => test(norm(dimensionValue(line, key)));
+  return (line) => test(norm(valueOf(line)));
 }

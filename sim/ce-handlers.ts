@@ -1,6 +1,8 @@
 /**
- * Cost Explorer operations: GetCostAndUsage, GetCostForecast, GetDimensionValues. Inputs are
- * validated as AWS does; every amount is an exact BigInt sum of generated bill lines.
+ * Cost Explorer operations: GetCostAndUsage, GetCostForecast, GetDimensionValues, GetTags,
+ * GetCostCategories. Inputs are validated as AWS does; every amount is an exact BigInt sum of
+ * generated bill lines. GroupBy takes dimensions, tag keys and cost categories (their group keys
+ * come back as `key$value`, untagged spend as `key$`).
  */
 import { formatDay, monthStart, parseDay } from './calendar.js';
 import { compileFilter, isCostDimension, type LinePredicate } from './ce-filter.js';
@@ -12,12 +14,14 @@ import {
   expectedDayTotal,
   isCostMetric,
   isEstimatedDay,
+  lineKeyLabel,
+  lineKeyValue,
   linkedAccounts,
   reportedDay,
   reportedValue,
-  type CostDimension,
   type CostLine,
   type CostMetric,
+  type LineKey,
 } from './cost-data.js';
 import { SimError } from './errors.js';
 import {
@@ -140,21 +144,24 @@ function readMetrics(input: Input): string[] {
   return [...new Set(names)];
 }
 
-function readGroupBy(input: Input): CostDimension[] {
+function readGroupBy(input: Input): LineKey[] {
   const groupBy = optionalList(input, 'GroupBy') ?? [];
   if (groupBy.length > 2)
     throw new SimError('Validation', `GroupBy accepts at most 2 group definitions, got ${groupBy.length}`);
-  const keys: CostDimension[] = [];
+  const keys: LineKey[] = [];
   for (const item of groupBy) {
     if (!isRecord(item))
       throw new SimError('Validation', 'GroupBy entries must be structures with Type and Key');
     const type = item.Type;
     const key = typeof item.Key === 'string' ? item.Key : '';
-    if (type === 'TAG' || type === 'COST_CATEGORY')
-      throw new SimError(
-        'Validation',
-        `GroupBy type ${type} is not supported by the simulator (it has no tags or cost categories)`,
-      );
+    if (type === 'TAG' || type === 'COST_CATEGORY') {
+      if (key === '' || key.length > 1024)
+        throw new SimError('Validation', `Group Definition key of type ${type} must be 1..1024 characters`);
+      if (keys.some((k) => k.type === type && k.key === key))
+        throw new SimError('Validation', `Group Definition ${type} '${key}' is given twice`);
+      keys.push({ type, key });
+      continue;
+    }
     if (type !== 'DIMENSION')
       throw new SimError(
         'Validation',
@@ -170,9 +177,9 @@ function readGroupBy(input: Input): CostDimension[] {
         'Validation',
         `Group Definition dimension '${key}' is not modelled by the simulator`,
       );
-    if (keys.includes(key))
+    if (keys.some((k) => k.type === 'DIMENSION' && k.key === key))
       throw new SimError('Validation', `Group Definition dimension '${key}' is given twice`);
-    keys.push(key);
+    keys.push({ type: 'DIMENSION', key });
   }
   return keys;
 }
@@ -273,7 +280,7 @@ export function getCostAndUsage(ctx: CallContext, input: Input): Record<string, 
   // A paged read keeps the estimate revision of its first page so its pages agree.
   const revision = token.pin ?? ctx.nextRevision();
   const periods = splitPeriods(period, granularity);
-  const groupDefinitions = groupKeys.map((Key) => ({ Type: 'DIMENSION', Key }));
+  const groupDefinitions = groupKeys.map((k) => ({ Type: k.type, Key: k.key }));
 
   if (groupKeys.length === 0) {
     const resultsByTime = periods.map((p) => {
@@ -299,8 +306,8 @@ export function getCostAndUsage(ctx: CallContext, input: Input): Record<string, 
     // joined string; a group's id (its keys joined by NUL) orders the groups.
     const byFirst = new Map<string, Map<string, (typeof groups)[number]>>();
     forEachLine(ctx, p, revision, predicate, (line, estimate) => {
-      const first = firstKey === undefined ? '' : dimensionValue(line, firstKey);
-      const second = secondKey === undefined ? '' : dimensionValue(line, secondKey);
+      const first = firstKey === undefined ? '' : lineKeyLabel(line, firstKey);
+      const second = secondKey === undefined ? '' : lineKeyLabel(line, secondKey);
       let inner = byFirst.get(first);
       if (!inner) {
         inner = new Map();
@@ -338,13 +345,12 @@ export function getCostAndUsage(ctx: CallContext, input: Input): Record<string, 
       entry.Groups.push({ Keys: item.keys, Metrics: item.sums.toWire(metricNames) });
       groupKeys.forEach((k, i) => {
         const value = item.keys?.[i];
-        if (k === 'LINKED_ACCOUNT' && value !== undefined) linkedSeen.add(value);
+        if (k.type === 'DIMENSION' && k.key === 'LINKED_ACCOUNT' && value !== undefined)
+          linkedSeen.add(value);
       });
     }
   }
-  const names = new Map(
-    linkedAccounts(ctx.accountId, { dataSeed: ctx.options.dataSeed }).map((a) => [a.id, a.name]),
-  );
+  const names = accountNames(ctx);
   const nextOffset = token.offset + ctx.options.pageSize;
   return {
     GroupDefinitions: groupDefinitions,
@@ -356,6 +362,82 @@ export function getCostAndUsage(ctx: CallContext, input: Input): Record<string, 
       nextOffset < items.length
         ? encodePageToken(token.fingerprint, { offset: nextOffset, pin: revision })
         : undefined,
+  };
+}
+
+/** Names of the payer's linked accounts: the generated ones, renamed by the `accountNames` option. */
+function accountNames(ctx: CallContext): Map<string, string> {
+  const names = new Map(
+    linkedAccounts(ctx.accountId, { dataSeed: ctx.options.dataSeed }).map((a) => [a.id, a.name]),
+  );
+  for (const [id, name] of Object.entries(ctx.options.accountNames)) if (names.has(id)) names.set(id, name);
+  return names;
+}
+
+/**
+ * The distinct keys (or values of one key) of tags or cost categories over a period, searched
+ * and paged: what GetTags and GetCostCategories share.
+ */
+function listKeysOrValues(
+  ctx: CallContext,
+  input: Input,
+  opts: { type: 'TAG' | 'COST_CATEGORY'; keyField: string; operation: string },
+): { page: string[]; total: number; nextPageToken: string | undefined } {
+  const period = readTimePeriod(input);
+  checkHistoryWindow(period, ctx);
+  const key = optionalString(input, opts.keyField);
+  const search = optionalString(input, 'SearchString')?.toLowerCase();
+  const maxResults = optionalNumber(input, 'MaxResults');
+  if (maxResults !== undefined && (!Number.isInteger(maxResults) || maxResults < 1))
+    throw new SimError('Validation', 'MaxResults must be a positive integer');
+  const predicate = compileFilter(input.Filter);
+  const token = readToken(input, opts.operation);
+  const revision = token.pin ?? ctx.nextRevision();
+  const found = new Set<string>();
+  forEachLine(ctx, period, revision, predicate, (line) => {
+    const map = opts.type === 'TAG' ? line.tags : line.costCategories;
+    if (key === undefined) for (const k of Object.keys(map)) found.add(k);
+    else {
+      const value = lineKeyValue(line, { type: opts.type, key });
+      if (value !== '') found.add(value);
+    }
+  });
+  const matching = [...found].filter((v) => search === undefined || v.toLowerCase().includes(search)).sort();
+  const pageSize = maxResults ?? ctx.options.dimensionPageSize;
+  const nextOffset = token.offset + pageSize;
+  return {
+    page: matching.slice(token.offset, nextOffset),
+    total: matching.length,
+    nextPageToken:
+      nextOffset < matching.length
+        ? encodePageToken(token.fingerprint, { offset: nextOffset, pin: revision })
+        : undefined,
+  };
+}
+
+/** GetTags: the tag keys of a period (no TagKey), or the values of one key, paged. */
+export function getTags(ctx: CallContext, input: Input): Record<string, unknown> {
+  const { page, total, nextPageToken } = listKeysOrValues(ctx, input, {
+    type: 'TAG',
+    keyField: 'TagKey',
+    operation: 'ce:GetTags',
+  });
+  return { Tags: page, ReturnSize: page.length, TotalSize: total, NextPageToken: nextPageToken };
+}
+
+/** GetCostCategories: the cost category names of a period, or the values of one, paged. */
+export function getCostCategories(ctx: CallContext, input: Input): Record<string, unknown> {
+  const byName = optionalString(input, 'CostCategoryName') !== undefined;
+  const { page, total, nextPageToken } = listKeysOrValues(ctx, input, {
+    type: 'COST_CATEGORY',
+    keyField: 'CostCategoryName',
+    operation: 'ce:GetCostCategories',
+  });
+  return {
+    ...(byName ? { CostCategoryValues: page } : { CostCategoryNames: page }),
+    ReturnSize: page.length,
+    TotalSize: total,
+    NextPageToken: nextPageToken,
   };
 }
 
@@ -392,9 +474,7 @@ export function getDimensionValues(ctx: CallContext, input: Input): Record<strin
   const matching = [...values].filter((v) => search === undefined || v.toLowerCase().includes(search)).sort();
   const pageSize = maxResults ?? ctx.options.dimensionPageSize;
   const page = matching.slice(token.offset, token.offset + pageSize);
-  const names = new Map(
-    linkedAccounts(ctx.accountId, { dataSeed: ctx.options.dataSeed }).map((a) => [a.id, a.name]),
-  );
+  const names = accountNames(ctx);
   const nextOffset = token.offset + pageSize;
   return {
     DimensionValues: page.map((Value) => ({

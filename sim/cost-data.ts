@@ -6,7 +6,12 @@
  * and tests can compute the truth without HTTP.
  */
 import {
+  COST_CENTER_SERVICES,
   EC2_COMPUTE_SERVICE,
+  ENV_BY_ACCOUNT,
+  PRODUCT_BY_TEAM,
+  TEAM_TAGGED_PM,
+  TEAM_VALUES,
   LINKED_ACCOUNT_NAMES,
   REGIONS,
   SAVINGS_PLANS_SERVICE,
@@ -55,6 +60,26 @@ export interface CostLine {
   /** Unit of UsageQuantity for this line. */
   readonly unit: string;
   readonly values: Readonly<Record<CostMetric, bigint>>;
+  /** Cost allocation tags (absent key: untagged). Shared between lines: never mutate. */
+  readonly tags: Readonly<Record<string, string>>;
+  /** Cost category values (absent: uncategorized). Shared between lines: never mutate. */
+  readonly costCategories: Readonly<Record<string, string>>;
+}
+
+/** A GroupBy or filter key over bill lines: a dimension, a tag key or a cost category. */
+export type LineKey =
+  | { readonly type: 'DIMENSION'; readonly key: CostDimension }
+  | { readonly type: 'TAG' | 'COST_CATEGORY'; readonly key: string };
+
+/** A line's value for a key ('' when untagged / uncategorized). */
+export function lineKeyValue(line: CostLine, key: LineKey): string {
+  if (key.type === 'DIMENSION') return dimensionValue(line, key.key);
+  return (key.type === 'TAG' ? line.tags : line.costCategories)[key.key] ?? '';
+}
+
+/** The group key Cost Explorer sends: the value, or `key$value` for tags and cost categories. */
+export function lineKeyLabel(line: CostLine, key: LineKey): string {
+  return key.type === 'DIMENSION' ? dimensionValue(line, key.key) : `${key.key}$${lineKeyValue(line, key)}`;
 }
 
 /** Options shared by the public data functions. */
@@ -246,6 +271,8 @@ interface UsageSlot {
 
 interface ServicePlan {
   readonly use: ServiceUse;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly costCategories: Readonly<Record<string, string>>;
   readonly blendPm: bigint;
   /** `hashPrefix(seed, member, service)`: the spike hashes before the day. */
   readonly prefix: number;
@@ -262,8 +289,39 @@ interface OrgPlan {
   readonly members: ReadonlyArray<{
     readonly member: LinkedProfile;
     readonly services: readonly ServicePlan[];
+    /** Cost categories of the member's untagged lines (fees). */
+    readonly feeCategories: Readonly<Record<string, string>>;
   }>;
 }
+
+function environmentOf(member: LinkedProfile): string {
+  return member.name === 'Management'
+    ? 'Shared'
+    : member.name === 'Production'
+      ? 'Production'
+      : 'Non-Production';
+}
+
+/** Tags of a member's service: a pure function of (seed, member, service). */
+function serviceTags(seed: string, member: LinkedProfile, service: string): Record<string, string> {
+  const tags: Record<string, string> = {};
+  const team = hashInt(0, 999, seed, member.id, service, 'tag-team');
+  if (team < TEAM_TAGGED_PM) tags.team = TEAM_VALUES[team % TEAM_VALUES.length] ?? 'platform';
+  const env = ENV_BY_ACCOUNT[member.name];
+  if (env && hashInt(0, 99, seed, member.id, service, 'tag-env') < 85) tags.env = env;
+  const costCenter = COST_CENTER_SERVICES[service];
+  if (costCenter) tags['cost-center'] = costCenter;
+  return tags;
+}
+
+function categoriesOf(member: LinkedProfile, tags: Readonly<Record<string, string>>): Record<string, string> {
+  const categories: Record<string, string> = { Environment: environmentOf(member) };
+  const product = tags.team === undefined ? undefined : PRODUCT_BY_TEAM[tags.team];
+  if (product) categories.Product = product;
+  return categories;
+}
+
+const NO_TAGS: Readonly<Record<string, string>> = Object.freeze({});
 
 const MAX_CACHED_PLANS = 2000;
 const plans = new Map<string, OrgPlan>();
@@ -297,8 +355,17 @@ function orgPlan(accountId: string, seed: string): OrgPlan {
           });
         }
       }
-      return { use, blendPm: BigInt(use.blendPm), prefix: hashPrefix(seed, member.id, use.spec.name), slots };
+      const tags = serviceTags(seed, member, use.spec.name);
+      return {
+        use,
+        tags,
+        costCategories: categoriesOf(member, tags),
+        blendPm: BigInt(use.blendPm),
+        prefix: hashPrefix(seed, member.id, use.spec.name),
+        slots,
+      };
     }),
+    feeCategories: categoriesOf(member, NO_TAGS),
   }));
   const plan: OrgPlan = { profile, edpPm: BigInt(profile.edpPm), members };
   if (plans.size >= MAX_CACHED_PLANS) {
@@ -321,10 +388,12 @@ function generateDay(accountId: string, day: number, seed: string, expected: boo
   const growth = growthPpm(profile, day);
   const firstOfMonth = dayOfMonth(day) === 1;
   let orgUsage = 0n;
-  for (const { member, services } of plan.members) {
+  let payerCategories: Readonly<Record<string, string>> = NO_TAGS;
+  for (const { member, services, feeCategories } of plan.members) {
+    if (member.id === accountId) payerCategories = feeCategories;
     let memberUsage = 0n;
     let ec2Usage = 0n;
-    let ec2Line: { region: string; usageType: string } | undefined;
+    let ec2Line: { region: string; usageType: string; service: ServicePlan } | undefined;
     for (const service of services) {
       const use = service.use;
       if (day < use.startDay) continue;
@@ -350,6 +419,8 @@ function generateDay(accountId: string, day: number, seed: string, expected: boo
           recordType: 'Usage',
           operation: slot.operation,
           unit: slot.unit,
+          tags: service.tags,
+          costCategories: service.costCategories,
           values: costValues(
             cost,
             cost,
@@ -362,7 +433,7 @@ function generateDay(accountId: string, day: number, seed: string, expected: boo
         memberUsage += cost;
         if (isEc2) {
           ec2Usage += cost;
-          ec2Line ??= { region: slot.region, usageType: slot.usageType };
+          ec2Line ??= { region: slot.region, usageType: slot.usageType, service };
           if (profile.savingsPlanDaily > 0n && slot.boxUsage) {
             // Savings Plans negate part of the covered on-demand cost; amortized keeps the SP rate.
             const covered = scale(cost, 700n, 1000n);
@@ -374,6 +445,8 @@ function generateDay(accountId: string, day: number, seed: string, expected: boo
               recordType: 'SavingsPlanNegation',
               operation: slot.operation,
               unit: slot.unit,
+              tags: service.tags,
+              costCategories: service.costCategories,
               values: costValues(-covered, -scale(covered, 280n, 1000n), plan.edpPm, 1000n, 0n, 0n),
             });
           }
@@ -390,6 +463,8 @@ function generateDay(accountId: string, day: number, seed: string, expected: boo
         recordType: 'Credit',
         operation: 'None',
         unit: 'N/A',
+        tags: ec2Line.service.tags,
+        costCategories: ec2Line.service.costCategories,
         values: flatValues(credit),
       });
     }
@@ -403,6 +478,7 @@ function generateDay(accountId: string, day: number, seed: string, expected: boo
           'Tax',
           'Tax',
           scale(memberUsage * 30n, BigInt(profile.taxPm), 1000n),
+          feeCategories,
         ),
       );
     }
@@ -419,6 +495,7 @@ function generateDay(accountId: string, day: number, seed: string, expected: boo
         'Dollar',
         'Support',
         support > units(100) ? support : units(100),
+        payerCategories,
       ),
     );
   }
@@ -431,13 +508,23 @@ function generateDay(accountId: string, day: number, seed: string, expected: boo
       recordType: 'SavingsPlanRecurringFee',
       operation: 'None',
       unit: 'Hrs',
+      tags: NO_TAGS,
+      costCategories: payerCategories,
       values: { ...costValues(profile.savingsPlanDaily, 0n, plan.edpPm, 1000n, units(24), 0n) },
     });
   }
   if (!expected && hashInt(0, 99, seed, accountId, day, 'refund') < 2) {
     const refund = -units(hashInt(5, 80, seed, accountId, day, 'refund-size'));
     lines.push(
-      fee(payer, 'Amazon Simple Storage Service', 'us-east-1', 'TimedStorage-ByteHrs', 'Refund', refund),
+      fee(
+        payer,
+        'Amazon Simple Storage Service',
+        'us-east-1',
+        'TimedStorage-ByteHrs',
+        'Refund',
+        refund,
+        payerCategories,
+      ),
     );
   }
   return lines;
@@ -450,6 +537,7 @@ function fee(
   usageType: string,
   recordType: string,
   amount: bigint,
+  costCategories: Readonly<Record<string, string>>,
 ): CostLine {
   return {
     linkedAccount,
@@ -459,6 +547,8 @@ function fee(
     recordType,
     operation: 'None',
     unit: 'N/A',
+    tags: NO_TAGS,
+    costCategories,
     values: flatValues(amount),
   };
 }

@@ -11,24 +11,10 @@ import {
 import { expectedDailyTotal } from './data.js';
 import { formatFixed, parseFixed, sumDecimalStrings } from './money.js';
 import type { RunningSimulator } from './server.js';
-import { costExplorer, failure, startTestSimulator, TEST_TODAY } from './test-support.js';
+import { allPages, costExplorer, failure, startTestSimulator, TEST_TODAY } from './test-support.js';
 
 const ACCOUNT = '111122223333';
 const FINAL_WEEK = { Start: '2026-03-01', End: '2026-03-08' };
-
-async function allPages(
-  ce: CostExplorerClient,
-  input: GetCostAndUsageCommandInput,
-): Promise<GetCostAndUsageCommandOutput[]> {
-  const pages: GetCostAndUsageCommandOutput[] = [];
-  let token: string | undefined;
-  do {
-    const page = await ce.send(new GetCostAndUsageCommand({ ...input, NextPageToken: token }));
-    pages.push(page);
-    token = page.NextPageToken;
-  } while (token);
-  return pages;
-}
 
 /** Sum of one metric per period start over every group of every page. */
 function groupSumsByDay(pages: GetCostAndUsageCommandOutput[], metric: string): Map<string, bigint> {

@@ -100,6 +100,9 @@ export function applyCostInjections(
         operation: 'None',
         unit: 'Hrs',
         values: flat,
+        // A new service starts untagged and uncategorized.
+        tags: {},
+        costCategories: {},
       });
       continue;
     }

@@ -57,6 +57,8 @@ export interface SimOptions {
   externalIds: Record<string, string>;
   /** Accounts whose paged reads (GetCostAndUsage, GetDimensionValues, ListMetrics, GetMetricData) never end: every page carries a fresh token. */
   endlessPagingAccounts: string[];
+  /** Linked account names overriding the generated ones (an account renamed in AWS Organizations). */
+  accountNames: Record<string, string>;
   /** Cost Explorer GetCostAndUsage groups per page. */
   pageSize: number;
   /** Cost Explorer GetDimensionValues values per page. */
@@ -100,6 +102,7 @@ export const DEFAULT_OPTIONS: Readonly<SimOptions> = {
   dataUnavailableAccounts: [],
   externalIds: {},
   endlessPagingAccounts: [],
+  accountNames: {},
   pageSize: 500,
   dimensionPageSize: 1000,
   listMetricsPageSize: 500,
@@ -133,6 +136,7 @@ export function mergeOptions(
   const options: SimOptions = {
     ...base,
     externalIds: { ...base.externalIds },
+    accountNames: { ...base.accountNames },
     accountThrottleRates: { ...base.accountThrottleRates },
     operationFaults: { ...base.operationFaults },
   };
@@ -202,6 +206,15 @@ export function mergeOptions(
       ) {
         problems.push(`operationFaults: must map service:Operation to one of ${OPERATION_FAULTS.join(', ')}`);
       } else options.operationFaults = { ...(value as Record<string, OperationFault>) };
+    } else if (key === 'accountNames') {
+      if (
+        typeof value !== 'object' ||
+        value === null ||
+        Array.isArray(value) ||
+        !Object.entries(value).every(([k, v]) => /^\d{12}$/.test(k) && typeof v === 'string' && v !== '')
+      ) {
+        problems.push('accountNames: must map 12-digit account ids to non-empty names');
+      } else options.accountNames = { ...(value as Record<string, string>) };
     } else if (key === 'externalIds') {
       if (
         typeof value !== 'object' ||

@@ -3,7 +3,12 @@
  * static credentials. Not a test file itself (no `.test.ts`).
  */
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import { CostExplorerClient } from '@aws-sdk/client-cost-explorer';
+import {
+  CostExplorerClient,
+  GetCostAndUsageCommand,
+  type GetCostAndUsageCommandInput,
+  type GetCostAndUsageCommandOutput,
+} from '@aws-sdk/client-cost-explorer';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { SimOptions } from './options.js';
 import { startSimulator, type RunningSimulator } from './server.js';
@@ -68,4 +73,19 @@ export async function failure(call: Promise<unknown>): Promise<SdkError> {
     return error as SdkError;
   }
   throw new Error('expected the call to fail');
+}
+
+/** Every page of a GetCostAndUsage query, following NextPageToken. */
+export async function allPages(
+  ce: CostExplorerClient,
+  input: GetCostAndUsageCommandInput,
+): Promise<GetCostAndUsageCommandOutput[]> {
+  const pages: GetCostAndUsageCommandOutput[] = [];
+  let token: string | undefined;
+  do {
+    const page = await ce.send(new GetCostAndUsageCommand({ ...input, NextPageToken: token }));
+    pages.push(page);
+    token = page.NextPageToken;
+  } while (token);
+  return pages;
 }

@@ -282,10 +282,10 @@ describe('costs', () => {
     );
     const mixed = await get(
       api,
-      '/api/v1/costs/daily?from=2026-03-01&to=2026-03-15&group_by=service&region=us-east-1',
+      '/api/v1/costs/daily?from=2026-03-01&to=2026-03-15&group_by=account&region=us-east-1',
       viewer,
     );
-    assert.equal(mixed.status, 400);
+    assert.equal(mixed.status, 400, 'no stored grouping holds account x region');
     assert.equal((mixed.json as { error: { field: string } }).error.field, 'region');
   });
 
@@ -724,6 +724,8 @@ describe('OpenAPI', () => {
         ['service', false],
         ['account', false],
         ['region', false],
+        ['record_type', false],
+        ['usage_type', false],
         ['limit', false],
         ['offset', false],
       ],

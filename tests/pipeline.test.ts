@@ -88,7 +88,7 @@ test('running the same backfill again changes nothing', async () => {
   const snapshot = async () =>
     (
       await p.db.pool.query<{ digest: string; n: number }>(
-        `SELECT md5(string_agg(concat_ws('|', organization_id, cost_date, grouping, service, linked_account, region, unblended_cost, amortized_cost), ',' ORDER BY organization_id, cost_date, grouping, service, linked_account, region)) AS digest, count(*)::int AS n FROM cost_data`,
+        `SELECT md5(string_agg(concat_ws('|', organization_id, cost_date, grouping, service, linked_account, region, dim_value, unblended_cost, amortized_cost), ',' ORDER BY organization_id, cost_date, grouping, service, linked_account, region, dim_value)) AS digest, count(*)::int AS n FROM cost_data`,
       )
     ).rows[0];
   const before = await snapshot();

@@ -1,8 +1,10 @@
 /**
- * Cost Explorer reads of a fetch: GetCostAndUsage DAILY for both groupings CostWatch stores
- * (SERVICE x LINKED_ACCOUNT and SERVICE x REGION: AWS allows two GroupBy keys per query), every
- * page, turned into CostRow batches as they arrive (the next page is requested while the current
- * one is being written). Amounts stay the decimal strings AWS sent.
+ * Cost Explorer reads of a fetch: GetCostAndUsage DAILY for every grouping the dimension registry
+ * lists for the organization (lib/dimensions.ts: SERVICE x LINKED_ACCOUNT, SERVICE x REGION,
+ * SERVICE x RECORD_TYPE, and each tracked usage type, tag or cost category; AWS allows two GroupBy
+ * keys per query), every page, turned into CostRow batches as they arrive (the next page is
+ * requested while the current one is being written). Amounts stay the decimal strings AWS sent.
+ * The LINKED_ACCOUNT query's DimensionValueAttributes carry the account names (no extra request).
  */
 import {
   GetCostAndUsageCommand,
@@ -11,18 +13,18 @@ import {
   type GetCostAndUsageCommandInput,
   type GetCostAndUsageCommandOutput,
 } from '@aws-sdk/client-cost-explorer';
-import type { CostGrouping, CostRow } from '../database/repositories/cost-data.repository.js';
+import type { CostRow } from '../database/repositories/cost-data.repository.js';
 import type { MonthForecast } from '../database/repositories/forecast-refreshes.repository.js';
 import { MalformedDataError } from '../lib/aws-errors.js';
+import { fetchGroupings, groupValue, loadedDimensions, type FetchGrouping } from '../lib/dimensions.js';
 
 export const COST_METRICS = ['UnblendedCost', 'AmortizedCost', 'NetUnblendedCost', 'UsageQuantity'] as const;
 
-const GROUPINGS: Record<CostGrouping, [string, string]> = {
-  account_service: ['SERVICE', 'LINKED_ACCOUNT'],
-  region_service: ['SERVICE', 'REGION'],
-};
+/** The groupings of an organization that tracks nothing optional. */
+export const DEFAULT_GROUPINGS: readonly FetchGrouping[] = fetchGroupings(loadedDimensions([]));
 
-function rowsOfPage(page: GetCostAndUsageCommandOutput, grouping: CostGrouping): CostRow[] {
+function rowsOfPage(page: GetCostAndUsageCommandOutput, grouping: FetchGrouping): CostRow[] {
+  const column = grouping.dimension.column;
   if (!Array.isArray(page.ResultsByTime))
     throw new MalformedDataError('GetCostAndUsage response has no ResultsByTime');
   const rows: CostRow[] = [];
@@ -46,17 +48,20 @@ function rowsOfPage(page: GetCostAndUsageCommandOutput, grouping: CostGrouping):
           throw new MalformedDataError(`GetCostAndUsage group ${service} on ${day} lacks ${name}.Amount`);
         return amount;
       };
+      const key = groupValue(grouping.dimension, second);
       rows.push({
         costDate: day,
-        grouping,
+        grouping: grouping.grouping,
         service,
-        linkedAccount: grouping === 'account_service' ? second : '',
-        region: grouping === 'region_service' ? second : '',
+        linkedAccount: column === 'linked_account' ? key : '',
+        region: column === 'region' ? key : '',
+        dimValue: column === 'dim_value' ? key : '',
         unblendedCost: value('UnblendedCost'),
         amortizedCost: value('AmortizedCost'),
         netUnblendedCost: value('NetUnblendedCost'),
         usageQuantity: value('UsageQuantity'),
         unit: m.UnblendedCost?.Unit ?? 'USD',
+        usageUnit: m.UsageQuantity?.Unit ?? '',
         estimated: result.Estimated === true,
       });
     }
@@ -92,25 +97,40 @@ function pagesOf(
   })();
 }
 
-/** Every CostRow of [from, to), both groupings (their first pages requested together), as batches. */
+/** Linked account names from a page's DimensionValueAttributes (`description`), into `names`. */
+function collectAccountNames(page: GetCostAndUsageCommandOutput, names: Map<string, string>): void {
+  for (const attribute of page.DimensionValueAttributes ?? []) {
+    const name = attribute.Attributes?.description;
+    if (typeof attribute.Value === 'string' && typeof name === 'string' && name !== '')
+      names.set(attribute.Value, name);
+  }
+}
+
+/**
+ * Every CostRow of [from, to), one query per grouping (their first pages requested together), as
+ * batches. Account names seen on the way are added to `accountNames` when given.
+ */
 export async function* costRowBatches(
   ce: CostExplorerClient,
   window: { from: string; to: string },
+  groupings: readonly FetchGrouping[] = DEFAULT_GROUPINGS,
+  accountNames?: Map<string, string>,
 ): AsyncGenerator<CostRow[]> {
-  const streams = (Object.entries(GROUPINGS) as Array<[CostGrouping, [string, string]]>).map(
-    ([grouping, keys]) => ({
-      grouping,
-      pages: pagesOf(ce, {
-        TimePeriod: { Start: window.from, End: window.to },
-        Granularity: 'DAILY',
-        Metrics: [...COST_METRICS],
-        GroupBy: keys.map((Key) => ({ Type: 'DIMENSION', Key })),
-      }),
+  const streams = groupings.map((grouping) => ({
+    grouping,
+    pages: pagesOf(ce, {
+      TimePeriod: { Start: window.from, End: window.to },
+      Granularity: 'DAILY',
+      Metrics: [...COST_METRICS],
+      GroupBy: grouping.groupBy.map((g) => ({ Type: g.Type, Key: g.Key })),
     }),
-  );
+  }));
   try {
     for (const { grouping, pages } of streams) {
-      for await (const page of pages) yield rowsOfPage(page, grouping);
+      for await (const page of pages) {
+        if (accountNames && grouping.dimension.name === 'account') collectAccountNames(page, accountNames);
+        yield rowsOfPage(page, grouping);
+      }
     }
   } finally {
     await Promise.all(streams.map(({ pages }) => pages.return(undefined).catch(() => undefined)));

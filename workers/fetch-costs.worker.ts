@@ -9,6 +9,8 @@ import type { Now } from '../lib/clock.js';
 import { todayUtc } from '../lib/dates.js';
 import { replaceCostWindow } from '../database/repositories/cost-data.repository.js';
 import { recordCostLoad } from '../database/repositories/organizations.repository.js';
+import { orgDimensions } from '../database/repositories/dimensions.repository.js';
+import { fetchGroupings } from '../lib/dimensions.js';
 import { enqueueForecast } from '../producers/enqueue.js';
 import { costRowBatches } from './cost-explorer.js';
 import { runFetchJob, type FetchJobDeps, type FetchResult } from './fetch-job.js';
@@ -27,15 +29,24 @@ export function createFetchCostsProcessor(deps: FetchCostsDeps) {
       'costs',
       async (org, data, run) => {
         const ce = deps.aws.costExplorer(org);
+        // The dimension registry decides the queries: one per grouping the org loads.
+        const groupings = fetchGroupings(await orgDimensions(deps.db, org.id));
+        const names = new Map<string, string>();
         // The run's success and the org's estimated_from commit with the rows, under the loader lock.
-        const load = await replaceCostWindow(deps.db, org.id, data, costRowBatches(ce, data), (tx, result) =>
-          recordCostLoad(tx, org.id, {
-            runId: run.runId,
-            window: { from: data.from, to: data.to },
-            estimatedFrom: result.estimatedFrom,
-            rows: result.rows,
-            awsRequests: run.awsRequests(),
-          }).then(() => undefined),
+        const load = await replaceCostWindow(
+          deps.db,
+          org.id,
+          data,
+          costRowBatches(ce, data, groupings, names),
+          (tx, result) =>
+            recordCostLoad(tx, org.id, {
+              runId: run.runId,
+              window: { from: data.from, to: data.to },
+              estimatedFrom: result.estimatedFrom,
+              rows: result.rows,
+              awsRequests: run.awsRequests(),
+            }).then(() => undefined),
+          names,
         );
         return { rows: load.rows, window: { from: data.from, to: data.to }, recorded: true };
       },

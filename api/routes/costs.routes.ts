@@ -1,5 +1,7 @@
-/** /costs: daily, monthly, summary, forecast and top, all from the rollup tables. */
+/** /costs: daily, monthly, summary, forecast and top, all from the rollup tables, by any registry dimension. */
 import * as costs from '../../database/repositories/costs.repository.js';
+import { accountNames } from '../../database/repositories/dimensions.repository.js';
+import { ApiError } from '../errors.js';
 import { addDays, addMonths, startOfMonth, toIsoDate } from '../../lib/dates.js';
 import { orgRoute, type Route } from '../routing.js';
 import { asMoney, pageOf } from './common.schema.js';
@@ -14,24 +16,30 @@ import {
   summaryResponse,
   topQuery,
   topResponse,
-  type DailyQuery,
+  filterDoc,
 } from './costs.schema.js';
 import type { Queryable } from '../../lib/db.js';
 
-function dailyRows(db: Queryable, orgId: number, q: DailyQuery): Promise<costs.DailyCostRow[]> {
-  const range = { orgId, from: q.from, to: q.to, limit: q.limit, offset: q.offset };
-  switch (q.group_by) {
-    case 'service':
-      return costs.dailyCostsByService(db, { ...range, service: q.service ?? null });
-    case 'account':
-      return costs.dailyCostsByAccount(db, { ...range, account: q.account ?? null });
-    case 'region':
-      return costs.dailyCostsByRegion(db, { ...range, region: q.region ?? null });
-    case 'none':
-      if (q.account !== undefined) return costs.dailyTotalsOfAccount(db, { ...range, account: q.account });
-      if (q.region !== undefined) return costs.dailyTotalsOfRegion(db, { ...range, region: q.region });
-      return costs.dailyTotalsFromServices(db, { ...range, service: q.service ?? null });
-  }
+/** The filters of a planned query as the response echoes them. */
+function filtersOf(q: {
+  filters: Array<{ dimension: { name: string }; value: string }>;
+}): Record<string, string> {
+  return Object.fromEntries(q.filters.map((f) => [f.dimension.name, f.value]));
+}
+
+/** Adds `account: {id, name}` to rows keyed by account ids (names from the last fetch). */
+async function withAccounts<T extends { key: string | null }>(
+  db: Queryable,
+  orgId: number,
+  isAccount: boolean,
+  rows: T[],
+): Promise<Array<T & { account?: { id: string; name: string | null } }>> {
+  if (!isAccount) return rows;
+  const ids = rows.map((r) => r.key).filter((k): k is string => k !== null);
+  const names = await accountNames(db, orgId, ids);
+  return rows.map((r) =>
+    r.key === null ? r : { ...r, account: { id: r.key, name: names.get(r.key) ?? null } },
+  );
 }
 
 function costColumns(row: {
@@ -59,28 +67,65 @@ function forecastItem(row: costs.ForecastRow) {
   };
 }
 
+/**
+ * The page of a daily or monthly answer: the echoed query (range, group_by, filters), the page
+ * fields, and the page's rows with `account: {id, name}` when grouped by account.
+ */
+async function pageWithAccounts<T extends { key: string | null }>(
+  db: Queryable,
+  orgId: number,
+  query: {
+    from: string;
+    to: string;
+    limit: number;
+    offset: number;
+    groupBy: { name: string } | null;
+  } & Parameters<typeof filtersOf>[0],
+  rows: T[],
+) {
+  const page = pageOf(rows, query.limit, query.offset);
+  const grouped = query.groupBy?.name ?? 'none';
+  const items = await withAccounts(db, orgId, grouped === 'account', page.items);
+  const head = {
+    organization_id: orgId,
+    from: query.from,
+    to: query.to,
+    group_by: grouped,
+    filters: filtersOf(query),
+    ...page,
+    items,
+  };
+  return { head, grouped, items };
+}
+
+/** The main unit of a set of totals: USD when present. */
+function unitOf(totals: Array<{ unit: string }>): string {
+  return totals.find((t) => t.unit === 'USD')?.unit ?? totals[0]?.unit ?? 'USD';
+}
+
 export const costRoutes: Route[] = [
   orgRoute({
     method: 'get',
     path: '/costs/daily',
     tag: 'costs',
-    summary: 'Daily costs over an inclusive date range, by service, account, region or in total',
-    description:
-      'Rows are ordered by date, then group. Filters: service (with group_by=service or none), account (with ' +
-      'group_by=account or none), region (with group_by=region or none). Range at most 400 days. Offset-paginated.',
+    summary: 'Daily costs over an inclusive date range, by any dimension or in total',
+    description: `Rows are ordered by date, then group. ${filterDoc} Range at most 400 days. Offset-paginated.`,
     cache: true,
     query: dailyQuery,
     response: dailyResponse,
     async handler({ app, orgId, query }) {
-      const rows = await dailyRows(app.db, orgId, query);
-      const page = pageOf(rows, query.limit, query.offset);
+      const range = { orgId, from: query.from, to: query.to, limit: query.limit, offset: query.offset };
+      const rows = await costs.dailyCosts(app.db, { ...range, plan: query.plan });
+      const { head, grouped, items } = await pageWithAccounts(app.db, orgId, query, rows);
       return {
-        organization_id: orgId,
-        from: query.from,
-        to: query.to,
-        group_by: query.group_by,
-        ...page,
-        items: page.items.map((r) => ({ date: r.day, group: r.key, ...costColumns(r) })),
+        ...head,
+        items: items.map((r) => ({
+          date: r.day,
+          group: r.key,
+          ...(r.account ? { account: r.account } : {}),
+          ...(grouped === 'usage_type' ? { usage: asMoney(r.usage_quantity, r.usage_unit) } : {}),
+          ...costColumns(r),
+        })),
       };
     },
   }),
@@ -88,31 +133,44 @@ export const costRoutes: Route[] = [
     method: 'get',
     path: '/costs/monthly',
     tag: 'costs',
-    summary: 'Monthly costs of the months from `from` to `to`, by service or in total',
+    summary: 'Monthly costs of the months from `from` to `to`, by any dimension or in total',
+    description:
+      'Monthly rollups hold one dimension each: a filter combines with group_by of the same dimension or ' +
+      'group_by=none (filters across service and another dimension: /costs/daily).',
     cache: true,
     query: monthlyQuery,
     response: monthlyResponse,
     async handler({ app, orgId, query }) {
-      const args = {
+      const { plan } = query;
+      if (plan.source !== 'single') {
+        const field = query.filters.find((f) => f.dimension.name !== query.groupBy?.name)?.dimension.name;
+        throw new ApiError(
+          'validation_failed',
+          `${field ?? 'group_by'}: monthly rollups hold one dimension; filter on the grouped dimension, use group_by=none, or read /costs/daily`,
+          field ?? 'group_by',
+        );
+      }
+      const rows = await costs.monthlyCosts(app.db, {
         orgId,
         from: query.from,
         to: query.to,
-        service: query.service ?? null,
         limit: query.limit,
         offset: query.offset,
-      };
-      const rows =
-        query.group_by === 'service'
-          ? await costs.monthlyCostsByService(app.db, args)
-          : await costs.monthlyTotals(app.db, args);
-      const page = pageOf(rows, query.limit, query.offset);
+        dimension: plan.dimension.name,
+        key: plan.key,
+        group: plan.group,
+      });
+      const { head } = await pageWithAccounts(app.db, orgId, query, rows);
+      const items = head.items;
       return {
-        organization_id: orgId,
-        from: query.from,
-        to: query.to,
-        group_by: query.group_by,
-        ...page,
-        items: page.items.map((r) => ({ month: r.month, group: r.key, ...costColumns(r), days: r.days })),
+        ...head,
+        items: items.map((r) => ({
+          month: r.month,
+          group: r.key,
+          ...(r.account ? { account: r.account } : {}),
+          ...costColumns(r),
+          days: r.days,
+        })),
       };
     },
   }),
@@ -132,7 +190,7 @@ export const costRoutes: Route[] = [
       const previousMonthEnd = addDays(monthStart, -1);
       const sameDay = addDays(previousFrom, Number(today.slice(8, 10)) - 1);
       const previousTo = sameDay < previousMonthEnd ? sameDay : previousMonthEnd;
-      const [comparison, forecasts, top] = await Promise.all([
+      const [comparison, forecasts, top, records] = await Promise.all([
         costs.compareMonthToDate(app.db, {
           orgId,
           from: monthStart,
@@ -142,15 +200,18 @@ export const costRoutes: Route[] = [
           metric: query.metric,
         }),
         costs.listForecasts(app.db, orgId, monthStart),
-        costs.topServices(app.db, {
+        costs.topCosts(app.db, {
           orgId,
           from: monthStart,
           to: today,
           metric: query.metric,
           limit: query.top,
+          dimension: 'service',
         }),
+        costs.recordTypeTotals(app.db, { orgId, from: monthStart, to: today, metric: query.metric }),
       ]);
-      const main = comparison.find((c) => c.unit === 'USD') ?? comparison[0];
+      const byRecord = records.find((r) => r.unit === unitOf(comparison)) ?? records[0];
+      const main = comparison.find((c) => c.unit === unitOf(comparison)) ?? comparison[0];
       const unit = main?.unit ?? 'USD';
       const forecast = forecasts.find((f) => f.month === monthStart);
       return {
@@ -166,6 +227,15 @@ export const costRoutes: Route[] = [
         change_percent: main?.change_percent ?? null,
         forecast: forecast ? forecastItem(forecast) : null,
         top_services: top.map((t) => ({ service: t.key, total: asMoney(t.amount, t.unit) })),
+        record_types: byRecord
+          ? {
+              gross_usage: asMoney(byRecord.usage, byRecord.unit),
+              credits: asMoney(byRecord.credits, byRecord.unit),
+              refunds: asMoney(byRecord.refunds, byRecord.unit),
+              other: asMoney(byRecord.other, byRecord.unit),
+              net: asMoney(byRecord.net, byRecord.unit),
+            }
+          : null,
         other_units: comparison
           .filter((c) => c !== main)
           .map((c) => ({
@@ -193,25 +263,33 @@ export const costRoutes: Route[] = [
     method: 'get',
     path: '/costs/top',
     tag: 'costs',
-    summary: 'The services, accounts or regions that cost the most over an inclusive date range',
+    summary:
+      'The values of a dimension (services, accounts, tag values, ...) that cost the most over an inclusive date range',
     cache: true,
     query: topQuery,
     response: topResponse,
     async handler({ app, orgId, query }) {
-      const args = { orgId, from: query.from, to: query.to, metric: query.metric, limit: query.limit };
-      const rows =
-        query.dimension === 'service'
-          ? await costs.topServices(app.db, args)
-          : query.dimension === 'account'
-            ? await costs.topAccounts(app.db, args)
-            : await costs.topRegions(app.db, args);
+      const rows = await costs.topCosts(app.db, {
+        orgId,
+        from: query.from,
+        to: query.to,
+        metric: query.metric,
+        limit: query.limit,
+        dimension: query.dimension,
+      });
+      const isAccount = query.dimension === 'account';
       return {
         organization_id: orgId,
         from: query.from,
         to: query.to,
         dimension: query.dimension,
         metric: query.metric,
-        items: rows.map((r, i) => ({ rank: i + 1, key: r.key, total: asMoney(r.amount, r.unit) })),
+        items: rows.map((r, i) => ({
+          rank: i + 1,
+          key: r.key,
+          ...(isAccount ? { account: { id: r.key, name: r.account_name } } : {}),
+          total: asMoney(r.amount, r.unit),
+        })),
       };
     },
   }),

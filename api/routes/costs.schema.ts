@@ -1,9 +1,23 @@
 /**
- * Request and response schemas of /costs. Rollups hold one dimension each (service, linked
- * account, region), so a filter on one dimension combines with group_by of the same dimension or
- * with group_by=none, never with another dimension.
+ * Request and response schemas of /costs, driven by the dimension registry (lib/dimensions.ts):
+ * `group_by` takes any dimension's API name (or none), and every dimension is a filter parameter
+ * (`service=`, `account=`, `usage_type=`, `tag:team=`, `cost_category:Product=`, ...). A filter
+ * combines with group_by of the same dimension, with group_by=service / none, and with a service
+ * filter: every stored grouping is SERVICE x one dimension (`planCostQuery` says why otherwise).
  */
 import { z } from 'zod';
+import {
+  BUILTIN_DIMENSIONS,
+  COST_CATEGORY_PREFIX,
+  DIMENSION_NAMES_TEXT,
+  TAG_PREFIX,
+  isDimensionParameter,
+  lookupDimension,
+  planCostQuery,
+  type CostQueryPlan,
+  type Dimension,
+  type DimensionFilter,
+} from '../../lib/dimensions.js';
 import {
   checkRange,
   isoDate,
@@ -23,45 +37,113 @@ const metric = z
   .default('unblended')
   .describe('cost column: unblended (default), amortized or net_unblended');
 
-const dimensionOfFilter = { service: 'service', account: 'account', region: 'region' } as const;
+/** A dimension's API name, checked against the registry. */
+const dimensionName = (what: string) =>
+  z
+    .string()
+    .max(160, 'must be at most 160 characters')
+    .superRefine((name, ctx) => {
+      if (name === 'none' && what === 'group_by') return;
+      const found = lookupDimension(name);
+      if (!found.ok) ctx.addIssue({ code: 'custom', message: found.message });
+    });
 
-export const dailyQuery = z
-  .strictObject({
-    org_id: orgIdParam,
-    from: isoDate.describe('first day, inclusive (YYYY-MM-DD)'),
-    to: isoDate.describe('last day, inclusive (YYYY-MM-DD)'),
-    group_by: z
-      .enum(['service', 'account', 'region', 'none'])
-      .default('service')
-      .describe('dimension of each row (default service)'),
-    service: textFilter('only this service, e.g. "Amazon Elastic Compute Cloud - Compute"'),
-    account: textFilter('only this linked account id'),
-    region: textFilter('only this region, e.g. us-east-1'),
-    limit: limitParam,
-    offset: offsetParam,
-  })
-  .superRefine((q, ctx) => {
-    checkRange(q, ctx, MAX_DAILY_RANGE_DAYS);
-    const filters = (Object.keys(dimensionOfFilter) as (keyof typeof dimensionOfFilter)[]).filter(
-      (k) => q[k] !== undefined,
-    );
-    if (filters.length > 1) {
+const groupByParam = dimensionName('group_by')
+  .default('service')
+  .describe(`dimension of each row: ${DIMENSION_NAMES_TEXT}, or none for totals (default service)`);
+
+/** The built-in dimensions' filter parameters (tags and cost categories come as extra keys). */
+const builtinFilters = Object.fromEntries(
+  BUILTIN_DIMENSIONS.map((d) => [d.name, textFilter(`only this ${d.name}: ${d.description}`)]),
+) as Record<'service' | 'account' | 'region' | 'record_type' | 'usage_type', ReturnType<typeof textFilter>>;
+
+/** The value of a `tag:<key>=` or `cost_category:<name>=` filter. */
+const extraFilter = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(256, 'must be at most 256 characters')
+  .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters');
+
+const FIXED_KEYS = new Set([
+  'org_id',
+  'from',
+  'to',
+  'group_by',
+  'limit',
+  'offset',
+  ...BUILTIN_DIMENSIONS.map((d) => d.name),
+]);
+
+export interface PlannedQuery {
+  /** The grouped dimension, or null for totals. */
+  groupBy: Dimension | null;
+  filters: DimensionFilter[];
+  plan: CostQueryPlan;
+}
+
+/** Reads the filters of a query (built-in parameters and `tag:` / `cost_category:` keys) and plans it. */
+function planOf(q: Record<string, unknown>, ctx: z.RefinementCtx): PlannedQuery | null {
+  const filters: DimensionFilter[] = [];
+  for (const [key, value] of Object.entries(q)) {
+    if (value === undefined || (FIXED_KEYS.has(key) && !isDimensionParameter(key))) continue;
+    if (!isDimensionParameter(key)) {
       ctx.addIssue({
         code: 'custom',
-        path: [filters[1] ?? 'service'],
-        message: 'filter on at most one of service, account, region',
+        path: [key],
+        message: `unknown query parameter "${key.slice(0, 100)}"; filters are ${DIMENSION_NAMES_TEXT}`,
       });
-      return;
+      return null;
     }
-    const filter = filters[0];
-    if (filter && q.group_by !== 'none' && q.group_by !== dimensionOfFilter[filter]) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [filter],
-        message: `cannot filter by ${filter} while grouping by ${q.group_by}; use group_by=${dimensionOfFilter[filter]} or group_by=none`,
-      });
+    const found = lookupDimension(key);
+    if (!found.ok) {
+      ctx.addIssue({ code: 'custom', path: [key], message: found.message });
+      return null;
     }
-  });
+    filters.push({ dimension: found.dimension, value: String(value) });
+  }
+  const groupName = String(q.group_by ?? 'service');
+  const groupBy = groupName === 'none' ? null : lookupDimension(groupName);
+  if (groupBy && !groupBy.ok) return null;
+  const planned = planCostQuery(groupBy?.dimension ?? null, filters);
+  if (!planned.ok) {
+    ctx.addIssue({ code: 'custom', path: [planned.field], message: planned.message });
+    return null;
+  }
+  return { groupBy: groupBy?.dimension ?? null, filters, plan: planned.plan };
+}
+
+const filterDoc =
+  `Filters: one parameter per dimension (${BUILTIN_DIMENSIONS.map((d) => d.name).join(', ')}, ` +
+  `${TAG_PREFIX}<key>, ${COST_CATEGORY_PREFIX}<name>), e.g. tag:team=payments. A filter combines with group_by of ` +
+  'the same dimension, group_by=service or none, and with a service filter (e.g. group_by=usage_type&service=...).';
+export { filterDoc };
+
+/** A /costs/daily or /costs/monthly query: range, group_by, filters, page; planned by the registry. */
+function costQuery(maxDays: number, describeFrom: string, describeTo: string) {
+  return z
+    .object({
+      org_id: orgIdParam,
+      from: isoDate.describe(describeFrom),
+      to: isoDate.describe(describeTo),
+      group_by: groupByParam,
+      ...builtinFilters,
+      limit: limitParam,
+      offset: offsetParam,
+    })
+    .catchall(extraFilter)
+    .transform((q, ctx) => {
+      checkRange(q, ctx, maxDays);
+      const planned = planOf(q, ctx);
+      if (!planned) return z.NEVER;
+      return { ...q, ...planned };
+    });
+}
+
+export const dailyQuery = costQuery(
+  MAX_DAILY_RANGE_DAYS,
+  'first day, inclusive (YYYY-MM-DD)',
+  'last day, inclusive (YYYY-MM-DD)',
+);
 export type DailyQuery = z.output<typeof dailyQuery>;
 
 const costColumns = {
@@ -71,42 +153,57 @@ const costColumns = {
   estimated: z.boolean().describe('AWS still flags some of this cost as Estimated'),
 };
 
-export const dailyResponse = z.object({
+/** A linked account as the API serves it wherever one appears. */
+export const accountRef = z
+  .object({
+    id: z.string().describe('12-digit account id'),
+    name: z.string().nullable().describe('its name in AWS Organizations (null until a fetch has seen it)'),
+  })
+  .describe('a linked account');
+
+const groupColumns = {
+  group: z
+    .string()
+    .nullable()
+    .describe('the value of the group_by dimension (a tag value, (untagged), ...); null with group_by=none'),
+  account: accountRef.optional().describe('with group_by=account: the account with its name'),
+  usage: money.optional().describe('with group_by=usage_type: the usage quantity with its unit'),
+};
+
+/** What a daily or monthly answer echoes of its query. */
+const answerHead = {
   organization_id: z.number().int(),
   from: z.string(),
   to: z.string(),
-  group_by: z.enum(['service', 'account', 'region', 'none']),
+  group_by: z.string().describe('the dimension, or none'),
+  filters: z.record(z.string(), z.string()).describe('the dimension filters applied'),
+};
+
+export const dailyResponse = z.object({
+  ...answerHead,
   items: z.array(
     z.object({
       date: z.string().describe('YYYY-MM-DD'),
-      group: z.string().nullable().describe('the service, account or region; null with group_by=none'),
+      ...groupColumns,
       ...costColumns,
     }),
   ),
   ...offsetPage,
 });
 
-export const monthlyQuery = z
-  .strictObject({
-    org_id: orgIdParam,
-    from: isoDate.describe('a day of the first month (YYYY-MM-DD)'),
-    to: isoDate.describe('a day of the last month, inclusive (YYYY-MM-DD)'),
-    group_by: z.enum(['service', 'none']).default('service').describe('service (default) or none'),
-    service: textFilter('only this service'),
-    limit: limitParam,
-    offset: offsetParam,
-  })
-  .superRefine((q, ctx) => checkRange(q, ctx, MAX_MONTHLY_RANGE_DAYS));
+export const monthlyQuery = costQuery(
+  MAX_MONTHLY_RANGE_DAYS,
+  'a day of the first month (YYYY-MM-DD)',
+  'a day of the last month, inclusive (YYYY-MM-DD)',
+);
 
 export const monthlyResponse = z.object({
-  organization_id: z.number().int(),
-  from: z.string(),
-  to: z.string(),
-  group_by: z.enum(['service', 'none']),
+  ...answerHead,
   items: z.array(
     z.object({
       month: z.string().describe('first day of the month, YYYY-MM-DD'),
       group: z.string().nullable(),
+      account: accountRef.optional().describe('with group_by=account: the account with its name'),
       ...costColumns,
       days: z.number().int().describe('days of the month with data'),
     }),
@@ -148,6 +245,16 @@ export const summaryResponse = z.object({
     .describe('(month_to_date - previous_period) / previous_period x 100, 2 places; null if previous is 0'),
   forecast: forecastItem.nullable().describe("Cost Explorer's forecast of the current month"),
   top_services: z.array(z.object({ service: z.string(), total: money })),
+  record_types: z
+    .object({
+      gross_usage: money.describe('record type Usage'),
+      credits: money.describe('record type Credit (negative)'),
+      refunds: money.describe('record type Refund (negative)'),
+      other: money.describe('every other record type: Tax, Support, Savings Plan fees and negations, ...'),
+      net: money.describe('the sum of them all: the month-to-date total'),
+    })
+    .nullable()
+    .describe('month to date by record type; null when no record type rollup covers the month'),
   other_units: z
     .array(z.object({ unit: z.string(), month_to_date: money, previous_period: money }))
     .describe('totals in units other than the main one (rare)'),
@@ -165,10 +272,9 @@ export const topQuery = z
     org_id: orgIdParam,
     from: isoDate.describe('first day, inclusive'),
     to: isoDate.describe('last day, inclusive'),
-    dimension: z
-      .enum(['service', 'account', 'region'])
+    dimension: dimensionName('dimension')
       .default('service')
-      .describe('what to rank (default service)'),
+      .describe(`what to rank: ${DIMENSION_NAMES_TEXT} (default service)`),
     metric,
     limit: z
       .string()
@@ -184,7 +290,14 @@ export const topResponse = z.object({
   organization_id: z.number().int(),
   from: z.string(),
   to: z.string(),
-  dimension: z.enum(['service', 'account', 'region']),
+  dimension: z.string(),
   metric: z.enum(['unblended', 'amortized', 'net_unblended']),
-  items: z.array(z.object({ rank: z.number().int(), key: z.string(), total: money })),
+  items: z.array(
+    z.object({
+      rank: z.number().int(),
+      key: z.string(),
+      account: accountRef.optional().describe('with dimension=account: the account with its name'),
+      total: money,
+    }),
+  ),
 });

@@ -39,57 +39,43 @@ END
 $$;
 
 -- cw_rebuild_cost_rollups(org, from, to): under the org's rollup lock, recomputes
--- cost_daily_service / _account / _region for [from, to) from cost_data and cost_monthly_service
--- for every month those days fall in, then marks the cost runs it published. Returns rollup rows
--- written and runs marked.
+-- cost_daily_service / _account / _region for [from, to) from cost_data (each from its grouping)
+-- and cost_monthly_service for every month those days fall in, then marks the cost runs it
+-- published. Returns rollup rows written and runs marked. (Migration 0008 keeps this routine as
+-- cw_rebuild_cost_rollups_0004 for its rollback and replaces it with the dimension-driven one.)
 CREATE FUNCTION cw_rebuild_cost_rollups(org bigint, from_day date, to_day date, OUT rows_written bigint, OUT runs_marked integer)
 LANGUAGE plpgsql AS $$
 DECLARE
   month_from date := date_trunc('month', from_day)::date;
   month_to   date := (date_trunc('month', to_day - 1) + interval '1 month')::date;
+  t record;
   n bigint;
 BEGIN
   PERFORM pg_advisory_xact_lock(1003, org::integer);
-  DELETE FROM cost_daily_service WHERE organization_id = org AND day >= from_day AND day < to_day;
-  INSERT INTO cost_daily_service (organization_id, day, service, unblended_cost, amortized_cost, net_unblended_cost, usage_quantity, unit, estimated)
-  SELECT organization_id, cost_date, service,
-         sum(unblended_cost), sum(amortized_cost), sum(net_unblended_cost), sum(usage_quantity), min(unit), bool_or(estimated)
-  FROM cost_data WHERE organization_id = org AND cost_date >= from_day AND cost_date < to_day AND grouping = 'account_service'
-  GROUP BY organization_id, cost_date, service;
-  GET DIAGNOSTICS n = ROW_COUNT;
-  rows_written := n;
-
-  DELETE FROM cost_daily_account WHERE organization_id = org AND day >= from_day AND day < to_day;
-  INSERT INTO cost_daily_account (organization_id, day, linked_account, unblended_cost, amortized_cost, net_unblended_cost, usage_quantity, unit, estimated)
-  SELECT organization_id, cost_date, linked_account,
-         sum(unblended_cost), sum(amortized_cost), sum(net_unblended_cost), sum(usage_quantity), min(unit), bool_or(estimated)
-  FROM cost_data WHERE organization_id = org AND cost_date >= from_day AND cost_date < to_day AND grouping = 'account_service'
-  GROUP BY organization_id, cost_date, linked_account;
-  GET DIAGNOSTICS n = ROW_COUNT;
-  rows_written := rows_written + n;
-
-  DELETE FROM cost_daily_region WHERE organization_id = org AND day >= from_day AND day < to_day;
-  INSERT INTO cost_daily_region (organization_id, day, region, unblended_cost, amortized_cost, net_unblended_cost, usage_quantity, unit, estimated)
-  SELECT organization_id, cost_date, region,
-         sum(unblended_cost), sum(amortized_cost), sum(net_unblended_cost), sum(usage_quantity), min(unit), bool_or(estimated)
-  FROM cost_data WHERE organization_id = org AND cost_date >= from_day AND cost_date < to_day AND grouping = 'region_service'
-  GROUP BY organization_id, cost_date, region;
-  GET DIAGNOSTICS n = ROW_COUNT;
-  rows_written := rows_written + n;
-
+  rows_written := 0;
+  FOR t IN SELECT * FROM (VALUES ('cost_daily_service', 'service', 'account_service'),
+                                 ('cost_daily_account', 'linked_account', 'account_service'),
+                                 ('cost_daily_region', 'region', 'region_service')) AS v(tbl, col, grp) LOOP
+    EXECUTE format('DELETE FROM %I WHERE organization_id = $1 AND day >= $2 AND day < $3', t.tbl) USING org, from_day, to_day;
+    EXECUTE format('INSERT INTO %I SELECT organization_id, cost_date, %I, sum(unblended_cost), sum(amortized_cost), '
+                   'sum(net_unblended_cost), sum(usage_quantity), min(unit), bool_or(estimated) FROM cost_data '
+                   'WHERE organization_id = $1 AND cost_date >= $2 AND cost_date < $3 AND grouping = $4 GROUP BY 1, 2, 3',
+                   t.tbl, t.col) USING org, from_day, to_day, t.grp;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    rows_written := rows_written + n;
+  END LOOP;
   DELETE FROM cost_monthly_service WHERE organization_id = org AND month >= month_from AND month < month_to;
-  INSERT INTO cost_monthly_service (organization_id, month, service, unblended_cost, amortized_cost, net_unblended_cost, usage_quantity, unit, estimated, days)
-  SELECT organization_id, date_trunc('month', day)::date, service,
-         sum(unblended_cost), sum(amortized_cost), sum(net_unblended_cost), sum(usage_quantity), min(unit), bool_or(estimated),
-         count(DISTINCT day)::int
-  FROM cost_daily_service WHERE organization_id = org AND day >= month_from AND day < month_to
-  GROUP BY organization_id, date_trunc('month', day), service;
+  INSERT INTO cost_monthly_service
+  SELECT organization_id, date_trunc('month', day)::date, service, sum(unblended_cost), sum(amortized_cost),
+         sum(net_unblended_cost), sum(usage_quantity), min(unit), bool_or(estimated), count(DISTINCT day)::int
+    FROM cost_daily_service WHERE organization_id = org AND day >= month_from AND day < month_to
+   GROUP BY 1, 2, 3;
   GET DIAGNOSTICS n = ROW_COUNT;
   rows_written := rows_written + n;
-
   runs_marked := cw_mark_runs_rolled_up(org, 'costs', from_day, to_day);
 END
 $$;
+
 
 -- cw_rebuild_metric_rollups(org, from, to): under the org's metric rollup lock, recomputes
 -- metric_daily (average of Average, max of Maximum per resource, metric and UTC day) for

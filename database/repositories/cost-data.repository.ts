@@ -6,21 +6,26 @@ import { withTransaction, type Pool, type Queryable } from '../../lib/db.js';
 import { MalformedDataError } from '../../lib/aws-errors.js';
 import { afterFirst, copyInto, copyText } from '../copy.js';
 import { ensureMonthlyPartitions } from '../partitions.js';
-
-export type CostGrouping = 'account_service' | 'region_service';
+import { upsertAccountNames } from './dimensions.repository.js';
 
 /** One Cost Explorer group of one day, amounts exactly as AWS sent them (decimal strings). */
 export interface CostRow {
   costDate: string;
-  grouping: CostGrouping;
+  /** The registry's grouping (lib/dimensions.ts): account_service, region_service, record_type, tag:team, ... */
+  grouping: string;
   service: string;
+  /** The second key, in the column the registry names for the grouping ('' in the others). */
   linkedAccount: string;
   region: string;
+  /** Second key of the groupings after account_service and region_service. */
+  dimValue?: string;
   unblendedCost: string;
   amortizedCost: string;
   netUnblendedCost: string;
   usageQuantity: string;
   unit: string;
+  /** Unit of UsageQuantity as AWS sent it. */
+  usageUnit?: string;
   estimated: boolean;
 }
 
@@ -44,8 +49,9 @@ function amount(value: string, field: string, row: CostRow): string {
 /**
  * replaceCostWindow: in one transaction, serialised per organization, deletes the org's cost_data
  * rows in [from, to) and COPYs `batches` in. Readers see the old window until the commit.
- * Params: pool, org id, window, row batches (pulled lazily, with back-pressure), and `beforeCommit`,
- * run last inside the transaction with the load's result (the job's bookkeeping commits with the rows).
+ * Params: pool, org id, window, row batches (pulled lazily, with back-pressure), `beforeCommit`,
+ * run last inside the transaction with the load's result (the job's bookkeeping commits with the rows),
+ * and the linked account names the batches collect on the way (stored in the same transaction).
  */
 export async function replaceCostWindow(
   pool: Pool,
@@ -53,6 +59,7 @@ export async function replaceCostWindow(
   window: { from: string; to: string },
   batches: AsyncIterable<CostRow[]>,
   beforeCommit?: (tx: Queryable, result: LoadResult) => Promise<void>,
+  accountNames?: ReadonlyMap<string, string>,
 ): Promise<LoadResult> {
   await ensureMonthlyPartitions(pool, 'cost_data', window.from, window.to);
   const rowsFromAws = await afterFirst(batches);
@@ -68,10 +75,10 @@ export async function replaceCostWindow(
           );
         }
         chunk +=
-          `${org}\t${row.costDate}\t${row.grouping}\t${copyText(row.service)}\t${copyText(row.linkedAccount)}\t` +
+          `${org}\t${row.costDate}\t${copyText(row.grouping)}\t${copyText(row.service)}\t${copyText(row.linkedAccount)}\t` +
           `${copyText(row.region)}\t${amount(row.unblendedCost, 'UnblendedCost', row)}\t${amount(row.amortizedCost, 'AmortizedCost', row)}\t` +
           `${amount(row.netUnblendedCost, 'NetUnblendedCost', row)}\t${amount(row.usageQuantity, 'UsageQuantity', row)}\t` +
-          `${copyText(row.unit)}\t${row.estimated ? 't' : 'f'}\n`;
+          `${copyText(row.unit)}\t${row.estimated ? 't' : 'f'}\t${copyText(row.dimValue ?? '')}\t${copyText(row.usageUnit ?? '')}\n`;
         result.rows++;
         if (row.estimated && (result.estimatedFrom === null || row.costDate < result.estimatedFrom))
           result.estimatedFrom = row.costDate;
@@ -88,9 +95,10 @@ export async function replaceCostWindow(
     ]);
     await copyInto(
       client,
-      'cost_data (organization_id, cost_date, grouping, service, linked_account, region, unblended_cost, amortized_cost, net_unblended_cost, usage_quantity, unit, estimated)',
+      'cost_data (organization_id, cost_date, grouping, service, linked_account, region, unblended_cost, amortized_cost, net_unblended_cost, usage_quantity, unit, estimated, dim_value, usage_unit)',
       lines(),
     );
+    if (accountNames) await upsertAccountNames(client, orgId, accountNames);
     await beforeCommit?.(client, result);
   });
   return result;

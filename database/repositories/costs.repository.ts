@@ -1,23 +1,30 @@
 /**
- * Cost reads of the API, from the rollup tables only (cost_daily_service, cost_daily_account,
- * cost_daily_region, cost_monthly_service, cost_forecasts) — never from cost_data. Amounts stay
- * numeric strings; sums are computed in SQL. Date ranges are inclusive. Every value is a bind
- * parameter; lists fetch `limit + 1` rows so the caller knows whether another page exists.
+ * Cost reads of the API, from the generic rollup tables only (cost_rollup_daily,
+ * cost_rollup_daily_by_service, cost_rollup_monthly, cost_forecasts; migration 0008) — never from
+ * cost_data. Which table and filters a query uses is planned by the dimension registry
+ * (lib/dimensions.ts `planCostQuery`). Amounts stay numeric strings; sums are computed in SQL. Date
+ * ranges are inclusive. Every value is a bind parameter; lists fetch `limit + 1` rows so the
+ * caller knows whether another page exists.
  */
+import type { QueryResultRow } from 'pg';
 import type { Queryable } from '../../lib/db.js';
+import type { CostQueryPlan } from '../../lib/dimensions.js';
 
 /** Which cost column a ranking or total uses. */
 export type CostMetric = 'unblended' | 'amortized' | 'net_unblended';
 
 export interface DailyCostRow {
   day: string;
-  /** Service, linked account or region; null for daily totals. */
+  /** The dimension's value (service, account id, tag value, ...); null for totals. */
   key: string | null;
   unit: string;
   unblended_cost: string;
   amortized_cost: string;
   net_unblended_cost: string;
   estimated: boolean;
+  usage_quantity: string;
+  /** Unit of usage_quantity ('' when the rows mix units or AWS gave none). */
+  usage_unit: string;
 }
 
 export interface MonthlyCostRow {
@@ -43,6 +50,8 @@ export interface RankedCost {
   key: string;
   unit: string;
   amount: string;
+  /** With the account dimension: the account's name, when known. */
+  account_name: string | null;
 }
 
 export interface PeriodComparison {
@@ -61,160 +70,129 @@ export interface ForecastRow {
   fetched_at: Date;
 }
 
-// Daily cost per service over [from, to], optionally of one service, ordered by day then service.
-// Parameters: $1 org, $2 from, $3 to, $4 service or null, $5 limit + 1, $6 offset.
-export async function dailyCostsByService(
+/** What a daily or monthly read needs: the range, the page and the registry's plan. */
+export interface CostQuery extends RangeQuery {
+  plan: CostQueryPlan;
+}
+
+/**
+ * The two grains of the per-dimension rollups: the table, its period column, the range predicate
+ * on it ($3, $4 = from, to) and the grain's own columns. Fixed SQL fragments, never input.
+ */
+const GRAINS = {
+  daily: {
+    table: 'cost_rollup_daily',
+    period: 'day',
+    range: 'day BETWEEN $3::date AND $4::date',
+    columns: 'usage_quantity, usage_unit',
+    sums: "sum(usage_quantity)::text AS usage_quantity, CASE WHEN min(usage_unit) = max(usage_unit) THEN min(usage_unit) ELSE '' END AS usage_unit",
+  },
+  monthly: {
+    table: 'cost_rollup_monthly',
+    period: 'month',
+    range: "month BETWEEN date_trunc('month', $3::date)::date AND date_trunc('month', $4::date)::date",
+    columns: 'days',
+    sums: 'max(days) AS days',
+  },
+} as const;
+type Grain = keyof typeof GRAINS;
+
+// One dimension's rollup rows of a grain over [from, to], per value (optionally one), by period then value.
+// Parameters: $1 org, $2 dimension, $3 from, $4 to, $5 value or null, $6 limit + 1, $7 offset.
+async function rowsByKey<R>(
   db: Queryable,
-  q: RangeQuery & { service: string | null },
-): Promise<DailyCostRow[]> {
-  const { rows } = await db.query<DailyCostRow>(
-    `SELECT day, service AS key, unit, unblended_cost, amortized_cost, net_unblended_cost, estimated
-       FROM cost_daily_service
-      WHERE organization_id = $1 AND day BETWEEN $2::date AND $3::date
-        AND ($4::text IS NULL OR service = $4::text)
-      ORDER BY day, service, unit
-      LIMIT $5 OFFSET $6`,
-    [q.orgId, q.from, q.to, q.service, q.limit + 1, q.offset],
+  grain: Grain,
+  q: RangeQuery,
+  dimension: string,
+  key: string | null,
+): Promise<R[]> {
+  const g = GRAINS[grain];
+  const { rows } = await db.query<R & QueryResultRow>(
+    `SELECT ${g.period}, key, unit, unblended_cost, amortized_cost, net_unblended_cost, estimated, ${g.columns}
+       FROM ${g.table}
+      WHERE organization_id = $1 AND dimension = $2 AND ${g.range}
+        AND ($5::text IS NULL OR key = $5::text)
+      ORDER BY ${g.period}, key, unit
+      LIMIT $6 OFFSET $7`,
+    [q.orgId, dimension, q.from, q.to, key, q.limit + 1, q.offset],
   );
   return rows;
 }
 
-// Daily cost per linked account over [from, to], optionally of one account, ordered by day then account.
-// Parameters: $1 org, $2 from, $3 to, $4 linked account or null, $5 limit + 1, $6 offset.
-export async function dailyCostsByAccount(
+// One dimension's totals of a grain over [from, to] (all values, or one), by period.
+// Parameters: $1 org, $2 dimension, $3 from, $4 to, $5 value or null, $6 limit + 1, $7 offset.
+async function totals<R>(
   db: Queryable,
-  q: RangeQuery & { account: string | null },
-): Promise<DailyCostRow[]> {
-  const { rows } = await db.query<DailyCostRow>(
-    `SELECT day, linked_account AS key, unit, unblended_cost, amortized_cost, net_unblended_cost, estimated
-       FROM cost_daily_account
-      WHERE organization_id = $1 AND day BETWEEN $2::date AND $3::date
-        AND ($4::text IS NULL OR linked_account = $4::text)
-      ORDER BY day, linked_account, unit
-      LIMIT $5 OFFSET $6`,
-    [q.orgId, q.from, q.to, q.account, q.limit + 1, q.offset],
-  );
-  return rows;
-}
-
-// Daily cost per region over [from, to], optionally of one region, ordered by day then region.
-// Parameters: $1 org, $2 from, $3 to, $4 region or null, $5 limit + 1, $6 offset.
-export async function dailyCostsByRegion(
-  db: Queryable,
-  q: RangeQuery & { region: string | null },
-): Promise<DailyCostRow[]> {
-  const { rows } = await db.query<DailyCostRow>(
-    `SELECT day, region AS key, unit, unblended_cost, amortized_cost, net_unblended_cost, estimated
-       FROM cost_daily_region
-      WHERE organization_id = $1 AND day BETWEEN $2::date AND $3::date
-        AND ($4::text IS NULL OR region = $4::text)
-      ORDER BY day, region, unit
-      LIMIT $5 OFFSET $6`,
-    [q.orgId, q.from, q.to, q.region, q.limit + 1, q.offset],
-  );
-  return rows;
-}
-
-// Daily totals (sum over services) over [from, to], optionally of one service only.
-// Parameters: $1 org, $2 from, $3 to, $4 service or null, $5 limit + 1, $6 offset.
-export async function dailyTotalsFromServices(
-  db: Queryable,
-  q: RangeQuery & { service: string | null },
-): Promise<DailyCostRow[]> {
-  const { rows } = await db.query<DailyCostRow>(
-    `SELECT day, NULL::text AS key, unit, sum(unblended_cost)::text AS unblended_cost,
+  grain: Grain,
+  q: RangeQuery,
+  dimension: string,
+  key: string | null,
+): Promise<R[]> {
+  const g = GRAINS[grain];
+  const { rows } = await db.query<R & QueryResultRow>(
+    `SELECT ${g.period}, NULL::text AS key, unit, sum(unblended_cost)::text AS unblended_cost,
             sum(amortized_cost)::text AS amortized_cost, sum(net_unblended_cost)::text AS net_unblended_cost,
-            bool_or(estimated) AS estimated
-       FROM cost_daily_service
-      WHERE organization_id = $1 AND day BETWEEN $2::date AND $3::date
-        AND ($4::text IS NULL OR service = $4::text)
-      GROUP BY day, unit
-      ORDER BY day, unit
-      LIMIT $5 OFFSET $6`,
-    [q.orgId, q.from, q.to, q.service, q.limit + 1, q.offset],
+            bool_or(estimated) AS estimated, ${g.sums}
+       FROM ${g.table}
+      WHERE organization_id = $1 AND dimension = $2 AND ${g.range}
+        AND ($5::text IS NULL OR key = $5::text)
+      GROUP BY ${g.period}, unit
+      ORDER BY ${g.period}, unit
+      LIMIT $6 OFFSET $7`,
+    [q.orgId, dimension, q.from, q.to, key, q.limit + 1, q.offset],
   );
   return rows;
 }
 
-// Daily totals of one linked account over [from, to] (the account rollup is the only one with accounts).
-// Parameters: $1 org, $2 from, $3 to, $4 linked account, $5 limit + 1, $6 offset.
-export async function dailyTotalsOfAccount(
+// Daily cost from the SERVICE x <dimension> rollup over [from, to], filtered on the dimension's value
+// and/or the service, grouped by service ($7 = 'service'), by the value ('key') or in total (null).
+// Parameters: $1 org, $2 dimension, $3 from, $4 to, $5 value or null, $6 service or null,
+// $7 grouping, $8 limit + 1, $9 offset.
+async function dailyByService(
   db: Queryable,
-  q: RangeQuery & { account: string },
+  q: RangeQuery,
+  p: { dimension: string; key: string | null; service: string | null; group: 'service' | 'key' | null },
 ): Promise<DailyCostRow[]> {
   const { rows } = await db.query<DailyCostRow>(
-    `SELECT day, NULL::text AS key, unit, sum(unblended_cost)::text AS unblended_cost,
-            sum(amortized_cost)::text AS amortized_cost, sum(net_unblended_cost)::text AS net_unblended_cost,
-            bool_or(estimated) AS estimated
-       FROM cost_daily_account
-      WHERE organization_id = $1 AND day BETWEEN $2::date AND $3::date AND linked_account = $4::text
-      GROUP BY day, unit
-      ORDER BY day, unit
-      LIMIT $5 OFFSET $6`,
-    [q.orgId, q.from, q.to, q.account, q.limit + 1, q.offset],
+    `SELECT day, CASE $7::text WHEN 'service' THEN service WHEN 'key' THEN key END AS key, unit,
+            sum(unblended_cost)::text AS unblended_cost, sum(amortized_cost)::text AS amortized_cost,
+            sum(net_unblended_cost)::text AS net_unblended_cost, bool_or(estimated) AS estimated,
+            sum(usage_quantity)::text AS usage_quantity,
+            CASE WHEN min(usage_unit) = max(usage_unit) THEN min(usage_unit) ELSE '' END AS usage_unit
+       FROM cost_rollup_daily_by_service
+      WHERE organization_id = $1 AND dimension = $2 AND day BETWEEN $3::date AND $4::date
+        AND ($5::text IS NULL OR key = $5::text) AND ($6::text IS NULL OR service = $6::text)
+      GROUP BY 1, 2, 3
+      ORDER BY 1, 2, 3
+      LIMIT $8 OFFSET $9`,
+    [q.orgId, p.dimension, q.from, q.to, p.key, p.service, p.group, q.limit + 1, q.offset],
   );
   return rows;
 }
 
-// Daily totals of one region over [from, to] (the region rollup is the only one with regions).
-// Parameters: $1 org, $2 from, $3 to, $4 region, $5 limit + 1, $6 offset.
-export async function dailyTotalsOfRegion(
-  db: Queryable,
-  q: RangeQuery & { region: string },
-): Promise<DailyCostRow[]> {
-  const { rows } = await db.query<DailyCostRow>(
-    `SELECT day, NULL::text AS key, unit, sum(unblended_cost)::text AS unblended_cost,
-            sum(amortized_cost)::text AS amortized_cost, sum(net_unblended_cost)::text AS net_unblended_cost,
-            bool_or(estimated) AS estimated
-       FROM cost_daily_region
-      WHERE organization_id = $1 AND day BETWEEN $2::date AND $3::date AND region = $4::text
-      GROUP BY day, unit
-      ORDER BY day, unit
-      LIMIT $5 OFFSET $6`,
-    [q.orgId, q.from, q.to, q.region, q.limit + 1, q.offset],
-  );
-  return rows;
+/** dailyCosts: the rows of a /costs/daily query, from the rollup its plan names. */
+export function dailyCosts(db: Queryable, q: CostQuery): Promise<DailyCostRow[]> {
+  const { plan } = q;
+  if (plan.source === 'by_service')
+    return dailyByService(db, q, {
+      dimension: plan.dimension.name,
+      key: plan.key,
+      service: plan.service,
+      group: plan.group,
+    });
+  return plan.group
+    ? rowsByKey<DailyCostRow>(db, 'daily', q, plan.dimension.name, plan.key)
+    : totals<DailyCostRow>(db, 'daily', q, plan.dimension.name, plan.key);
 }
 
-// Monthly cost per service for the months from from's month to to's month, optionally one service.
-// Parameters: $1 org, $2 from, $3 to, $4 service or null, $5 limit + 1, $6 offset.
-export async function monthlyCostsByService(
+/** monthlyCosts: the rows of a /costs/monthly query (one dimension's monthly rollup, by value or in total). */
+export function monthlyCosts(
   db: Queryable,
-  q: RangeQuery & { service: string | null },
+  q: RangeQuery & { dimension: string; key: string | null; group: boolean },
 ): Promise<MonthlyCostRow[]> {
-  const { rows } = await db.query<MonthlyCostRow>(
-    `SELECT month, service AS key, unit, unblended_cost, amortized_cost, net_unblended_cost, estimated, days
-       FROM cost_monthly_service
-      WHERE organization_id = $1
-        AND month BETWEEN date_trunc('month', $2::date)::date AND date_trunc('month', $3::date)::date
-        AND ($4::text IS NULL OR service = $4::text)
-      ORDER BY month, service, unit
-      LIMIT $5 OFFSET $6`,
-    [q.orgId, q.from, q.to, q.service, q.limit + 1, q.offset],
-  );
-  return rows;
-}
-
-// Monthly totals (sum over services) for the months from from's month to to's month.
-// Parameters: $1 org, $2 from, $3 to, $4 service or null, $5 limit + 1, $6 offset.
-export async function monthlyTotals(
-  db: Queryable,
-  q: RangeQuery & { service: string | null },
-): Promise<MonthlyCostRow[]> {
-  const { rows } = await db.query<MonthlyCostRow>(
-    `SELECT month, NULL::text AS key, unit, sum(unblended_cost)::text AS unblended_cost,
-            sum(amortized_cost)::text AS amortized_cost, sum(net_unblended_cost)::text AS net_unblended_cost,
-            bool_or(estimated) AS estimated, max(days) AS days
-       FROM cost_monthly_service
-      WHERE organization_id = $1
-        AND month BETWEEN date_trunc('month', $2::date)::date AND date_trunc('month', $3::date)::date
-        AND ($4::text IS NULL OR service = $4::text)
-      GROUP BY month, unit
-      ORDER BY month, unit
-      LIMIT $5 OFFSET $6`,
-    [q.orgId, q.from, q.to, q.service, q.limit + 1, q.offset],
-  );
-  return rows;
+  return q.group
+    ? rowsByKey<MonthlyCostRow>(db, 'monthly', q, q.dimension, q.key)
+    : totals<MonthlyCostRow>(db, 'monthly', q, q.dimension, q.key);
 }
 
 export interface TopQuery {
@@ -223,64 +201,25 @@ export interface TopQuery {
   to: string;
   metric: CostMetric;
   limit: number;
+  /** API name of the dimension ranked. */
+  dimension: string;
 }
 
-// Services ranked by total cost over [from, to] (ties by name), at most `limit`.
-// Parameters: $1 org, $2 from, $3 to, $4 metric (unblended|amortized|net_unblended), $5 limit.
-export async function topServices(db: Queryable, q: TopQuery): Promise<RankedCost[]> {
+// Values of one dimension ranked by total cost over [from, to] (ties by value), at most `limit`; for
+// the account dimension with each account's name (the join finds nothing for other dimensions).
+// Parameters: $1 org, $2 dimension, $3 from, $4 to, $5 metric (unblended|amortized|net_unblended), $6 limit.
+export async function topCosts(db: Queryable, q: TopQuery): Promise<RankedCost[]> {
   const { rows } = await db.query<RankedCost>(
-    `SELECT service AS key, unit,
-            sum(CASE $4::text WHEN 'amortized' THEN amortized_cost
-                              WHEN 'net_unblended' THEN net_unblended_cost
-                              ELSE unblended_cost END)::text AS amount
-       FROM cost_daily_service
-      WHERE organization_id = $1 AND day BETWEEN $2::date AND $3::date
-      GROUP BY service, unit
-      ORDER BY sum(CASE $4::text WHEN 'amortized' THEN amortized_cost
-                                 WHEN 'net_unblended' THEN net_unblended_cost
-                                 ELSE unblended_cost END) DESC, service, unit
-      LIMIT $5`,
-    [q.orgId, q.from, q.to, q.metric, q.limit],
-  );
-  return rows;
-}
-
-// Linked accounts ranked by total cost over [from, to] (ties by id), at most `limit`.
-// Parameters: $1 org, $2 from, $3 to, $4 metric (unblended|amortized|net_unblended), $5 limit.
-export async function topAccounts(db: Queryable, q: TopQuery): Promise<RankedCost[]> {
-  const { rows } = await db.query<RankedCost>(
-    `SELECT linked_account AS key, unit,
-            sum(CASE $4::text WHEN 'amortized' THEN amortized_cost
-                              WHEN 'net_unblended' THEN net_unblended_cost
-                              ELSE unblended_cost END)::text AS amount
-       FROM cost_daily_account
-      WHERE organization_id = $1 AND day BETWEEN $2::date AND $3::date
-      GROUP BY linked_account, unit
-      ORDER BY sum(CASE $4::text WHEN 'amortized' THEN amortized_cost
-                                 WHEN 'net_unblended' THEN net_unblended_cost
-                                 ELSE unblended_cost END) DESC, linked_account, unit
-      LIMIT $5`,
-    [q.orgId, q.from, q.to, q.metric, q.limit],
-  );
-  return rows;
-}
-
-// Regions ranked by total cost over [from, to] (ties by name), at most `limit`.
-// Parameters: $1 org, $2 from, $3 to, $4 metric (unblended|amortized|net_unblended), $5 limit.
-export async function topRegions(db: Queryable, q: TopQuery): Promise<RankedCost[]> {
-  const { rows } = await db.query<RankedCost>(
-    `SELECT region AS key, unit,
-            sum(CASE $4::text WHEN 'amortized' THEN amortized_cost
-                              WHEN 'net_unblended' THEN net_unblended_cost
-                              ELSE unblended_cost END)::text AS amount
-       FROM cost_daily_region
-      WHERE organization_id = $1 AND day BETWEEN $2::date AND $3::date
-      GROUP BY region, unit
-      ORDER BY sum(CASE $4::text WHEN 'amortized' THEN amortized_cost
-                                 WHEN 'net_unblended' THEN net_unblended_cost
-                                 ELSE unblended_cost END) DESC, region, unit
-      LIMIT $5`,
-    [q.orgId, q.from, q.to, q.metric, q.limit],
+    `SELECT t.key, t.unit, t.total::text AS amount, n.name AS account_name
+       FROM (SELECT key, unit, sum(cw_metric_cost($5::text, unblended_cost, amortized_cost, net_unblended_cost)) AS total
+               FROM cost_rollup_daily
+              WHERE organization_id = $1 AND dimension = $2 AND day BETWEEN $3::date AND $4::date
+              GROUP BY key, unit
+              ORDER BY total DESC, key, unit
+              LIMIT $6) t
+       LEFT JOIN aws_account_names n ON $2 = 'account' AND n.organization_id = $1 AND n.account_id = t.key
+      ORDER BY t.total DESC, t.key, t.unit`,
+    [q.orgId, q.dimension, q.from, q.to, q.metric, q.limit],
   );
   return rows;
 }
@@ -302,11 +241,9 @@ export async function compareMonthToDate(
   const { rows } = await db.query<PeriodComparison>(
     `WITH daily AS (
        SELECT day, unit,
-              CASE $6::text WHEN 'amortized' THEN amortized_cost
-                            WHEN 'net_unblended' THEN net_unblended_cost
-                            ELSE unblended_cost END AS cost
-         FROM cost_daily_service
-        WHERE organization_id = $1
+              cw_metric_cost($6::text, unblended_cost, amortized_cost, net_unblended_cost) AS cost
+         FROM cost_rollup_daily
+        WHERE organization_id = $1 AND dimension = 'service'
           AND (day BETWEEN $2::date AND $3::date OR day BETWEEN $4::date AND $5::date)
      ), totals AS (
        SELECT unit,
@@ -320,6 +257,41 @@ export async function compareMonthToDate(
        FROM totals
       ORDER BY unit`,
     [q.orgId, q.from, q.to, q.previousFrom, q.previousTo, q.metric],
+  );
+  return rows;
+}
+
+export interface RecordTypeTotals {
+  unit: string;
+  usage: string;
+  credits: string;
+  refunds: string;
+  other: string;
+  net: string;
+}
+
+// Totals over [from, to] by kind of record type, per unit: gross usage (Usage), credits (Credit),
+// refunds (Refund), everything else (Tax, Support, Savings Plans, ...) and the net sum of them all.
+// Empty when the record type rollup has no rows (days loaded before migration 0008).
+// Parameters: $1 org, $2 from, $3 to, $4 metric (unblended|amortized|net_unblended).
+export async function recordTypeTotals(
+  db: Queryable,
+  q: { orgId: number; from: string; to: string; metric: CostMetric },
+): Promise<RecordTypeTotals[]> {
+  const { rows } = await db.query<RecordTypeTotals>(
+    `WITH r AS (
+       SELECT key, unit, cw_metric_cost($4::text, unblended_cost, amortized_cost, net_unblended_cost) AS cost
+         FROM cost_rollup_daily
+        WHERE organization_id = $1 AND dimension = 'record_type' AND day BETWEEN $2::date AND $3::date
+     )
+     SELECT unit,
+            coalesce(sum(cost) FILTER (WHERE key = 'Usage'), 0)::text AS usage,
+            coalesce(sum(cost) FILTER (WHERE key = 'Credit'), 0)::text AS credits,
+            coalesce(sum(cost) FILTER (WHERE key = 'Refund'), 0)::text AS refunds,
+            coalesce(sum(cost) FILTER (WHERE key NOT IN ('Usage', 'Credit', 'Refund')), 0)::text AS other,
+            sum(cost)::text AS net
+       FROM r GROUP BY unit ORDER BY unit`,
+    [q.orgId, q.from, q.to, q.metric],
   );
   return rows;
 }

@@ -123,7 +123,7 @@ export async function checkLoad(
     }
   }
   const dup = await pool.query<{ n: number }>(
-    `SELECT ((SELECT count(*) FROM (SELECT 1 FROM cost_data GROUP BY organization_id, cost_date, grouping, service, linked_account, region HAVING count(*) > 1) c)
+    `SELECT ((SELECT count(*) FROM (SELECT 1 FROM cost_data GROUP BY organization_id, cost_date, grouping, service, linked_account, region, dim_value HAVING count(*) > 1) c)
            + (SELECT count(*) FROM (SELECT 1 FROM cloudwatch_metrics GROUP BY organization_id, namespace, metric_name, resource_id, stat, ts HAVING count(*) > 1) m))::int AS n`,
   );
   check.duplicates = dup.rows[0]?.n ?? 0;
