@@ -95,6 +95,11 @@ export const envSchema = z.object({
   METRICS_REFRESH_DAYS: int(1, 60).default(1),
   /** Re-fetch the whole current month on each refresh (credits and amortisation restate month to date). */
   REFETCH_CURRENT_MONTH: bool.default(true),
+  /**
+   * Refreshes probe first: one ungrouped GetCostAndUsage finds the days Cost Explorer changed, and
+   * only those are fetched grouped (false: every refresh re-reads its whole window, both groupings).
+   */
+  RESTATEMENT_PROBE: bool.default(true),
   /** The previous month is re-fetched until this day of the current month, when its bill is final. */
   BILL_CLOSE_DAY: int(1, 28).default(5),
   /** Days per fetch window in a backfill. */

@@ -4,6 +4,7 @@
  * behaviour of "AWS" without restarting it.
  */
 import { parseDay } from './calendar.js';
+import { DEFAULT_RESTATEMENT, mergeRestatement, type RestatementOptions } from './restatement.js';
 
 export interface SimOptions {
   /** TCP port; 0 picks a free one. */
@@ -13,7 +14,14 @@ export interface SimOptions {
   dataSeed: string;
   /** Seed of injected faults and latency jitter. */
   seed: string;
-  /** The simulator's today (`YYYY-MM-DD`); null follows the real UTC date. */
+  /**
+   * The simulator's clock (same option names as CLOCK_START / CLOCK_FROZEN): an ISO-8601 instant
+   * it starts at when set and runs from at real speed; null follows the real clock.
+   */
+  clockStart: string | null;
+  /** With clockStart: the clock stands still at that instant. */
+  clockFrozen: boolean;
+  /** Overrides the clock's date only (`YYYY-MM-DD`); null follows the clock's date. */
   today: string | null;
   /** Account for access keys that carry no 12-digit account id. */
   defaultAccountId: string;
@@ -59,6 +67,8 @@ export interface SimOptions {
   sessionDurationSeconds: number;
   /** The role's MaxSessionDuration; longer DurationSeconds is rejected. */
   maxSessionDurationSeconds: number;
+  /** How Cost Explorer restates (sim/restatement.ts); off by default: estimates move on every call. */
+  restatement: RestatementOptions;
 }
 
 export const OPERATION_FAULTS = ['error', 'throttle', 'malformed', 'unavailable'] as const;
@@ -69,6 +79,8 @@ export const DEFAULT_OPTIONS: Readonly<SimOptions> = {
   host: '127.0.0.1',
   dataSeed: 'costwatch',
   seed: 'costwatch',
+  clockStart: null,
+  clockFrozen: false,
   today: null,
   defaultAccountId: '123456789012',
   latencyMs: 0,
@@ -90,6 +102,7 @@ export const DEFAULT_OPTIONS: Readonly<SimOptions> = {
   historyMonths: 13,
   sessionDurationSeconds: 3600,
   maxSessionDurationSeconds: 43_200,
+  restatement: DEFAULT_RESTATEMENT,
 };
 
 const RATE_KEYS = ['throttleRate', 'errorRate', 'malformedRate', 'corruptAmountRate'] as const;
@@ -117,6 +130,7 @@ export function mergeOptions(
     externalIds: { ...base.externalIds },
     accountThrottleRates: { ...base.accountThrottleRates },
     operationFaults: { ...base.operationFaults },
+    restatement: { ...base.restatement },
   };
   const problems: string[] = [];
   for (const [key, value] of Object.entries(update)) {
@@ -139,6 +153,17 @@ export function mergeOptions(
     } else if (key === 'host' || key === 'seed' || key === 'dataSeed') {
       if (typeof value !== 'string' || value === '') problems.push(`${key}: must be a non-empty string`);
       else options[key] = value;
+    } else if (key === 'clockStart') {
+      if (value !== null && (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(Date.parse(value))))
+        problems.push('clockStart: must be an ISO-8601 instant such as 2026-11-15T06:00:00Z, or null');
+      else options.clockStart = value;
+    } else if (key === 'clockFrozen') {
+      if (typeof value !== 'boolean') problems.push('clockFrozen: must be true or false');
+      else options.clockFrozen = value;
+    } else if (key === 'restatement') {
+      const merged = mergeRestatement(options.restatement, value);
+      if (typeof merged === 'string') problems.push(merged);
+      else options.restatement = merged;
     } else if (key === 'today') {
       if (value !== null && (typeof value !== 'string' || parseDay(value) === undefined))
         problems.push('today: must be YYYY-MM-DD or null');
@@ -186,5 +211,7 @@ export function mergeOptions(
       problems.push(`${key}: unknown option`);
     }
   }
+  if (options.clockFrozen && options.clockStart === null)
+    problems.push('clockFrozen: needs clockStart, the instant the clock stands still at');
   return { options, problems };
 }

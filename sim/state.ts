@@ -3,7 +3,7 @@
  * numbers that make injected faults reproducible. `SimulatorControl` is the in-process
  * handle with the same powers as the HTTP control API.
  */
-import { formatDay, parseDay, realTodayIndex } from './calendar.js';
+import { formatDay, parseDay } from './calendar.js';
 import { DEFAULT_OPTIONS, mergeOptions, type SimOptions } from './options.js';
 import { RateLimiter } from './rate-limiter.js';
 import { RequestLog, type RequestCounts } from './request-log.js';
@@ -35,6 +35,8 @@ export class SimulatorState implements SimulatorControl {
   #revision = 0;
   #serial = 0;
   readonly #sequence = new Map<string, number>();
+  /** Real ms at which clockStart was set (the clock runs from there unless frozen). */
+  #clockSetAt = Date.now();
 
   constructor(options: Partial<SimOptions> = {}) {
     const { options: merged, problems } = mergeOptions(DEFAULT_OPTIONS, options);
@@ -55,6 +57,7 @@ export class SimulatorState implements SimulatorControl {
     const { options, problems } = mergeOptions(this.#options, partial);
     if (problems.length > 0) throw new Error(`invalid simulator options:\n${problems.join('\n')}`);
     this.#options = options;
+    if ('clockStart' in partial || 'clockFrozen' in partial) this.#clockSetAt = Date.now();
     return this.options();
   }
 
@@ -85,14 +88,21 @@ export class SimulatorState implements SimulatorControl {
     this.#sequence.clear();
   }
 
-  todayIndex(): number {
-    const configured = this.#options.today === null ? undefined : parseDay(this.#options.today);
-    return configured ?? realTodayIndex();
+  /** The simulator's clock: clockStart (running from when it was set, or frozen), else the real clock. */
+  #clockMs(): number {
+    const start = this.#options.clockStart === null ? undefined : Date.parse(this.#options.clockStart);
+    if (start === undefined) return Date.now();
+    return this.#options.clockFrozen ? start : start + (Date.now() - this.#clockSetAt);
   }
 
-  /** Today's date at the real UTC time of day, so CloudWatch data keeps flowing. */
+  todayIndex(): number {
+    const configured = this.#options.today === null ? undefined : parseDay(this.#options.today);
+    return configured ?? Math.floor(this.#clockMs() / 86_400_000);
+  }
+
+  /** Today's date at the clock's UTC time of day, so CloudWatch data keeps flowing. */
   nowSeconds(): number {
-    return this.todayIndex() * 86_400 + ((Date.now() / 1000) % 86_400);
+    return this.todayIndex() * 86_400 + ((this.#clockMs() / 1000) % 86_400);
   }
 
   nextRevision(): number {

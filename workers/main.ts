@@ -85,7 +85,13 @@ export async function startWorkers(
 
   // A typed map: a queue without a processor is a compile error.
   const processors: Record<WorkerQueue, Processor> = {
-    'fetch-costs': createFetchCostsProcessor({ ...fetchDeps, aws, now }),
+    'fetch-costs': createFetchCostsProcessor({
+      ...fetchDeps,
+      aws,
+      now,
+      restatementProbe: config.RESTATEMENT_PROBE,
+      billCloseDay: config.BILL_CLOSE_DAY,
+    }),
     'fetch-metrics': createFetchMetricsProcessor({
       ...fetchDeps,
       aws,

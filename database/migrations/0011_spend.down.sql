@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS cost_full_reads;
