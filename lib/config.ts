@@ -87,8 +87,8 @@ export const envSchema = z.object({
   /** Postgres pool size per process. Keep replicas x pool below max_connections (see `costwatch doctor`). */
   DB_POOL_SIZE: int(1, 200).default(10),
 
-  /** Cron pattern (UTC) of the scheduled refresh of every active organization. */
-  REFRESH_CRON: cron.default('0 */6 * * *'),
+  /** Cron pattern (UTC) of the scheduled refresh of every active organization (each refresh costs Cost Explorer requests: docs/AWS-COSTS.md). */
+  REFRESH_CRON: cron.default('0 6 * * *'),
   /** Days before today that are always re-fetched (AWS restates recent days, flagged Estimated). */
   RESTATEMENT_DAYS: int(1, 60).default(3),
   /** Days before today a scheduled metrics refresh re-reads (CloudWatch data is final within hours; keep it above the tick interval). */
