@@ -16,6 +16,7 @@ import type {
   Pluggable,
 } from '@smithy/types';
 import type { AwsRateLimiter, AwsService } from './aws-rate-limit.js';
+import type { CeRequestCap } from './ce-request-cap.js';
 import { classifyAwsError, awsErrorCode } from './aws-errors.js';
 import { AwsRetryStrategy } from './aws-retry.js';
 import {
@@ -68,6 +69,8 @@ export interface AwsGatewayOptions {
   throttleAttempts?: number;
   /** Organizations whose clients are kept (least recently used are closed). */
   cacheSize?: number;
+  /** CE_DAILY_REQUEST_CAP: counts every answered Cost Explorer request per org and day, refuses those over the cap. */
+  ceRequestCap?: CeRequestCap | undefined;
 }
 
 interface OrgClients {
@@ -80,9 +83,11 @@ function trackingPlugin<I extends object, O extends object>(
   service: AwsService,
   orgId: number,
   limiter: AwsRateLimiter,
+  cap?: CeRequestCap,
 ): Pluggable<I, O> {
   const middleware: FinalizeRequestMiddleware<I, O> = (next, context) => async (args) => {
     const operation = String(context.commandName ?? 'Unknown').replace(/Command$/, '');
+    await cap?.admit(orgId);
     await limiter.acquire(service, orgId);
     // Counted once AWS answered (any status): an attempt lost to a reset keep-alive socket never
     // reached AWS and is not billed, so the per-org counts match what AWS saw.
@@ -95,12 +100,15 @@ function trackingPlugin<I extends object, O extends object>(
     try {
       const result = await next(args);
       answered();
+      await cap?.count(orgId);
       return result;
     } catch (error) {
       if (
         (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode !== undefined
-      )
+      ) {
         answered();
+        await cap?.count(orgId).catch(() => undefined);
+      }
       if (error && typeof error === 'object' && !failedOperation.has(error))
         failedOperation.set(error, operation);
       if (classifyAwsError(error) === 'throttled') awsThrottles.inc({ service, operation });
@@ -210,7 +218,7 @@ export class AwsGateway {
     const credentials = this.credentialsFor(org);
     const base = { ...this.clientConfig(), ...(credentials ? { credentials } : {}) };
     const ce = new CostExplorerClient(base);
-    ce.middlewareStack.use(trackingPlugin('ce', org.id, this.options.limiter));
+    ce.middlewareStack.use(trackingPlugin('ce', org.id, this.options.limiter, this.options.ceRequestCap));
     const cloudwatch = new CloudWatchClient(base);
     cloudwatch.middlewareStack.use(trackingPlugin('cloudwatch', org.id, this.options.limiter));
     const clients = { key, ce, cloudwatch };

@@ -109,6 +109,11 @@ export const envSchema = z.object({
 
   /** Cost Explorer requests per second per organization, across every worker replica. */
   CE_RATE_PER_ORG: decimal(0.1, 1000).default(5),
+  /**
+   * Cost Explorer requests per organization per UTC day ($0.01 each), across every replica; an org
+   * that reaches it is `capped` and its remaining work runs the next day. 0 turns the cap off.
+   */
+  CE_DAILY_REQUEST_CAP: int(0, 1_000_000).default(500),
   /** CloudWatch requests per second per organization, across every worker replica. */
   CW_RATE_PER_ORG: decimal(0.1, 1000).default(20),
   /** AWS requests per second across all organizations and replicas (global cap). */

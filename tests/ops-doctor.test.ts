@@ -95,6 +95,7 @@ describe('costwatch doctor', { timeout: 400_000 }, () => {
       'postgres',
       'migrations',
       'connection headroom',
+      'ce daily cap',
       'redis',
       'redis eviction policy',
       'queue fetch-costs',
@@ -269,7 +270,7 @@ describe('costwatch doctor', { timeout: 400_000 }, () => {
       const report = parseReport(run.stdout);
       const migrations = find(report, 'migrations');
       assert.equal(migrations.status, 'fail');
-      assert.match(migrations.detail, /^5 of 5 pending: 0001_core, 0002_cost_data, 0003_rollups, 0004_pipeline_routines, 0005_forecast_refresh/);
+      assert.match(migrations.detail, /^6 of 6 pending: 0001_core, 0002_cost_data, 0003_rollups, 0004_pipeline_routines, 0005_forecast_refresh, 0011_spend/);
       assert.match(migrations.fix ?? '', /costwatch migrate up/);
       assert.match(migrations.fix ?? '', /job\/costwatch-migrate/);
       assert.match(find(report, 'aws').detail, /organizations table is missing/);

@@ -12,6 +12,7 @@ import { fetchJobSchema, type FetchJobData } from '../lib/jobs.js';
 import { RequestTracker, operationOfError, withRequestTracker } from '../lib/aws.js';
 import { accessRemedy, classifyAwsError, awsErrorCode } from '../lib/aws-errors.js';
 import { RateLimitWaitError } from '../lib/aws-rate-limit.js';
+import { CeRequestCapError } from '../lib/ce-request-cap.js';
 import { jobsTotal, rowsLoaded } from '../lib/metrics.js';
 import {
   recordOrganizationFailure,
@@ -212,6 +213,20 @@ async function runFetchAttempt(
         'load committed; queueing its rollup failed, will retry',
       );
       throw error;
+    }
+    if (error instanceof CeRequestCapError && token) {
+      // The org spent its Cost Explorer requests of today: the rest of its work runs on its next day.
+      const delay = error.resumesInMs + Math.round(Math.random() * 60_000);
+      await finishFetchRun(deps.db, runId, {
+        status: 'capped',
+        rows: 0,
+        awsRequests: tracker.byOperation,
+        error: error.message,
+      });
+      deps.log.warn({ jobId: job.id, orgId: org.id, source, delayMs: delay }, error.message);
+      await job.moveToDelayed(Date.now() + delay, token);
+      jobsTotal.inc({ queue: job.queueName, outcome: 'delayed' });
+      throw new DelayedError();
     }
     const kind = error instanceof RateLimitWaitError ? 'throttled' : classifyAwsError(error);
     const operation = operationOfError(error) ?? 'unknown';

@@ -11,6 +11,7 @@ import { createRedis } from '../lib/redis.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { AwsGateway } from '../lib/aws.js';
 import { AwsRateLimiter } from '../lib/aws-rate-limit.js';
+import { CeRequestCap } from '../lib/ce-request-cap.js';
 import { jobDuration, jobsTotal } from '../lib/metrics.js';
 import { dependencyReadiness, startHealthServer } from '../lib/health-server.js';
 import { QUEUES } from '../lib/jobs.js';
@@ -68,6 +69,7 @@ export async function startWorkers(
     global: config.AWS_RATE_GLOBAL,
   });
   const aws = new AwsGateway({
+    ceRequestCap: new CeRequestCap(redis, config.QUEUE_PREFIX, config.CE_DAILY_REQUEST_CAP, now),
     region: config.AWS_REGION,
     endpoint: config.AWS_ENDPOINT_URL,
     limiter,

@@ -7,3 +7,8 @@ CREATE TABLE cost_full_reads (
   read_at         timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (organization_id, month)
 );
+
+-- A fetch run stopped by CE_DAILY_REQUEST_CAP: its job resumes on the organization's next day.
+ALTER TABLE fetch_runs DROP CONSTRAINT fetch_runs_status_check;
+ALTER TABLE fetch_runs ADD CONSTRAINT fetch_runs_status_check
+  CHECK (status IN ('running', 'succeeded', 'failed', 'retrying', 'throttled', 'interrupted', 'capped'));

@@ -55,3 +55,18 @@ export async function recordFullRead(db: Queryable, orgId: number, month: string
     [orgId, month],
   );
 }
+
+// cappedOrganizationsSince: organizations with a fetch run stopped by CE_DAILY_REQUEST_CAP since
+// `since` (the doctor's warning). Returns org ids and their latest capped run time, newest first.
+export async function cappedOrganizationsSince(
+  db: Queryable,
+  since: Date,
+): Promise<Array<{ orgId: number; at: Date }>> {
+  const { rows } = await db.query<{ orgId: number; at: Date }>(
+    `SELECT organization_id::int AS "orgId", max(started_at) AS at FROM fetch_runs
+      WHERE status = 'capped' AND started_at >= $1::timestamptz
+      GROUP BY organization_id ORDER BY at DESC LIMIT 100`,
+    [since],
+  );
+  return rows;
+}
