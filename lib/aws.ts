@@ -87,8 +87,11 @@ function trackingPlugin<I extends object, O extends object>(
 ): Pluggable<I, O> {
   const middleware: FinalizeRequestMiddleware<I, O> = (next, context) => async (args) => {
     const operation = String(context.commandName ?? 'Unknown').replace(/Command$/, '');
-    await cap?.admit(orgId);
-    await limiter.acquire(service, orgId);
+    const reserved = await cap?.admit(orgId);
+    await limiter.acquire(service, orgId).catch(async (error: unknown) => {
+      if (reserved && cap) await cap.release(reserved).catch(() => undefined);
+      throw error;
+    });
     // Counted once AWS answered (any status): an attempt lost to a reset keep-alive socket never
     // reached AWS and is not billed, so the per-org counts match what AWS saw.
     const answered = () => {
@@ -100,15 +103,13 @@ function trackingPlugin<I extends object, O extends object>(
     try {
       const result = await next(args);
       answered();
-      await cap?.count(orgId);
       return result;
     } catch (error) {
       if (
         (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode !== undefined
-      ) {
+      )
         answered();
-        await cap?.count(orgId).catch(() => undefined);
-      }
+      else if (reserved && cap) await cap.release(reserved).catch(() => undefined);
       if (error && typeof error === 'object' && !failedOperation.has(error))
         failedOperation.set(error, operation);
       if (classifyAwsError(error) === 'throttled') awsThrottles.inc({ service, operation });

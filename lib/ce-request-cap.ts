@@ -43,22 +43,28 @@ export class CeRequestCap {
     return `${this.prefix}:ce-requests:${orgId}:${day}`;
   }
 
-  /** Throws CeRequestCapError when the org has spent its cap today. */
-  async admit(orgId: number): Promise<void> {
-    if (this.cap <= 0) return;
+  /**
+   * Reserves one request of the org's day (atomic across replicas and concurrent requests), or
+   * throws CeRequestCapError when the org has spent its cap today. Returns the key to release
+   * when AWS never answered (an unanswered attempt is not billed).
+   */
+  async admit(orgId: number): Promise<string> {
     const now = this.now();
-    const spent = Number((await this.redis.get(this.key(orgId, utcDay(now)))) ?? 0);
-    if (spent >= this.cap) {
+    const key = this.key(orgId, utcDay(now));
+    const results = await this.redis.multi().incr(key).expire(key, 3 * 86_400).exec();
+    const spent = Number(results?.[0]?.[1] ?? 0);
+    if (this.cap > 0 && spent > this.cap) {
+      await this.redis.decr(key);
       ceCapHits.inc();
       const next = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1));
       throw new CeRequestCapError(orgId, this.cap, next, next.getTime() - now.getTime());
     }
+    return key;
   }
 
-  /** Counts one answered CE request of the org today. */
-  async count(orgId: number): Promise<void> {
-    const key = this.key(orgId, utcDay(this.now()));
-    await this.redis.multi().incr(key).expire(key, 3 * 86_400).exec();
+  /** Gives back a reservation whose request AWS never answered. */
+  async release(key: string): Promise<void> {
+    await this.redis.decr(key);
   }
 
   /** CE requests the org made today (by the injected clock). */

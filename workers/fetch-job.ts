@@ -216,7 +216,8 @@ async function runFetchAttempt(
     }
     if (error instanceof CeRequestCapError && token) {
       // The org spent its Cost Explorer requests of today: the rest of its work runs on its next day.
-      const delay = error.resumesInMs + Math.round(Math.random() * 60_000);
+      // A little jitter (at most a minute) so capped jobs of many orgs do not all start at midnight.
+      const delay = error.resumesInMs + Math.round(Math.random() * Math.min(60_000, error.resumesInMs / 20));
       await finishFetchRun(deps.db, runId, {
         status: 'capped',
         rows: 0,
