@@ -11,7 +11,7 @@
  * restatement posting and the stored figures showing it, days still stale right after a refresh,
  * and exactness at the end (every org, day and grouping against the simulator's final truth).
  *
- * Flags: --orgs=N (3), --days=D (30: the whole of November 2026), --designs=a,b (baseline,probe-4x,default).
+ * Flags: --orgs=N (2), --days=D (30: the whole of November 2026), --designs=a,b (baseline,probe-4x,default).
  */
 import { randomBytes } from 'node:crypto';
 import { CronExpressionParser } from 'cron-parser';
@@ -337,7 +337,7 @@ async function runDesign(design: Design, orgCount: number, days: number): Promis
 
 async function main(): Promise<void> {
   const args = parseArgs();
-  const orgCount = numberFlag(args, 'orgs', args.quick ? 2 : 3);
+  const orgCount = numberFlag(args, 'orgs', 2);
   const days = numberFlag(args, 'days', args.quick ? 10 : 30);
   const names = (args.flags.get('designs') ?? 'baseline,probe-4x,default').split(',');
   const timer = hardTimeout(30 * 60_000, 'spend');
