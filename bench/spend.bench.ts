@@ -51,7 +51,9 @@ const MONTH_START = '2026-11-01';
 const HISTORY_START = '2026-10-01';
 const DATA_SEED = 'costwatch';
 const RESTATEMENT = { ...DEFAULT_RESTATEMENT, enabled: true };
-const METRICS: Array<[CostMetric, 'unblended_cost' | 'amortized_cost' | 'net_unblended_cost' | 'usage_quantity']> = [
+const METRICS: Array<
+  [CostMetric, 'unblended_cost' | 'amortized_cost' | 'net_unblended_cost' | 'usage_quantity']
+> = [
   ['UnblendedCost', 'unblended_cost'],
   ['AmortizedCost', 'amortized_cost'],
   ['NetUnblendedCost', 'net_unblended_cost'],
@@ -119,7 +121,12 @@ function truthTotal(account: string, day: number, nowSeconds: number): bigint {
   return total;
 }
 
-function truthGroups(account: string, day: number, nowSeconds: number, grouping: string): Map<string, string[]> {
+function truthGroups(
+  account: string,
+  day: number,
+  nowSeconds: number,
+  grouping: string,
+): Map<string, string[]> {
   const { lines, estimates } = truthDay(account, day, nowSeconds);
   const sums = new Map<string, bigint[]>();
   lines.forEach((line, i) => {
@@ -146,7 +153,10 @@ async function idle(queues: Queues, timeoutMs = 300_000): Promise<void> {
   }
 }
 
-function ceCounts(byAccount: Record<string, Record<string, number>>, account: string): Record<string, number> {
+function ceCounts(
+  byAccount: Record<string, Record<string, number>>,
+  account: string,
+): Record<string, number> {
   return Object.fromEntries(Object.entries(byAccount[account] ?? {}).filter(([op]) => op.startsWith('ce:')));
 }
 
@@ -179,7 +189,11 @@ async function runDesign(design: Design, orgCount: number, days: number): Promis
   const config = asServiceConfig(parseConfig('worker', env));
   const clock = manualClock(new Date((startSeconds - 3600) * 1000));
   const redis = createRedis(config.REDIS_URL, 'producer');
-  const queues = createQueues(redis, { prefix, attempts: config.FETCH_ATTEMPTS, backoffMs: config.RETRY_BACKOFF_MS });
+  const queues = createQueues(redis, {
+    prefix,
+    attempts: config.FETCH_ATTEMPTS,
+    backoffMs: config.RETRY_BACKOFF_MS,
+  });
   const log = createLogger({ level: 'silent', name: 'bench-spend' });
   const workers = await startWorkers(config, {
     queues: ['fetch-costs', 'fetch-forecast', 'rollups'],
@@ -200,7 +214,13 @@ async function runDesign(design: Design, orgCount: number, days: number): Promis
   }
   try {
     // The month before, as a backfill would have loaded it (not counted).
-    await enqueueBackfill(queues, orgs.map((o) => o.org.id), { from: HISTORY_START, to: MONTH_START }, 7, 'spend');
+    await enqueueBackfill(
+      queues,
+      orgs.map((o) => o.org.id),
+      { from: HISTORY_START, to: MONTH_START },
+      7,
+      'spend',
+    );
     await idle(queues);
     sim.control.resetCounts();
 
@@ -251,7 +271,10 @@ async function runDesign(design: Design, orgCount: number, days: number): Promis
           { dataSeed: DATA_SEED, restatement: RESTATEMENT },
         ))
           pending.push({ account, orgId: org.id, day: e.day, postedAt: e.postedAt });
-        const stored = await storedDayTotals(db.pool, org.id, { from: HISTORY_START, to: formatDay(today + 1) });
+        const stored = await storedDayTotals(db.pool, org.id, {
+          from: HISTORY_START,
+          to: formatDay(today + 1),
+        });
         for (let day = historyStart; day <= today; day++) {
           const have = stored.get(formatDay(day));
           const storedUnits = have ? decimalUnits(have.unblendedCost) : 0n;
@@ -261,7 +284,10 @@ async function runDesign(design: Design, orgCount: number, days: number): Promis
           const p = pending[i];
           if (!p || p.orgId !== org.id) continue;
           const have = stored.get(formatDay(p.day));
-          if (have && decimalUnits(have.unblendedCost) === decimalUnits(formatFixed(truthTotal(account, p.day, t)))) {
+          if (
+            have &&
+            decimalUnits(have.unblendedCost) === decimalUnits(formatFixed(truthTotal(account, p.day, t)))
+          ) {
             lags.push((t - p.postedAt) / 3600);
             pending.splice(i, 1);
           }
@@ -286,7 +312,10 @@ async function runDesign(design: Design, orgCount: number, days: number): Promis
       for (const r of rows) {
         const k = `${r.day}|${r.grouping}`;
         const m = stored.get(k) ?? new Map<string, string[]>();
-        m.set(`${r.service}|${r.grouping === 'account_service' ? r.linked_account : r.region}`, METRICS.map(([, c]) => r[c] ?? ''));
+        m.set(
+          `${r.service}|${r.grouping === 'account_service' ? r.linked_account : r.region}`,
+          METRICS.map(([, c]) => r[c] ?? ''),
+        );
         stored.set(k, m);
       }
       for (let day = historyStart; day <= lastDay; day++) {
@@ -344,7 +373,8 @@ async function main(): Promise<void> {
   const results: DesignResult[] = [];
   for (const name of names) {
     const design = DESIGNS[name];
-    if (!design) throw new Error(`--designs: unknown design ${name} (have ${Object.keys(DESIGNS).join(', ')})`);
+    if (!design)
+      throw new Error(`--designs: unknown design ${name} (have ${Object.keys(DESIGNS).join(', ')})`);
     progress(`${name}: ${design.describe}, ${orgCount} orgs, ${days} days from ${MONTH_START}`);
     results.push(await runDesign(design, orgCount, days));
   }
@@ -354,7 +384,16 @@ async function main(): Promise<void> {
   printMachine(machine);
   printTable(
     `Cost Explorer spend, ${orgCount} orgs, ${days} simulated days from ${MONTH_START} (restating simulator)`,
-    ['design', 'cron', 'CE req/org/day', 'worst day', '$/org/month', 'max lag h', 'stale after refresh', 'exact'],
+    [
+      'design',
+      'cron',
+      'CE req/org/day',
+      'worst day',
+      '$/org/month',
+      'max lag h',
+      'stale after refresh',
+      'exact',
+    ],
     results.map((r) => [
       r.design,
       r.refreshCron,

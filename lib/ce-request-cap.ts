@@ -51,7 +51,11 @@ export class CeRequestCap {
   async admit(orgId: number): Promise<string> {
     const now = this.now();
     const key = this.key(orgId, utcDay(now));
-    const results = await this.redis.multi().incr(key).expire(key, 3 * 86_400).exec();
+    const results = await this.redis
+      .multi()
+      .incr(key)
+      .expire(key, 3 * 86_400)
+      .exec();
     const spent = Number(results?.[0]?.[1] ?? 0);
     if (this.cap > 0 && spent > this.cap) {
       await this.redis.decr(key);

@@ -154,7 +154,10 @@ export function mergeOptions(
       if (typeof value !== 'string' || value === '') problems.push(`${key}: must be a non-empty string`);
       else options[key] = value;
     } else if (key === 'clockStart') {
-      if (value !== null && (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(Date.parse(value))))
+      if (
+        value !== null &&
+        (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(Date.parse(value)))
+      )
         problems.push('clockStart: must be an ISO-8601 instant such as 2026-11-15T06:00:00Z, or null');
       else options.clockStart = value;
     } else if (key === 'clockFrozen') {

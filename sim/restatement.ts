@@ -55,7 +55,8 @@ export function mergeRestatement(base: RestatementOptions, value: unknown): Rest
       if (typeof v !== 'boolean') return 'restatement.enabled: must be true or false';
       out.enabled = v;
     } else if (key === 'retroCreditRate' || key === 'finalAdjustmentRate') {
-      if (typeof v !== 'number' || !(v >= 0 && v <= 1)) return `restatement.${key}: must be a number between 0 and 1`;
+      if (typeof v !== 'number' || !(v >= 0 && v <= 1))
+        return `restatement.${key}: must be a number between 0 and 1`;
       out[key] = v;
     } else if (key === 'estimateUpdatesPerDay') {
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 96)
@@ -92,7 +93,12 @@ function flat(amount: bigint): Record<CostMetric, bigint> {
 }
 
 /** The adjustments of one day (whenever they post), deterministic per (seed, account, day). */
-function adjustmentsOf(accountId: string, day: number, seed: string, options: RestatementOptions): Adjustment[] {
+function adjustmentsOf(
+  accountId: string,
+  day: number,
+  seed: string,
+  options: RestatementOptions,
+): Adjustment[] {
   const lines = finalCostLines(accountId, day, { dataSeed: seed }).filter((l) => l.values.UnblendedCost > 0n);
   if (lines.length === 0) return [];
   const out: Adjustment[] = [];
@@ -104,7 +110,11 @@ function adjustmentsOf(accountId: string, day: number, seed: string, options: Re
     const postedAt =
       (day + 3 + hashInt(0, 11, seed, accountId, day, 'retro-delay')) * 86_400 +
       hashInt(0, 86_399, seed, accountId, day, 'retro-second');
-    const amount = -scale(base.values.UnblendedCost, BigInt(hashInt(100, 500, seed, accountId, day, 'retro-size')), 1000n);
+    const amount = -scale(
+      base.values.UnblendedCost,
+      BigInt(hashInt(100, 500, seed, accountId, day, 'retro-size')),
+      1000n,
+    );
     if (postedAt < closeAt)
       out.push({
         accountId,
@@ -118,7 +128,14 @@ function adjustmentsOf(accountId: string, day: number, seed: string, options: Re
     const base = pick('final');
     const postedAt =
       monthStart(day, 1) * 86_400 +
-      hashInt(0, (options.finalAdjustmentsUntilDay - 1) * 86_400 - 1 || 86_399, seed, accountId, day, 'final-at');
+      hashInt(
+        0,
+        (options.finalAdjustmentsUntilDay - 1) * 86_400 - 1 || 86_399,
+        seed,
+        accountId,
+        day,
+        'final-at',
+      );
     const pm = hashInt(-100, 100, seed, accountId, day, 'final-size') || 10;
     const amount = scale(base.values.UnblendedCost, BigInt(pm), 1000n);
     out.push({

@@ -21,7 +21,12 @@ import { startTestPipeline, type TestPipeline } from './helpers/pipeline.js';
 
 const ACCOUNT = '420000000001';
 const RESTATEMENT = { ...DEFAULT_RESTATEMENT, enabled: true, retroCreditRate: 0.2 };
-const settings = { RESTATEMENT_DAYS: 3, METRICS_REFRESH_DAYS: 1, REFETCH_CURRENT_MONTH: true, BILL_CLOSE_DAY: 5 };
+const settings = {
+  RESTATEMENT_DAYS: 3,
+  METRICS_REFRESH_DAYS: 1,
+  REFETCH_CURRENT_MONTH: true,
+  BILL_CLOSE_DAY: 5,
+};
 let p: TestPipeline;
 let org: Organization;
 const clock = manualClock('2026-11-20T06:00:00Z');
@@ -54,7 +59,12 @@ async function assertExact(): Promise<void> {
   const today = Math.floor(nowSeconds / 86_400);
   const stored = await storedDayTotals(p.db.pool, org.id, { from: '2026-11-01', to: formatDay(today + 1) });
   for (let day = parseDay('2026-11-01') ?? 0; day <= today; day++) {
-    const { lines, estimates } = restatedDay(ACCOUNT, day, { today, nowSeconds }, { dataSeed: 'costwatch', restatement: RESTATEMENT });
+    const { lines, estimates } = restatedDay(
+      ACCOUNT,
+      day,
+      { today, nowSeconds },
+      { dataSeed: 'costwatch', restatement: RESTATEMENT },
+    );
     let truth = 0n;
     lines.forEach((line, i) => (truth += reportedValue(line, estimates?.[i], 'UnblendedCost')));
     const have = stored.get(formatDay(day));
@@ -113,7 +123,12 @@ test('a retroactive credit of an older day is fetched and shown by the next refr
   const from = clock.now().getTime() / 1000;
   const events = restatementEvents(
     ACCOUNT,
-    { fromDay: parseDay('2026-11-01') ?? 0, toDay: parseDay('2026-11-17') ?? 0, fromSeconds: from, toSeconds: from + 86_400 * 8 },
+    {
+      fromDay: parseDay('2026-11-01') ?? 0,
+      toDay: parseDay('2026-11-17') ?? 0,
+      fromSeconds: from,
+      toSeconds: from + 86_400 * 8,
+    },
     { dataSeed: 'costwatch', restatement: RESTATEMENT },
   ).filter((e) => e.kind === 'retro-credit' && e.postedAt > from);
   const event = events[0];

@@ -45,7 +45,9 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}: ${JSON.stringify(await p.db.pool.query('SELECT organization_id, status, window_start::text, error FROM fetch_runs ORDER BY id').then((r) => r.rows))} ${JSON.stringify(await p.queues.fetchCosts.getJobCounts())}`);
+      throw new Error(
+        `timed out waiting for ${what}: ${JSON.stringify(await p.db.pool.query('SELECT organization_id, status, window_start::text, error FROM fetch_runs ORDER BY id').then((r) => r.rows))} ${JSON.stringify(await p.queues.fetchCosts.getJobCounts())}`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -59,12 +61,23 @@ test('an org at CE_DAILY_REQUEST_CAP is capped until its next day; another org i
   await enqueueFetches(
     p.queues,
     'costs',
-    days.map((from, i) => ({ orgId: capped.id, from, to: days[i + 1] ?? '2026-11-13', trigger: 'manual' as const })),
+    days.map((from, i) => ({
+      orgId: capped.id,
+      from,
+      to: days[i + 1] ?? '2026-11-13',
+      trigger: 'manual' as const,
+    })),
   );
-  await enqueueFetches(p.queues, 'costs', [{ orgId: other.id, from: '2026-11-10', to: '2026-11-11', trigger: 'manual' }]);
+  await enqueueFetches(p.queues, 'costs', [
+    { orgId: other.id, from: '2026-11-10', to: '2026-11-11', trigger: 'manual' },
+  ]);
 
-  await until('the capped org to be capped', async () => (await runs(capped.id)).some((r) => r.status === 'capped'));
-  await until('the other org to succeed', async () => (await runs(other.id)).some((r) => r.status === 'succeeded'));
+  await until('the capped org to be capped', async () =>
+    (await runs(capped.id)).some((r) => r.status === 'capped'),
+  );
+  await until('the other org to succeed', async () =>
+    (await runs(other.id)).some((r) => r.status === 'succeeded'),
+  );
   const counts = p.sim.control.requestCounts().byAccount;
   const spent = (account: string) =>
     Object.entries(counts[account] ?? {})
@@ -78,7 +91,10 @@ test('an org at CE_DAILY_REQUEST_CAP is capped until its next day; another org i
   );
   const delayed = await p.queues.fetchCosts.getJobCounts('delayed');
   assert.ok((delayed.delayed ?? 0) >= 1, 'the capped work waits for the next day');
-  assert.ok(((await ceCapHits.get()).values[0]?.value ?? 0) > hitsBefore, 'costwatch_ce_daily_cap_hits_total counted');
+  assert.ok(
+    ((await ceCapHits.get()).values[0]?.value ?? 0) > hitsBefore,
+    'costwatch_ce_daily_cap_hits_total counted',
+  );
   const succeededToday = (await runs(capped.id)).filter((r) => r.status === 'succeeded').length;
   assert.ok(succeededToday < days.length, 'not every window was fetched on the capped day');
 
@@ -87,7 +103,10 @@ test('an org at CE_DAILY_REQUEST_CAP is capped until its next day; another org i
   const succeeded = async () => (await runs(capped.id)).filter((r) => r.status === 'succeeded').length;
   clock.set('2026-11-16T00:00:01Z');
   p.sim.control.setToday('2026-11-16');
-  await until('one more window of the capped org to succeed', async () => (await succeeded()) === succeededToday + 1);
+  await until(
+    'one more window of the capped org to succeed',
+    async () => (await succeeded()) === succeededToday + 1,
+  );
   clock.set('2026-11-17T00:00:01Z');
   p.sim.control.setToday('2026-11-17');
   await until(

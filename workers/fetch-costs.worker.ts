@@ -39,16 +39,22 @@ export function createFetchCostsProcessor(deps: FetchCostsDeps) {
           closesRun: boolean,
           inTransaction?: (tx: Queryable) => Promise<void>,
         ): Promise<number> => {
-          const load = await replaceCostWindow(deps.db, org.id, window, costRowBatches(ce, window), async (tx, result) => {
-            await inTransaction?.(tx);
-            await recordCostLoad(tx, org.id, {
-              runId: closesRun ? run.runId : null,
-              window,
-              estimatedFrom: result.estimatedFrom,
-              rows: result.rows,
-              awsRequests: run.awsRequests(),
-            });
-          });
+          const load = await replaceCostWindow(
+            deps.db,
+            org.id,
+            window,
+            costRowBatches(ce, window),
+            async (tx, result) => {
+              await inTransaction?.(tx);
+              await recordCostLoad(tx, org.id, {
+                runId: closesRun ? run.runId : null,
+                window,
+                estimatedFrom: result.estimatedFrom,
+                rows: result.rows,
+                awsRequests: run.awsRequests(),
+              });
+            },
+          );
           return load.rows;
         };
         const window = { from: data.from, to: data.to };

@@ -84,7 +84,9 @@ export function decimalUnits(text: string): bigint {
   const digits = `${whole}${fraction}`.replace(/^0+(?=\d)/, '') || '0';
   const point = digits.length - fraction.length + shift;
   const value =
-    point <= 0 ? 0n : BigInt(point >= digits.length ? digits + '0'.repeat(point - digits.length) : digits.slice(0, point));
+    point <= 0
+      ? 0n
+      : BigInt(point >= digits.length ? digits + '0'.repeat(point - digits.length) : digits.slice(0, point));
   return sign === '-' ? -value : value;
 }
 
@@ -115,8 +117,7 @@ export function changedDays(probed: Map<string, ProbedDay>, stored: Map<string, 
  * `groupsPerDay` x days / `pageSize` groups.
  */
 export function fetchWindows(days: string[], groupsPerDay: number, pageSize = 500): DateWindow[] {
-  const pages = (w: DateWindow) =>
-    Math.max(1, Math.ceil((Math.max(1, groupsPerDay) * daysIn(w)) / pageSize));
+  const pages = (w: DateWindow) => Math.max(1, Math.ceil((Math.max(1, groupsPerDay) * daysIn(w)) / pageSize));
   const windows: DateWindow[] = [];
   for (const day of days) {
     const last = windows[windows.length - 1];

@@ -56,7 +56,11 @@ export const ingestionRoutes: Route[] = [
         const requests = Object.entries(u.aws_requests_by_operation)
           .filter(([operation]) => AWS_REQUEST_PRICE_DOLLARS[operation] !== undefined)
           .reduce((sum, [, n]) => sum + n, 0);
-        return { since: since.toISOString(), ce_requests: requests, estimated_aws_cost: asMoney(u.estimated_aws_cost, 'USD') };
+        return {
+          since: since.toISOString(),
+          ce_requests: requests,
+          estimated_aws_cost: asMoney(u.estimated_aws_cost, 'USD'),
+        };
       };
       const cap = app.config.CE_DAILY_REQUEST_CAP;
       const spentToday = ceSpend(startOfDay, today);

@@ -106,7 +106,8 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
         checkConnectionHeadroom(db, config.DB_POOL_SIZE, options.replicas),
       );
       emit(headroom);
-      if (migrations.ok) emit(await guarded('ce daily cap', stepBudget, () => checkCeCap(db, config.CE_DAILY_REQUEST_CAP)));
+      if (migrations.ok)
+        emit(await guarded('ce daily cap', stepBudget, () => checkCeCap(db, config.CE_DAILY_REQUEST_CAP)));
       orgsTable = await db
         .query<{ t: string | null }>(`SELECT to_regclass('organizations')::text AS t`)
         .then((r) => r.rows[0]?.t != null)

@@ -40,10 +40,10 @@ export async function storedDayTotals(
 
 // fullReadDone: whether the org's month (its first day) was re-read in full at bill close.
 export async function fullReadDone(db: Queryable, orgId: number, month: string): Promise<boolean> {
-  const { rows } = await db.query('SELECT 1 FROM cost_full_reads WHERE organization_id = $1 AND month = $2::date', [
-    orgId,
-    month,
-  ]);
+  const { rows } = await db.query(
+    'SELECT 1 FROM cost_full_reads WHERE organization_id = $1 AND month = $2::date',
+    [orgId, month],
+  );
   return rows.length > 0;
 }
 
