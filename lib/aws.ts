@@ -20,6 +20,7 @@ import type {
   Pluggable,
 } from '@smithy/types';
 import type { AwsRateLimiter, AwsService } from './aws-rate-limit.js';
+import type { CeRequestCap } from './ce-request-cap.js';
 import { AwsJobLimitError, AwsTrustError, classifyAwsError, awsErrorCode } from './aws-errors.js';
 import { roleArnAccount } from './aws-trust.js';
 import { AwsRetryStrategy } from './aws-retry.js';
@@ -85,6 +86,8 @@ export interface AwsGatewayOptions {
   maxPages?: number;
   /** AWS_JOB_DEADLINE_SECONDS in ms: no AWS request of a job starts after this; unset = none. */
   jobDeadlineMs?: number;
+  /** CE_DAILY_REQUEST_CAP: counts every answered Cost Explorer request per org and day, refuses those over the cap. */
+  ceRequestCap?: CeRequestCap | undefined;
 }
 
 const PAGE_TOKENS = ['NextPageToken', 'NextToken'] as const;
@@ -146,11 +149,16 @@ function trackingPlugin<I extends object, O extends object>(
   orgId: number,
   limiter: AwsRateLimiter,
   jobDeadlineMs: number | undefined,
+  cap?: CeRequestCap,
 ): Pluggable<I, O> {
   const middleware: FinalizeRequestMiddleware<I, O> = (next, context) => async (args) => {
     const operation = String(context.commandName ?? 'Unknown').replace(/Command$/, '');
     checkDeadline(jobDeadlineMs, operation);
-    await limiter.acquire(service, orgId);
+    const reserved = await cap?.admit(orgId);
+    await limiter.acquire(service, orgId).catch(async (error: unknown) => {
+      if (reserved && cap) await cap.release(reserved).catch(() => undefined);
+      throw error;
+    });
     checkDeadline(jobDeadlineMs, operation);
     // Counted once AWS answered (any status): an attempt lost to a reset keep-alive socket never
     // reached AWS and is not billed, so the per-org counts match what AWS saw.
@@ -169,6 +177,7 @@ function trackingPlugin<I extends object, O extends object>(
         (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode !== undefined
       )
         answered();
+      else if (reserved && cap) await cap.release(reserved).catch(() => undefined);
       if (error && typeof error === 'object' && !failedOperation.has(error))
         failedOperation.set(error, operation);
       if (classifyAwsError(error) === 'throttled') awsThrottles.inc({ service, operation });
@@ -363,7 +372,7 @@ export class AwsGateway {
     const base = { ...this.clientConfig(), credentials: this.credentialsFor(org) };
     const { limiter, jobDeadlineMs, maxPages } = this.options;
     const ce = new CostExplorerClient(base);
-    ce.middlewareStack.use(trackingPlugin('ce', org.id, limiter, jobDeadlineMs));
+    ce.middlewareStack.use(trackingPlugin('ce', org.id, limiter, jobDeadlineMs, this.options.ceRequestCap));
     const cloudwatch = new CloudWatchClient(base);
     cloudwatch.middlewareStack.use(trackingPlugin('cloudwatch', org.id, limiter, jobDeadlineMs));
     if (maxPages !== undefined) {

@@ -180,14 +180,19 @@ export const envSchema = z.object({
   /** Postgres pool size per process. Keep replicas x pool below max_connections (see `costwatch doctor`). */
   DB_POOL_SIZE: int(1, 200).default(10),
 
-  /** Cron pattern (UTC) of the scheduled refresh of every active organization. */
-  REFRESH_CRON: cron.default('0 */6 * * *'),
+  /** Cron pattern (UTC) of the scheduled refresh of every active organization (each refresh costs Cost Explorer requests: docs/AWS-COSTS.md). */
+  REFRESH_CRON: cron.default('0 6 * * *'),
   /** Days before today that are always re-fetched (AWS restates recent days, flagged Estimated). */
   RESTATEMENT_DAYS: int(1, 60).default(3),
   /** Days before today a scheduled metrics refresh re-reads (CloudWatch data is final within hours; keep it above the tick interval). */
   METRICS_REFRESH_DAYS: int(1, 60).default(1),
   /** Re-fetch the whole current month on each refresh (credits and amortisation restate month to date). */
   REFETCH_CURRENT_MONTH: bool.default(true),
+  /**
+   * Refreshes probe first: one ungrouped GetCostAndUsage finds the days Cost Explorer changed, and
+   * only those are fetched grouped (false: every refresh re-reads its whole window, both groupings).
+   */
+  RESTATEMENT_PROBE: bool.default(true),
   /** The previous month is re-fetched until this day of the current month, when its bill is final. */
   BILL_CLOSE_DAY: int(1, 28).default(5),
   /** Days per fetch window in a backfill. */
@@ -197,6 +202,11 @@ export const envSchema = z.object({
 
   /** Cost Explorer requests per second per organization, across every worker replica. */
   CE_RATE_PER_ORG: decimal(0.1, 1000).default(5),
+  /**
+   * Cost Explorer requests per organization per UTC day ($0.01 each), across every replica; an org
+   * that reaches it is `capped` and its remaining work runs the next day. 0 turns the cap off.
+   */
+  CE_DAILY_REQUEST_CAP: int(0, 1_000_000).default(500),
   /** CloudWatch requests per second per organization, across every worker replica. */
   CW_RATE_PER_ORG: decimal(0.1, 1000).default(20),
   /** AWS requests per second across all organizations and replicas (global cap). */

@@ -84,6 +84,12 @@ export const awsErrors = new client.Counter({
   registers: [registry],
 });
 
+export const ceCapHits = new client.Counter({
+  name: 'costwatch_ce_daily_cap_hits_total',
+  help: 'Cost Explorer requests refused because their organization reached CE_DAILY_REQUEST_CAP today (its work resumes the next day)',
+  registers: [registry],
+});
+
 export const awsEstimatedCost = new client.Counter({
   name: 'costwatch_aws_estimated_cost_dollars_total',
   help: 'Estimated AWS API charges of the requests sent (Cost Explorer bills $0.01 per request)',

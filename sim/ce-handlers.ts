@@ -24,6 +24,7 @@ import {
   type LineKey,
 } from './cost-data.js';
 import { SimError } from './errors.js';
+import { restatedDay } from './restatement.js';
 import {
   optionalList,
   optionalNumber,
@@ -247,12 +248,14 @@ function forEachLine(
   visit: (line: CostLine, estimate: bigint | undefined) => void,
 ): void {
   for (let day = period.start; day < period.end; day++) {
-    const { lines, estimates } = reportedDay(ctx.accountId, day, {
-      today: ctx.todayIndex,
-      revision,
-      dataSeed: ctx.options.dataSeed,
-      injections: ctx.options.costInjections,
-    });
+    const { lines, estimates } = ctx.options.restatement.enabled
+      ? restatedDay(ctx.accountId, day, { today: ctx.todayIndex, nowSeconds: ctx.nowSeconds }, ctx.options)
+      : reportedDay(ctx.accountId, day, {
+          today: ctx.todayIndex,
+          revision,
+          dataSeed: ctx.options.dataSeed,
+          injections: ctx.options.costInjections,
+        });
     lines.forEach((line, index) => {
       if (predicate(line)) visit(line, estimates?.[index]);
     });

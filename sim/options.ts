@@ -6,6 +6,7 @@
 import { parseInstant } from '../lib/clock.js';
 import { parseDay } from './calendar.js';
 import { costInjectionProblems, type CostInjection } from './cost-injections.js';
+import { DEFAULT_RESTATEMENT, mergeRestatement, type RestatementOptions } from './restatement.js';
 
 export interface SimOptions {
   /** TCP port; 0 picks a free one. */
@@ -75,6 +76,8 @@ export interface SimOptions {
   maxSessionDurationSeconds: number;
   /** Injected spikes, sustained increases and new services (docs/SIMULATOR.md). */
   costInjections: CostInjection[];
+  /** How Cost Explorer restates (sim/restatement.ts); off by default: estimates move on every call. */
+  restatement: RestatementOptions;
 }
 
 export const OPERATION_FAULTS = ['error', 'throttle', 'malformed', 'unavailable'] as const;
@@ -111,6 +114,7 @@ export const DEFAULT_OPTIONS: Readonly<SimOptions> = {
   sessionDurationSeconds: 3600,
   maxSessionDurationSeconds: 43_200,
   costInjections: [],
+  restatement: DEFAULT_RESTATEMENT,
 };
 
 const RATE_KEYS = ['throttleRate', 'errorRate', 'malformedRate', 'corruptAmountRate'] as const;
@@ -139,6 +143,7 @@ export function mergeOptions(
     accountNames: { ...base.accountNames },
     accountThrottleRates: { ...base.accountThrottleRates },
     operationFaults: { ...base.operationFaults },
+    restatement: { ...base.restatement },
   };
   const problems: string[] = [];
   for (const [key, value] of Object.entries(update)) {
@@ -168,6 +173,10 @@ export function mergeOptions(
     } else if (key === 'clockFrozen') {
       if (typeof value !== 'boolean') problems.push('clockFrozen: must be true or false');
       else options.clockFrozen = value;
+    } else if (key === 'restatement') {
+      const merged = mergeRestatement(options.restatement, value);
+      if (typeof merged === 'string') problems.push(merged);
+      else options.restatement = merged;
     } else if (key === 'today') {
       if (value !== null && (typeof value !== 'string' || parseDay(value) === undefined))
         problems.push('today: must be YYYY-MM-DD or null');

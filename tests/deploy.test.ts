@@ -1054,7 +1054,7 @@ describe('Prometheus configuration and alert rules', () => {
               ),
               series(
                 'costwatch_last_successful_refresh_age_seconds{job="scheduler",instance="s1:9464"}',
-                '50000x20',
+                '200000x20',
               ),
               series('up{job="worker",instance="w1:9464"}', '1x20'),
               series('up{job="worker",instance="w2:9464"}', '0x20'),

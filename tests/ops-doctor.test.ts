@@ -104,6 +104,7 @@ describe('costwatch doctor', { timeout: 400_000 }, () => {
       'postgres',
       'migrations',
       'connection headroom',
+      'ce daily cap',
       'redis',
       'redis eviction policy',
       'queue fetch-costs',

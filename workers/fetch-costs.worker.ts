@@ -1,6 +1,7 @@
 /**
- * Cost fetch: GetCostAndUsage for the window -> COPY into cost_data, committed with the run's
- * success and the org's Estimated-day bookkeeping -> rollup enqueued -> a refresh that reaches
+ * Cost fetch: GetCostAndUsage for the window (a refresh: only the days the restatement probe found
+ * changed) -> COPY into cost_data, committed with the run's success and the org's Estimated-day
+ * bookkeeping -> rollup enqueued -> a refresh that reaches
  * today enqueues the org's daily forecast (its own job: a forecast failure never touches the load).
  */
 import type { Job } from 'bullmq';
@@ -12,12 +13,18 @@ import { recordCostLoad } from '../database/repositories/organizations.repositor
 import { orgDimensions } from '../database/repositories/dimensions.repository.js';
 import { fetchGroupings } from '../lib/dimensions.js';
 import { enqueueForecast } from '../producers/enqueue.js';
+import type { Queryable } from '../lib/db.js';
 import { costRowBatches } from './cost-explorer.js';
+import { refreshByProbe } from './restatement-probe.js';
 import { runFetchJob, type FetchJobDeps, type FetchResult } from './fetch-job.js';
 
 export interface FetchCostsDeps extends FetchJobDeps {
   aws: AwsGateway;
   now: Now;
+  /** RESTATEMENT_PROBE: scheduled and manual refreshes fetch only the days Cost Explorer changed. */
+  restatementProbe?: boolean;
+  /** BILL_CLOSE_DAY: the probe re-reads the previous month in full once, on this day. */
+  billCloseDay?: number;
 }
 
 export function createFetchCostsProcessor(deps: FetchCostsDeps) {
@@ -33,22 +40,53 @@ export function createFetchCostsProcessor(deps: FetchCostsDeps) {
         const groupings = fetchGroupings(await orgDimensions(deps.db, org.id));
         const names = new Map<string, string>();
         // The run's success and the org's estimated_from commit with the rows, under the loader lock.
-        const load = await replaceCostWindow(
-          deps.db,
-          org.id,
-          data,
-          costRowBatches(ce, data, groupings, names),
-          (tx, result) =>
-            recordCostLoad(tx, org.id, {
-              runId: run.runId,
-              window: { from: data.from, to: data.to },
-              estimatedFrom: result.estimatedFrom,
-              rows: result.rows,
-              awsRequests: run.awsRequests(),
-            }).then(() => undefined),
-          names,
-        );
-        return { rows: load.rows, window: { from: data.from, to: data.to }, recorded: true };
+        const loadWindow = async (
+          window: { from: string; to: string },
+          closesRun: boolean,
+          inTransaction?: (tx: Queryable) => Promise<void>,
+        ): Promise<number> => {
+          const load = await replaceCostWindow(
+            deps.db,
+            org.id,
+            window,
+            costRowBatches(ce, window, groupings, names),
+            async (tx, result) => {
+              await inTransaction?.(tx);
+              await recordCostLoad(tx, org.id, {
+                runId: closesRun ? run.runId : null,
+                window,
+                estimatedFrom: result.estimatedFrom,
+                rows: result.rows,
+                awsRequests: run.awsRequests(),
+              });
+            },
+            names,
+          );
+          return load.rows;
+        };
+        const window = { from: data.from, to: data.to };
+        if (deps.restatementProbe && data.trigger !== 'backfill') {
+          // Only the days Cost Explorer changed are fetched grouped (workers/restatement-probe.ts).
+          const result = await refreshByProbe({
+            db: deps.db,
+            ce,
+            orgId: org.id,
+            window,
+            today: todayUtc(deps.now()),
+            billCloseDay: deps.billCloseDay ?? 5,
+            load: loadWindow,
+            unchanged: () =>
+              recordCostLoad(deps.db, org.id, {
+                runId: run.runId,
+                window: { from: data.to, to: data.to },
+                estimatedFrom: null,
+                rows: 0,
+                awsRequests: run.awsRequests(),
+              }).then(() => undefined),
+          });
+          return { rows: result.rows, window: result.changed ?? window, recorded: true };
+        }
+        return { rows: await loadWindow(window, true), window, recorded: true };
       },
       async (org, data) => {
         // A refresh that reaches today also refreshes the forecast, once a day (fetch-forecast).

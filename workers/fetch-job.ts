@@ -13,6 +13,7 @@ import { RequestTracker, operationOfError, withRequestTracker } from '../lib/aws
 import { accessRemedy, classifyAwsError, awsErrorCode } from '../lib/aws-errors.js';
 import { publicErrorOf } from '../lib/tenant-errors.js';
 import { RateLimitWaitError } from '../lib/aws-rate-limit.js';
+import { CeRequestCapError } from '../lib/ce-request-cap.js';
 import { jobsTotal, rowsLoaded } from '../lib/metrics.js';
 import {
   recordOrganizationFailure,
@@ -213,6 +214,21 @@ async function runFetchAttempt(
         'load committed; queueing its rollup failed, will retry',
       );
       throw error;
+    }
+    if (error instanceof CeRequestCapError && token) {
+      // The org spent its Cost Explorer requests of today: the rest of its work runs on its next day.
+      // A little jitter (at most a minute) so capped jobs of many orgs do not all start at midnight.
+      const delay = error.resumesInMs + Math.round(Math.random() * Math.min(60_000, error.resumesInMs / 20));
+      await finishFetchRun(deps.db, runId, {
+        status: 'capped',
+        rows: 0,
+        awsRequests: tracker.byOperation,
+        error: error.message,
+      });
+      deps.log.warn({ jobId: job.id, orgId: org.id, source, delayMs: delay }, error.message);
+      await job.moveToDelayed(Date.now() + delay, token);
+      jobsTotal.inc({ queue: job.queueName, outcome: 'delayed' });
+      throw new DelayedError();
     }
     const kind = error instanceof RateLimitWaitError ? 'throttled' : classifyAwsError(error);
     const operation = operationOfError(error) ?? 'unknown';

@@ -12,6 +12,7 @@ import { createRedis } from '../lib/redis.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { AwsGateway } from '../lib/aws.js';
 import { AwsRateLimiter } from '../lib/aws-rate-limit.js';
+import { CeRequestCap } from '../lib/ce-request-cap.js';
 import { jobDuration, jobsTotal, setOpenAnomaliesSampler } from '../lib/metrics.js';
 import { dependencyReadiness, startHealthServer } from '../lib/health-server.js';
 import { JOB_NAMES, NOTIFICATION_SWEEP_SCHEDULER_ID, QUEUES } from '../lib/jobs.js';
@@ -79,6 +80,7 @@ export async function startWorkers(
     orgShare: config.AWS_RATE_ORG_SHARE,
   });
   const aws = new AwsGateway({
+    ceRequestCap: new CeRequestCap(redis, config.QUEUE_PREFIX, config.CE_DAILY_REQUEST_CAP, now),
     region: config.AWS_REGION,
     endpoint: config.AWS_ENDPOINT_URL,
     limiter,
@@ -98,7 +100,13 @@ export async function startWorkers(
 
   // A typed map: a queue without a processor is a compile error.
   const processors: Record<WorkerQueue, Processor> = {
-    'fetch-costs': createFetchCostsProcessor({ ...fetchDeps, aws, now }),
+    'fetch-costs': createFetchCostsProcessor({
+      ...fetchDeps,
+      aws,
+      now,
+      restatementProbe: config.RESTATEMENT_PROBE,
+      billCloseDay: config.BILL_CLOSE_DAY,
+    }),
     'fetch-metrics': createFetchMetricsProcessor({
       ...fetchDeps,
       aws,

@@ -46,11 +46,27 @@ export const ingestionRoutes: Route[] = [
       const full = principal.role === 'operator';
       const since24h = new Date(now.getTime() - DAY_MS);
       const since30d = new Date(now.getTime() - 30 * DAY_MS);
-      const [day, month, forecast] = await Promise.all([
+      const startOfDay = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+      const startOfMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+      const [day, month, forecast, today, thisMonth] = await Promise.all([
         ingestionUsageSince(app.db, { orgId, since: since24h, prices: AWS_REQUEST_PRICE_DOLLARS }),
         ingestionUsageSince(app.db, { orgId, since: since30d, prices: AWS_REQUEST_PRICE_DOLLARS }),
         findForecastRefresh(app.db, orgId),
+        ingestionUsageSince(app.db, { orgId, since: startOfDay, prices: AWS_REQUEST_PRICE_DOLLARS }),
+        ingestionUsageSince(app.db, { orgId, since: startOfMonth, prices: AWS_REQUEST_PRICE_DOLLARS }),
       ]);
+      const ceSpend = (since: Date, u: typeof day) => {
+        const requests = Object.entries(u.aws_requests_by_operation)
+          .filter(([operation]) => AWS_REQUEST_PRICE_DOLLARS[operation] !== undefined)
+          .reduce((sum, [, n]) => sum + n, 0);
+        return {
+          since: since.toISOString(),
+          ce_requests: requests,
+          estimated_aws_cost: asMoney(u.estimated_aws_cost, 'USD'),
+        };
+      };
+      const cap = app.config.CE_DAILY_REQUEST_CAP;
+      const spentToday = ceSpend(startOfDay, today);
       const forecastMoney = (amount: string | null) =>
         amount === null || forecast === null ? null : asMoney(amount, forecast.unit ?? 'USD');
       const usage = (since: Date, u: typeof day) => ({
@@ -104,6 +120,12 @@ export const ingestionRoutes: Route[] = [
                 upper_bound: forecastMoney(forecast.upper_bound),
               },
         usage: { last_24h: usage(since24h, day), last_30d: usage(since30d, month) },
+        ce_budget: {
+          daily_request_cap: cap,
+          capped: cap > 0 && spentToday.ce_requests >= cap,
+          today: spentToday,
+          this_month: ceSpend(startOfMonth, thisMonth),
+        },
       };
     },
   }),

@@ -2,7 +2,15 @@
 import { z } from 'zod';
 import { limitParam, money, orgIdParam } from './common.schema.js';
 
-const RUN_STATUSES = ['running', 'succeeded', 'failed', 'retrying', 'throttled', 'interrupted'] as const;
+const RUN_STATUSES = [
+  'running',
+  'succeeded',
+  'failed',
+  'retrying',
+  'throttled',
+  'interrupted',
+  'capped',
+] as const;
 
 export interface RunCursor {
   startedAt: string;
@@ -105,6 +113,18 @@ export const statusResponse = z.object({
       'the daily GetCostForecast, separate from the cost data status: its failure never holds back the cost data; null before the first forecast',
     ),
   usage: z.object({ last_24h: usage, last_30d: usage }),
+  ce_budget: z
+    .object({
+      daily_request_cap: z.number().int().describe('CE_DAILY_REQUEST_CAP (0: no cap)'),
+      capped: z
+        .boolean()
+        .describe("today's Cost Explorer requests reached the cap: the rest of the work runs tomorrow"),
+      today: z.object({ since: z.string(), ce_requests: z.number().int(), estimated_aws_cost: money }),
+      this_month: z.object({ since: z.string(), ce_requests: z.number().int(), estimated_aws_cost: money }),
+    })
+    .describe(
+      'Cost Explorer requests and their dollars of today and this month (UTC), against the daily cap',
+    ),
 });
 
 export const runsQuery = z.strictObject({

@@ -18,6 +18,7 @@ import {
   type ReplicaCounts,
 } from './postgres.check.js';
 import { checkRedis } from './redis.check.js';
+import { checkCeCap } from './spend.check.js';
 import { checkQueues } from './queues.check.js';
 import { checkAwsAccess, type AwsUsage, type DoctorOrg } from './aws.check.js';
 import { checkMetricsEndpoint } from './metrics.check.js';
@@ -112,6 +113,8 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
         checkConnectionHeadroom(db, config.DB_POOL_SIZE, options.replicas),
       );
       emit(headroom);
+      if (migrations.ok)
+        emit(await guarded('ce daily cap', stepBudget, () => checkCeCap(db, config.CE_DAILY_REQUEST_CAP)));
       orgsTable = await db
         .query<{ t: string | null }>(`SELECT to_regclass('organizations')::text AS t`)
         .then((r) => r.rows[0]?.t != null)

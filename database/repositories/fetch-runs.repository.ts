@@ -2,7 +2,8 @@
 import type { Queryable } from '../../lib/db.js';
 import { ORGANIZATION_COLUMNS, type Organization } from './organizations.repository.js';
 
-export type RunStatus = 'running' | 'succeeded' | 'failed' | 'retrying' | 'throttled' | 'interrupted';
+export type RunStatus =
+  'running' | 'succeeded' | 'failed' | 'retrying' | 'throttled' | 'interrupted' | 'capped';
 
 export interface RunStart {
   orgId: number;

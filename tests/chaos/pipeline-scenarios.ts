@@ -70,6 +70,14 @@ export async function workerKills(size: ChaosSize): Promise<ScenarioResult> {
     f.note(`kills at ${killedAt.join(', ')} s`);
     f.note(`runs left 'running' by a kill=${statuses.running ?? 0}`);
     f.note(`recovered in ${(result.ms / 1000).toFixed(1)} s`);
+    // What the kills cost on Cost Explorer: every GetCostAndUsage the simulator answered, against a
+    // clean run's (each window's succeeded run read it once, in full).
+    const clean = await run.db.pool.query<{ n: number }>(
+      `SELECT coalesce(sum((aws_requests_by_operation->>'GetCostAndUsage')::int), 0)::int AS n FROM fetch_runs WHERE source = 'costs' AND status = 'succeeded'`,
+    );
+    const sent = Object.values(run.sim.control.requestCounts().byAccount).reduce((a, ops) => a + (ops['ce:GetCostAndUsage'] ?? 0), 0);
+    const cleanCount = clean.rows[0]?.n ?? 0;
+    f.note(`GetCostAndUsage ${sent} vs ${cleanCount} for a clean run (${cleanCount ? (sent / cleanCount).toFixed(2) : '?'}x)`);
     f.expect(killedAt.length === size.kills, `only ${killedAt.length} of ${size.kills} kills before the backfill finished`);
     f.expect(result.failed === 0, `${result.failed} windows failed`);
     f.set('errors', `${result.failed} failed windows`);

@@ -1,0 +1,143 @@
+/**
+ * The restatement probe (workers/restatement-probe.ts) against the restating simulator: a refresh
+ * with nothing restated costs one request; a new estimate slot costs the probe plus one grouped
+ * read per grouping of the Estimated days; a retroactive credit of an older day is fetched alone;
+ * the stored figures equal the simulator's truth after every refresh.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { manualClock } from '../lib/clock.js';
+import { createLogger } from '../lib/logger.js';
+import { enqueueBackfill, enqueueOrgRefresh } from '../producers/enqueue.js';
+import { storedDayTotals } from '../database/repositories/restatement.repository.js';
+import type { Organization } from '../database/repositories/organizations.repository.js';
+import { startWorkers } from '../workers/main.js';
+import { decimalUnits, fetchWindows } from '../workers/restatement-probe.js';
+import { formatDay, parseDay } from '../sim/calendar.js';
+import { reportedValue } from '../sim/cost-data.js';
+import { formatFixed } from '../sim/money.js';
+import { DEFAULT_RESTATEMENT, restatedDay, restatementEvents } from '../sim/restatement.js';
+import { startTestPipeline, type TestPipeline } from './helpers/pipeline.js';
+
+const ACCOUNT = '420000000001';
+const RESTATEMENT = { ...DEFAULT_RESTATEMENT, enabled: true, retroCreditRate: 0.2 };
+const settings = {
+  RESTATEMENT_DAYS: 3,
+  METRICS_REFRESH_DAYS: 1,
+  REFETCH_CURRENT_MONTH: true,
+  BILL_CLOSE_DAY: 5,
+};
+let p: TestPipeline;
+let org: Organization;
+const clock = manualClock('2026-11-20T06:00:00Z');
+
+function at(iso: string): void {
+  clock.set(iso);
+  p.sim.control.setOptions({ clockStart: iso, clockFrozen: true });
+}
+
+/** Every cost, forecast and rollup job done (metrics fetches are not served here: dropped). */
+async function idle(): Promise<void> {
+  await p.queues.fetchMetrics.drain(true);
+  await p.waitForIdle(60_000);
+}
+
+function ceRequests(): number {
+  const ops = p.sim.control.requestCounts().byAccount[ACCOUNT] ?? {};
+  return ops['ce:GetCostAndUsage'] ?? 0;
+}
+
+async function refresh(): Promise<number> {
+  p.sim.control.resetCounts();
+  await enqueueOrgRefresh(p.queues, org, clock.now().toISOString().slice(0, 10), settings, 'scheduled');
+  await idle();
+  return ceRequests();
+}
+
+async function assertExact(): Promise<void> {
+  const nowSeconds = clock.now().getTime() / 1000;
+  const today = Math.floor(nowSeconds / 86_400);
+  const stored = await storedDayTotals(p.db.pool, org.id, { from: '2026-11-01', to: formatDay(today + 1) });
+  for (let day = parseDay('2026-11-01') ?? 0; day <= today; day++) {
+    const { lines, estimates } = restatedDay(
+      ACCOUNT,
+      day,
+      { today, nowSeconds },
+      { dataSeed: 'costwatch', restatement: RESTATEMENT },
+    );
+    let truth = 0n;
+    lines.forEach((line, i) => (truth += reportedValue(line, estimates?.[i], 'UnblendedCost')));
+    const have = stored.get(formatDay(day));
+    assert.equal(
+      decimalUnits(have?.unblendedCost ?? '0'),
+      decimalUnits(formatFixed(truth)),
+      `stored ${formatDay(day)} differs from the simulator at ${clock.now().toISOString()}`,
+    );
+  }
+}
+
+before(async () => {
+  p = await startTestPipeline({
+    workers: false,
+    sim: { restatement: RESTATEMENT, clockStart: '2026-11-20T06:00:00Z', clockFrozen: true },
+    env: { RESTATEMENT_PROBE: 'true' },
+  });
+  p.workers = await startWorkers(p.config, {
+    queues: ['fetch-costs', 'fetch-forecast', 'rollups'],
+    log: createLogger({ level: 'silent', name: 'worker' }),
+    now: clock.now,
+  });
+  org = await p.createOrg(ACCOUNT);
+  await enqueueBackfill(p.queues, [org.id], { from: '2026-11-01', to: '2026-11-21' }, 7, 'probe-test');
+  await idle();
+});
+
+after(async () => {
+  await p.close();
+});
+
+test('decimal comparison and window merging', () => {
+  assert.equal(decimalUnits('1.5'), decimalUnits('1.500000'));
+  assert.equal(decimalUnits('-0.1E+1'), decimalUnits('-1'));
+  assert.notEqual(decimalUnits('0.0000001'), decimalUnits('0'));
+  // Three changed days, 100 groups a day: one window of 5 days is one page per grouping.
+  assert.deepEqual(fetchWindows(['2026-11-01', '2026-11-02', '2026-11-05'], 100, 500), [
+    { from: '2026-11-01', to: '2026-11-06' },
+  ]);
+  // At 400 groups a day the gap would cost pages: two windows.
+  assert.deepEqual(fetchWindows(['2026-11-01', '2026-11-02', '2026-11-05'], 400, 500), [
+    { from: '2026-11-01', to: '2026-11-03' },
+    { from: '2026-11-05', to: '2026-11-06' },
+  ]);
+});
+
+test('nothing restated: one probe request; a new estimate slot: probe + both groupings of the Estimated days', async () => {
+  assert.equal(await refresh(), 1, 'the same estimate slot as the backfill: only the probe');
+  await assertExact();
+  at('2026-11-20T14:00:00Z');
+  assert.equal(await refresh(), 3, 'probe + one page per grouping of the Estimated days');
+  await assertExact();
+});
+
+test('a retroactive credit of an older day is fetched and shown by the next refresh', async () => {
+  const from = clock.now().getTime() / 1000;
+  const events = restatementEvents(
+    ACCOUNT,
+    {
+      fromDay: parseDay('2026-11-01') ?? 0,
+      toDay: parseDay('2026-11-17') ?? 0,
+      fromSeconds: from,
+      toSeconds: from + 86_400 * 8,
+    },
+    { dataSeed: 'costwatch', restatement: RESTATEMENT },
+  ).filter((e) => e.kind === 'retro-credit' && e.postedAt > from);
+  const event = events[0];
+  assert.ok(event, 'the seeded simulator posts a retroactive credit in the next days');
+  const when = new Date((event.postedAt + 60) * 1000).toISOString();
+  at(when);
+  const requests = await refresh();
+  await assertExact();
+  // The probe, the days that turned final up to today (a page or two per grouping) and the
+  // credited day; a full re-read of the month so far would be 2 x 6 pages.
+  assert.ok(requests <= 7, `probe + the new and Estimated days + the credited day, got ${requests} requests`);
+});
