@@ -45,6 +45,14 @@ function errorResponse(status: number): JsonObject {
  * still validates them): JSON Schema recommends a portable ECMA-262 subset, and many validators'
  * and generators' regex engines (Python's re, for one) reject them.
  */
+/** The object schema under whole-object refinements (`z.object({...}).transform(...)`), whose fields are typed. */
+function fieldsOf(schema: z.ZodType): z.ZodType {
+  let current: z.ZodType = schema;
+  while (current instanceof z.ZodPipe && current.out instanceof z.ZodTransform)
+    current = current.in as z.ZodType;
+  return current;
+}
+
 function portable(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(portable);
   if (schema === null || typeof schema !== 'object') return schema;
@@ -59,7 +67,7 @@ function operation(route: Route): JsonObject {
   const query = jsonSchema(route.query, 'input');
   // Numbers arrive as digit strings and are parsed (limit, offset, org_id, ...): document what
   // they are, an integer with its bounds and default, as OpenAPI query parameters are typed.
-  const parsed = (jsonSchema(route.query, 'output').properties ?? {}) as Record<string, JsonObject>;
+  const parsed = (jsonSchema(fieldsOf(route.query), 'output').properties ?? {}) as Record<string, JsonObject>;
   const properties = (query.properties ?? {}) as Record<string, JsonObject>;
   const required = new Set(Array.isArray(query.required) ? (query.required as string[]) : []);
   // Express path parameters (`:id`) are positive whole numbers in every route that has them.

@@ -38,6 +38,7 @@ test(
       JWT_SECRET_KEY: process.env.JWT_SECRET_KEY ?? 'calendar-test-secret-calendar-test-secret-01',
       QUEUE_PREFIX: prefix,
       AWS_ENDPOINT_URL: sim.url,
+      ALLOW_INSECURE_AWS_ENDPOINT: 'true',
       METRICS_PORT: '0',
       PORT: '0',
       HOST: '127.0.0.1',

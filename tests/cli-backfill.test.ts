@@ -35,6 +35,7 @@ describe('costwatch backfill --wait', () => {
       REDIS_URL,
       QUEUE_PREFIX: prefix,
       AWS_ENDPOINT_URL: sim.url,
+      ALLOW_INSECURE_AWS_ENDPOINT: 'true',
       AWS_REGION: 'us-east-1',
       LOG_LEVEL: 'info',
       JWT_SECRET_KEY: 'backfill-test-secret-backfill-test-secret-0123',
@@ -62,7 +63,11 @@ describe('costwatch backfill --wait', () => {
   });
 
   test('no worker under this QUEUE_PREFIX: says so within seconds and exits 1', async () => {
-    const org = await createOrganization(db.pool, { name: 'unserved', awsAccountId: '123456789012' });
+    const org = await createOrganization(db.pool, {
+      name: 'unserved',
+      awsAccountId: '123456789012',
+      roleArn: 'arn:aws:iam::123456789012:role/CostWatchRead',
+    });
     const run = await runCli(
       ['backfill', '--org', String(org.id), '--from', DAY, '--to', DAY, '--wait'],
       env,
@@ -124,7 +129,11 @@ describe('costwatch backfill --wait', () => {
 
     // A server error on every request: all windows fail, the bar stays at 0 of 2.
     sim.control.setOptions({ accessDeniedAccounts: [], errorRate: 1 });
-    const broken = await createOrganization(db.pool, { name: 'broken', awsAccountId: '333344445555' });
+    const broken = await createOrganization(db.pool, {
+      name: 'broken',
+      awsAccountId: '333344445555',
+      roleArn: 'arn:aws:iam::333344445555:role/CostWatchRead',
+    });
     const second = await runCli(
       ['backfill', '--org', String(broken.id), '--from', DAY, '--to', DAY, '--wait'],
       env,
