@@ -84,6 +84,7 @@ test('estimated_from rule: earliest Estimated day kept whatever the commit order
       const org = await createOrganization(db.pool, {
         name: `perm-${order.join('')}`,
         awsAccountId: '111122223333',
+        roleArn: 'arn:aws:iam::111122223333:role/CostWatchRead',
       });
       for (const i of order) {
         const w = windows[i];
@@ -93,7 +94,11 @@ test('estimated_from rule: earliest Estimated day kept whatever the commit order
       assert.equal(await estimatedFrom(db, org.id), '2026-06-14', `commit order ${order.join(',')}`);
     }
 
-    const org = await createOrganization(db.pool, { name: 'rule', awsAccountId: '111122223333' });
+    const org = await createOrganization(db.pool, {
+      name: 'rule',
+      awsAccountId: '111122223333',
+      roleArn: 'arn:aws:iam::111122223333:role/CostWatchRead',
+    });
     const [may, june, last] = windows as [(typeof windows)[0], (typeof windows)[0], (typeof windows)[0]];
     await load(db, org.id, last, estimated);
     assert.equal(await estimatedFrom(db, org.id), '2026-06-16', 'first Estimated day remembered');
@@ -143,6 +148,7 @@ test('a backfill on two worker processes, windows committing in random order, ke
       REDIS_URL: p.config.REDIS_URL,
       QUEUE_PREFIX: p.config.QUEUE_PREFIX,
       AWS_ENDPOINT_URL: p.sim.url,
+      ALLOW_INSECURE_AWS_ENDPOINT: 'true',
       AWS_ACCESS_KEY_ID: 'AKIACOSTWATCHTEST',
       AWS_SECRET_ACCESS_KEY: 'costwatch-test-secret',
       METRICS_PORT: '0',

@@ -75,6 +75,7 @@ for (const fault of ['error', 'throttle', 'malformed'] as const) {
         DATABASE_URL: p.config.DATABASE_URL,
         QUEUE_PREFIX: p.config.QUEUE_PREFIX,
         AWS_ENDPOINT_URL: p.sim.url,
+        ALLOW_INSECURE_AWS_ENDPOINT: 'true',
         RETRY_BACKOFF_MS: '50',
         AWS_MAX_ATTEMPTS: '2',
         AWS_THROTTLE_ATTEMPTS: '2',
@@ -232,6 +233,7 @@ test('GetCostForecast DataUnavailableException is "no forecast", not an error: n
       DATABASE_URL: p.config.DATABASE_URL,
       QUEUE_PREFIX: p.config.QUEUE_PREFIX,
       AWS_ENDPOINT_URL: p.sim.url,
+      ALLOW_INSECURE_AWS_ENDPOINT: 'true',
       RETRY_BACKOFF_MS: '50',
     });
     p.workers = await startWorkers(asServiceConfig(parseConfig('worker', env)), {

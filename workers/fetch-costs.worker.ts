@@ -84,7 +84,9 @@ export function createFetchCostsProcessor(deps: FetchCostsDeps) {
                 awsRequests: run.awsRequests(),
               }).then(() => undefined),
           });
-          return { rows: result.rows, window: result.changed ?? window, recorded: true };
+          // The rollup covers the run's whole window (days the probe found unchanged rebuild to the
+          // same figures): it is what publishes the run (fetch_runs.rolled_up_at), as for a full read.
+          return { rows: result.rows, window, recorded: true };
         }
         return { rows: await loadWindow(window, true), window, recorded: true };
       },
