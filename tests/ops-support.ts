@@ -24,7 +24,18 @@ export function baseEnv(extra: Record<string, string | undefined>): Record<strin
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
-  return env;
+  return allowLoopbackSimulator(env);
+}
+
+/**
+ * The tests' AWS is the simulator on loopback over http:, which every role refuses unless
+ * ALLOW_INSECURE_AWS_ENDPOINT is set: set it for a loopback endpoint when the test did not decide.
+ */
+export function allowLoopbackSimulator(env: Record<string, string>): Record<string, string> {
+  const loopback = /^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(env.AWS_ENDPOINT_URL ?? '');
+  return loopback && env.ALLOW_INSECURE_AWS_ENDPOINT === undefined
+    ? { ...env, ALLOW_INSECURE_AWS_ENDPOINT: 'true' }
+    : env;
 }
 
 export interface CliRun {
@@ -41,7 +52,7 @@ export function runCli(args: string[], env: Record<string, string>, timeoutMs = 
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: ROOT,
-      env,
+      env: allowLoopbackSimulator(env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -83,7 +94,7 @@ export interface RunningRole {
 export function startRole(args: string[], env: Record<string, string>): RunningRole {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: ROOT,
-    env,
+    env: allowLoopbackSimulator(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];

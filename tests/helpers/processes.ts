@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../../lib/paths.js';
+import { allowLoopbackSimulator } from '../ops-support.js';
 
 export interface RoleProcess {
   child: ChildProcess;
@@ -11,9 +12,14 @@ export interface RoleProcess {
 }
 
 /** Spawns `costwatch <args>` and resolves once a log line contains `readyText`. */
-export async function spawnRole(args: string[], env: Record<string, string>, readyText: string, timeoutMs = 30_000): Promise<RoleProcess> {
+export async function spawnRole(
+  args: string[],
+  env: Record<string, string>,
+  readyText: string,
+  timeoutMs = 30_000,
+): Promise<RoleProcess> {
   const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'costwatch.mjs'), ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    env: allowLoopbackSimulator({ PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -24,7 +30,8 @@ export async function spawnRole(args: string[], env: Record<string, string>, rea
   );
   const deadline = Date.now() + timeoutMs;
   while (!out.includes(readyText)) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`costwatch ${args.join(' ')} exited early:\n${out}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`costwatch ${args.join(' ')} exited early:\n${out}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`costwatch ${args.join(' ')} not ready after ${timeoutMs} ms:\n${out}`);
