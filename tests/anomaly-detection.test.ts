@@ -14,6 +14,7 @@ import {
   createAnomalySubscription,
   upsertAnomalySettings,
 } from '../database/repositories/anomalies.repository.js';
+import { createChannel } from '../database/repositories/notification-channels.repository.js';
 import { detectOrgAnomalies } from '../workers/anomaly-detection.js';
 import { addDays, eachDay } from '../lib/dates.js';
 import { manualClock } from '../lib/clock.js';
@@ -43,6 +44,28 @@ function normalDay(extraB = 0): Line[] {
 
 let db: TestDatabase;
 
+/** A real webhook channel of the organization (subscriptions must name channels of their org). */
+async function channelOf(orgId: number, name: string): Promise<number> {
+  const c = await createChannel(db.pool, orgId, {
+    type: 'webhook',
+    name,
+    url: 'http://127.0.0.1:9/hook',
+    signingSecret: 'anomaly-detection-test-secret',
+    format: 'json',
+  });
+  return c.id;
+}
+
+async function outboxOf(
+  orgId: number,
+): Promise<Array<{ channel_id: number; type: string; source_key: string }>> {
+  const { rows } = await db.pool.query<{ channel_id: number; type: string; source_key: string }>(
+    `SELECT channel_id::int, type, source_key FROM notification_outbox WHERE organization_id = $1 ORDER BY source_key`,
+    [orgId],
+  );
+  return rows;
+}
+
 async function writeDay(orgId: number, day: string, lines: Line[], estimated: boolean): Promise<void> {
   await db.pool.query('DELETE FROM cost_data WHERE organization_id = $1 AND cost_date = $2', [orgId, day]);
   const sums = (key: (l: Line) => string) => {
@@ -71,7 +94,7 @@ async function writeDay(orgId: number, day: string, lines: Line[], estimated: bo
 }
 
 async function seedOrg(name: string): Promise<number> {
-  const org = await createOrganization(db.pool, { name, awsAccountId: A, roleArn: null, externalId: null });
+  const org = await createOrganization(db.pool, { name, awsAccountId: A, selfIdentity: true });
   for (const day of eachDay(FROM, addDays(SPIKE, 1)))
     await writeDay(org.id, day, normalDay(day === SPIKE ? 150 : 0), day >= addDays(SPIKE, -1));
   await rebuildCostRollups(db.pool, org.id, FROM, addDays(SPIKE, 1));
@@ -180,18 +203,20 @@ describe('anomaly detection on the rollups', () => {
   });
 
   test('alerts: decided once at open, again when the impact doubles, never twice', async () => {
+    const finops = await channelOf(orgId, 'finops');
+    const bigOnly = await channelOf(orgId, 'big only');
     const sub = await createAnomalySubscription(db.pool, {
       orgId,
       name: 'finops',
       minImpact: '100',
-      channelIds: [7],
+      channelIds: [finops],
       now: clock.now(),
     });
     await createAnomalySubscription(db.pool, {
       orgId,
       name: 'big only',
       minImpact: '1000',
-      channelIds: [8],
+      channelIds: [bigOnly],
       now: clock.now(),
     });
     const decisions = () =>
@@ -214,6 +239,11 @@ describe('anomaly detection on the rollups', () => {
       now: clock.now(),
     });
     assert.equal(first.alerts, 2);
+    assert.equal(
+      first.deliveryIds.length,
+      2,
+      'each decision is handed to the outbox, one delivery per channel',
+    );
     const rerun = await detectOrgAnomalies(db.pool, {
       orgId,
       from: SPIKE,
@@ -221,15 +251,25 @@ describe('anomaly detection on the rollups', () => {
       now: clock.now(),
     });
     assert.equal(rerun.alerts, 0);
+    assert.deepEqual(rerun.deliveryIds, []);
     let rows = (await decisions()).rows;
     assert.deepEqual(
       rows.map((r) => [r.subscription_id, r.level, r.type, r.channel_ids]),
       [
-        [sub.id, 0, 'anomaly.opened', [7]],
-        [sub.id, 0, 'anomaly.opened', [7]],
+        [sub.id, 0, 'anomaly.opened', [finops]],
+        [sub.id, 0, 'anomaly.opened', [finops]],
       ],
     );
     assert.match(rows[0]?.idempotency_key ?? '', /^anomaly-\d+-sub-\d+-level-0$/);
+    assert.deepEqual(
+      (await outboxOf(orgId)).map((o) => [o.channel_id, o.type, o.source_key]),
+      rows.map((r) => [finops, 'anomaly.opened', r.idempotency_key]).sort((x, y) => (x[2] < y[2] ? -1 : 1)),
+    );
+    const { rows: marked } = await db.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM anomaly_notifications WHERE organization_id = $1 AND enqueued_at IS NULL',
+      [orgId],
+    );
+    assert.equal(marked[0]?.n, 0, 'every decision is marked enqueued');
     // AWS restates the day final and higher: $350 of excess, more than twice $150.
     clock.set('2026-10-24T06:00:00Z');
     await writeDay(orgId, SPIKE, normalDay(350), false);
@@ -245,6 +285,7 @@ describe('anomaly detection on the rollups', () => {
     });
     assert.equal(grown.updated, 2);
     assert.equal(grown.alerts, 2);
+    assert.equal(grown.deliveryIds.length, 2);
     rows = (await decisions()).rows;
     assert.deepEqual(
       rows.map((r) => [r.level, r.type]),
@@ -286,8 +327,7 @@ describe('anomaly detection on the rollups', () => {
     const org = await createOrganization(db.pool, {
       name: 'anomaly-org-f',
       awsAccountId: A,
-      roleArn: null,
-      externalId: null,
+      selfIdentity: true,
     });
     for (const day of eachDay(FROM, addDays(SPIKE, 1))) {
       const lines = normalDay(day === SPIKE ? 150 : 0);
@@ -320,8 +360,7 @@ describe('anomaly detection on the rollups', () => {
     const org = await createOrganization(db.pool, {
       name: 'anomaly-org-g',
       awsAccountId: A,
-      roleArn: null,
-      externalId: null,
+      selfIdentity: true,
     });
     for (const day of eachDay(FROM, addDays(D, 1))) {
       const lines = normalDay(day === addDays(D, -8) ? 150 : 0);
@@ -358,7 +397,7 @@ describe('anomaly detection on the rollups', () => {
       orgId: org,
       name: 'all',
       minImpact: '0',
-      channelIds: [5],
+      channelIds: [await channelOf(org, 'all')],
       now: clock.now(),
     });
     const results = await Promise.all(
@@ -375,6 +414,11 @@ describe('anomaly detection on the rollups', () => {
       [org],
     );
     assert.equal(rows[0]?.n, 2);
+    assert.equal(
+      results.reduce((n, r) => n + r.deliveryIds.length, 0),
+      2,
+    );
+    assert.equal((await outboxOf(org)).length, 2, 'one delivery per decision, however many detections ran');
   });
 
   test('a `no` feedback: the series opens no new anomaly and alerts nothing for 7 days', async () => {
@@ -383,7 +427,7 @@ describe('anomaly detection on the rollups', () => {
       orgId: org,
       name: 'all',
       minImpact: '0',
-      channelIds: [1],
+      channelIds: [await channelOf(org, 'all')],
       now: clock.now(),
     });
     await db.pool.query(
