@@ -15,6 +15,7 @@ import {
   upsertAnomalySettings,
 } from '../database/repositories/anomalies.repository.js';
 import { createChannel } from '../database/repositories/notification-channels.repository.js';
+import { replaceTrackedDimensions } from '../database/repositories/dimensions.repository.js';
 import { detectOrgAnomalies } from '../workers/anomaly-detection.js';
 import { addDays, eachDay } from '../lib/dates.js';
 import { manualClock } from '../lib/clock.js';
@@ -263,7 +264,10 @@ describe('anomaly detection on the rollups', () => {
     assert.match(rows[0]?.idempotency_key ?? '', /^anomaly-\d+-sub-\d+-level-0$/);
     assert.deepEqual(
       (await outboxOf(orgId)).map((o) => [o.channel_id, o.type, o.source_key]),
-      rows.map((r) => [finops, 'anomaly.opened', r.idempotency_key]).sort((x, y) => (x[2] < y[2] ? -1 : 1)),
+      rows
+        .map((r) => r.idempotency_key)
+        .sort()
+        .map((k) => [finops, 'anomaly.opened', k]),
     );
     const { rows: marked } = await db.pool.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM anomaly_notifications WHERE organization_id = $1 AND enqueued_at IS NULL',
@@ -351,6 +355,78 @@ describe('anomaly detection on the rollups', () => {
         ['region', 'eu-west-1', '150.00', 1],
       ],
     );
+  });
+
+  test('root causes use the registry’s loaded dimensions: usage type and tracked tags where loaded', async () => {
+    // B's EC2 spike is all BoxUsage:m5.large usage of team "ml". Both orgs have those rows in
+    // cost_data; only the one that tracks usage_type and tag:team has them as root causes.
+    const addRows = async (orgId: number, day: string, extra: number) => {
+      const rows: Array<[string, string, number]> = [
+        ['usage_type', 'BoxUsage:m5.large', 70 + extra],
+        ['usage_type', 'EBS:VolumeUsage.gp3', 30],
+        ['tag:team', 'ml', 40 + extra],
+        ['tag:team', 'web', 60],
+      ];
+      for (const [grouping, value, amount] of rows)
+        await db.pool.query(
+          `INSERT INTO cost_data (organization_id, cost_date, grouping, service, dim_value, unblended_cost, amortized_cost,
+                                  net_unblended_cost, usage_quantity, estimated)
+           VALUES ($1, $2, $3, 'Amazon EC2', $4, $5, $5, $5, 0, false)`,
+          [orgId, day, grouping, value, amount.toFixed(2)],
+        );
+    };
+    const causesOf = async (tracked: boolean) => {
+      const org = await createOrganization(db.pool, {
+        name: `anomaly-org-dims-${String(tracked)}`,
+        awsAccountId: A,
+        selfIdentity: true,
+      });
+      if (tracked) {
+        await replaceTrackedDimensions(db.pool, org.id, 'usage_type', ['usage_type']);
+        await replaceTrackedDimensions(db.pool, org.id, 'tag:%', ['tag:team']);
+      }
+      for (const day of eachDay(FROM, addDays(SPIKE, 1))) {
+        const extra = day === SPIKE ? 150 : 0;
+        await writeDay(org.id, day, normalDay(extra), false);
+        await addRows(org.id, day, extra);
+      }
+      await rebuildCostRollups(db.pool, org.id, FROM, addDays(SPIKE, 1));
+      await detectOrgAnomalies(db.pool, {
+        orgId: org.id,
+        from: FROM,
+        to: addDays(SPIKE, 1),
+        now: clock.now(),
+      });
+      const all = await anomaliesOf(org.id);
+      return {
+        service: all
+          .find((a) => a.dimension === 'service')
+          ?.root_causes.map((c) => {
+            const v = c as typeof c & { usage_type: string | null; value?: string };
+            return [
+              c.dimension,
+              c.linked_account ?? c.region ?? v.usage_type ?? v.value,
+              c.impact.contribution,
+              c.impact.share,
+            ];
+          }),
+        account: all.find((a) => a.dimension === 'account')?.root_causes.map((c) => c.dimension),
+      };
+    };
+    const tracked = await causesOf(true);
+    assert.deepEqual(tracked.service, [
+      ['account', B, '150.00', 1],
+      ['region', 'eu-west-1', '150.00', 1],
+      // The always-loaded built-ins, then the tracked dimensions (orgDimensions' order).
+      ['tag:team', 'ml', '150.00', 1],
+      ['usage_type', 'BoxUsage:m5.large', '150.00', 1],
+    ]);
+    assert.deepEqual(tracked.account, ['service'], 'an account splits only by what is stored with it');
+    const untracked = await causesOf(false);
+    assert.deepEqual(untracked.service, [
+      ['account', B, '150.00', 1],
+      ['region', 'eu-west-1', '150.00', 1],
+    ]);
   });
 
   test('a span widened to a long anomaly still knows the other anomalies inside it (no duplicate)', async () => {
