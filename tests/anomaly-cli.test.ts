@@ -5,10 +5,26 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { listAnomalySubscriptions } from '../database/repositories/anomalies.repository.js';
+import { createChannel } from '../database/repositories/notification-channels.repository.js';
 
 const BIN = fileURLToPath(new URL('../bin/costwatch.mjs', import.meta.url));
 let db: TestDatabase;
 let orgId: number;
+/** Two real notification channels of the organization, and one of another organization. */
+let channelA: number;
+let channelB: number;
+let foreignChannel: number;
+
+async function webhookChannel(org: number, name: string): Promise<number> {
+  const c = await createChannel(db.pool, org, {
+    type: 'webhook',
+    name,
+    url: 'http://127.0.0.1:9/hook',
+    signingSecret: 'anomaly-cli-test-secret',
+    format: 'json',
+  });
+  return c.id;
+}
 
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -30,6 +46,12 @@ before(async () => {
     `INSERT INTO organizations (name, aws_account_id) VALUES ('anomaly-cli-org', '123456789012') RETURNING id`,
   );
   orgId = rows[0]?.id ?? 0;
+  const other = await db.pool.query<{ id: number }>(
+    `INSERT INTO organizations (name, aws_account_id) VALUES ('anomaly-cli-other', '210987654321') RETURNING id`,
+  );
+  channelA = await webhookChannel(orgId, 'finops-a');
+  channelB = await webhookChannel(orgId, 'finops-b');
+  foreignChannel = await webhookChannel(other.rows[0]?.id ?? 0, 'other-org');
 });
 after(async () => db.drop());
 
@@ -42,7 +64,7 @@ test('subscribe, list, unsubscribe', async () => {
     '--name',
     'finops',
     '--channels',
-    '3,4',
+    `${channelA},${channelB}`,
     '--min-impact',
     '50',
   ]);
@@ -51,7 +73,7 @@ test('subscribe, list, unsubscribe', async () => {
   const [sub] = await listAnomalySubscriptions(db.pool, orgId);
   assert.deepEqual(
     [sub?.id, sub?.name, sub?.min_impact, sub?.channel_ids, sub?.enabled],
-    [id, 'finops', '50', [3, 4], true],
+    [id, 'finops', '50', [channelA, channelB], true],
   );
   const list = await cli(['anomaly', 'subscriptions', '--org', String(orgId), '--json']);
   assert.equal(list.code, 0, list.stderr);
@@ -64,8 +86,10 @@ test('subscribe, list, unsubscribe', async () => {
 test('bad flags name the flag and change nothing', async () => {
   for (const [args, flag] of [
     [['--channels', 'x'], '--channels'],
-    [['--channels', '1', '--min-impact', '-3'], '--min-impact'],
-  ] as const) {
+    [['--channels', String(channelA), '--min-impact', '-3'], '--min-impact'],
+    [['--channels', String(foreignChannel)], '--channels'],
+    [['--channels', `${channelA},999999`], '--channels'],
+  ] as [string[], string][]) {
     const run = await cli(['anomaly', 'subscribe', '--org', String(orgId), '--name', 'bad', ...args]);
     assert.equal(run.code, 1);
     assert.match(run.stderr, new RegExp(`^costwatch: ${flag}:`));

@@ -14,6 +14,8 @@ import {
   createAnomalySubscription,
   upsertAnomalySettings,
 } from '../database/repositories/anomalies.repository.js';
+import { createChannel } from '../database/repositories/notification-channels.repository.js';
+import { replaceTrackedDimensions } from '../database/repositories/dimensions.repository.js';
 import { detectOrgAnomalies } from '../workers/anomaly-detection.js';
 import { addDays, eachDay } from '../lib/dates.js';
 import { manualClock } from '../lib/clock.js';
@@ -43,6 +45,28 @@ function normalDay(extraB = 0): Line[] {
 
 let db: TestDatabase;
 
+/** A real webhook channel of the organization (subscriptions must name channels of their org). */
+async function channelOf(orgId: number, name: string): Promise<number> {
+  const c = await createChannel(db.pool, orgId, {
+    type: 'webhook',
+    name,
+    url: 'http://127.0.0.1:9/hook',
+    signingSecret: 'anomaly-detection-test-secret',
+    format: 'json',
+  });
+  return c.id;
+}
+
+async function outboxOf(
+  orgId: number,
+): Promise<Array<{ channel_id: number; type: string; source_key: string }>> {
+  const { rows } = await db.pool.query<{ channel_id: number; type: string; source_key: string }>(
+    `SELECT channel_id::int, type, source_key FROM notification_outbox WHERE organization_id = $1 ORDER BY source_key`,
+    [orgId],
+  );
+  return rows;
+}
+
 async function writeDay(orgId: number, day: string, lines: Line[], estimated: boolean): Promise<void> {
   await db.pool.query('DELETE FROM cost_data WHERE organization_id = $1 AND cost_date = $2', [orgId, day]);
   const sums = (key: (l: Line) => string) => {
@@ -71,7 +95,7 @@ async function writeDay(orgId: number, day: string, lines: Line[], estimated: bo
 }
 
 async function seedOrg(name: string): Promise<number> {
-  const org = await createOrganization(db.pool, { name, awsAccountId: A, roleArn: null, externalId: null });
+  const org = await createOrganization(db.pool, { name, awsAccountId: A, selfIdentity: true });
   for (const day of eachDay(FROM, addDays(SPIKE, 1)))
     await writeDay(org.id, day, normalDay(day === SPIKE ? 150 : 0), day >= addDays(SPIKE, -1));
   await rebuildCostRollups(db.pool, org.id, FROM, addDays(SPIKE, 1));
@@ -180,18 +204,20 @@ describe('anomaly detection on the rollups', () => {
   });
 
   test('alerts: decided once at open, again when the impact doubles, never twice', async () => {
+    const finops = await channelOf(orgId, 'finops');
+    const bigOnly = await channelOf(orgId, 'big only');
     const sub = await createAnomalySubscription(db.pool, {
       orgId,
       name: 'finops',
       minImpact: '100',
-      channelIds: [7],
+      channelIds: [finops],
       now: clock.now(),
     });
     await createAnomalySubscription(db.pool, {
       orgId,
       name: 'big only',
       minImpact: '1000',
-      channelIds: [8],
+      channelIds: [bigOnly],
       now: clock.now(),
     });
     const decisions = () =>
@@ -214,6 +240,11 @@ describe('anomaly detection on the rollups', () => {
       now: clock.now(),
     });
     assert.equal(first.alerts, 2);
+    assert.equal(
+      first.deliveryIds.length,
+      2,
+      'each decision is handed to the outbox, one delivery per channel',
+    );
     const rerun = await detectOrgAnomalies(db.pool, {
       orgId,
       from: SPIKE,
@@ -221,15 +252,28 @@ describe('anomaly detection on the rollups', () => {
       now: clock.now(),
     });
     assert.equal(rerun.alerts, 0);
+    assert.deepEqual(rerun.deliveryIds, []);
     let rows = (await decisions()).rows;
     assert.deepEqual(
       rows.map((r) => [r.subscription_id, r.level, r.type, r.channel_ids]),
       [
-        [sub.id, 0, 'anomaly.opened', [7]],
-        [sub.id, 0, 'anomaly.opened', [7]],
+        [sub.id, 0, 'anomaly.opened', [finops]],
+        [sub.id, 0, 'anomaly.opened', [finops]],
       ],
     );
     assert.match(rows[0]?.idempotency_key ?? '', /^anomaly-\d+-sub-\d+-level-0$/);
+    assert.deepEqual(
+      (await outboxOf(orgId)).map((o) => [o.channel_id, o.type, o.source_key]),
+      rows
+        .map((r) => r.idempotency_key)
+        .sort()
+        .map((k) => [finops, 'anomaly.opened', k]),
+    );
+    const { rows: marked } = await db.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM anomaly_notifications WHERE organization_id = $1 AND enqueued_at IS NULL',
+      [orgId],
+    );
+    assert.equal(marked[0]?.n, 0, 'every decision is marked enqueued');
     // AWS restates the day final and higher: $350 of excess, more than twice $150.
     clock.set('2026-10-24T06:00:00Z');
     await writeDay(orgId, SPIKE, normalDay(350), false);
@@ -245,6 +289,7 @@ describe('anomaly detection on the rollups', () => {
     });
     assert.equal(grown.updated, 2);
     assert.equal(grown.alerts, 2);
+    assert.equal(grown.deliveryIds.length, 2);
     rows = (await decisions()).rows;
     assert.deepEqual(
       rows.map((r) => [r.level, r.type]),
@@ -286,8 +331,7 @@ describe('anomaly detection on the rollups', () => {
     const org = await createOrganization(db.pool, {
       name: 'anomaly-org-f',
       awsAccountId: A,
-      roleArn: null,
-      externalId: null,
+      selfIdentity: true,
     });
     for (const day of eachDay(FROM, addDays(SPIKE, 1))) {
       const lines = normalDay(day === SPIKE ? 150 : 0);
@@ -313,6 +357,78 @@ describe('anomaly detection on the rollups', () => {
     );
   });
 
+  test('root causes use the registry’s loaded dimensions: usage type and tracked tags where loaded', async () => {
+    // B's EC2 spike is all BoxUsage:m5.large usage of team "ml". Both orgs have those rows in
+    // cost_data; only the one that tracks usage_type and tag:team has them as root causes.
+    const addRows = async (orgId: number, day: string, extra: number) => {
+      const rows: Array<[string, string, number]> = [
+        ['usage_type', 'BoxUsage:m5.large', 70 + extra],
+        ['usage_type', 'EBS:VolumeUsage.gp3', 30],
+        ['tag:team', 'ml', 40 + extra],
+        ['tag:team', 'web', 60],
+      ];
+      for (const [grouping, value, amount] of rows)
+        await db.pool.query(
+          `INSERT INTO cost_data (organization_id, cost_date, grouping, service, dim_value, unblended_cost, amortized_cost,
+                                  net_unblended_cost, usage_quantity, estimated)
+           VALUES ($1, $2, $3, 'Amazon EC2', $4, $5, $5, $5, 0, false)`,
+          [orgId, day, grouping, value, amount.toFixed(2)],
+        );
+    };
+    const causesOf = async (tracked: boolean) => {
+      const org = await createOrganization(db.pool, {
+        name: `anomaly-org-dims-${String(tracked)}`,
+        awsAccountId: A,
+        selfIdentity: true,
+      });
+      if (tracked) {
+        await replaceTrackedDimensions(db.pool, org.id, 'usage_type', ['usage_type']);
+        await replaceTrackedDimensions(db.pool, org.id, 'tag:%', ['tag:team']);
+      }
+      for (const day of eachDay(FROM, addDays(SPIKE, 1))) {
+        const extra = day === SPIKE ? 150 : 0;
+        await writeDay(org.id, day, normalDay(extra), false);
+        await addRows(org.id, day, extra);
+      }
+      await rebuildCostRollups(db.pool, org.id, FROM, addDays(SPIKE, 1));
+      await detectOrgAnomalies(db.pool, {
+        orgId: org.id,
+        from: FROM,
+        to: addDays(SPIKE, 1),
+        now: clock.now(),
+      });
+      const all = await anomaliesOf(org.id);
+      return {
+        service: all
+          .find((a) => a.dimension === 'service')
+          ?.root_causes.map((c) => {
+            const v = c as typeof c & { usage_type: string | null; value?: string };
+            return [
+              c.dimension,
+              c.linked_account ?? c.region ?? v.usage_type ?? v.value,
+              c.impact.contribution,
+              c.impact.share,
+            ];
+          }),
+        account: all.find((a) => a.dimension === 'account')?.root_causes.map((c) => c.dimension),
+      };
+    };
+    const tracked = await causesOf(true);
+    assert.deepEqual(tracked.service, [
+      ['account', B, '150.00', 1],
+      ['region', 'eu-west-1', '150.00', 1],
+      // The always-loaded built-ins, then the tracked dimensions (orgDimensions' order).
+      ['tag:team', 'ml', '150.00', 1],
+      ['usage_type', 'BoxUsage:m5.large', '150.00', 1],
+    ]);
+    assert.deepEqual(tracked.account, ['service'], 'an account splits only by what is stored with it');
+    const untracked = await causesOf(false);
+    assert.deepEqual(untracked.service, [
+      ['account', B, '150.00', 1],
+      ['region', 'eu-west-1', '150.00', 1],
+    ]);
+  });
+
   test('a span widened to a long anomaly still knows the other anomalies inside it (no duplicate)', async () => {
     // S3 runs $30 over for the 10 days before D (one long anomaly touching the rollup of D); B's
     // EC2 spikes on D - 8 (another series, inside the widened span only).
@@ -320,8 +436,7 @@ describe('anomaly detection on the rollups', () => {
     const org = await createOrganization(db.pool, {
       name: 'anomaly-org-g',
       awsAccountId: A,
-      roleArn: null,
-      externalId: null,
+      selfIdentity: true,
     });
     for (const day of eachDay(FROM, addDays(D, 1))) {
       const lines = normalDay(day === addDays(D, -8) ? 150 : 0);
@@ -358,7 +473,7 @@ describe('anomaly detection on the rollups', () => {
       orgId: org,
       name: 'all',
       minImpact: '0',
-      channelIds: [5],
+      channelIds: [await channelOf(org, 'all')],
       now: clock.now(),
     });
     const results = await Promise.all(
@@ -375,6 +490,11 @@ describe('anomaly detection on the rollups', () => {
       [org],
     );
     assert.equal(rows[0]?.n, 2);
+    assert.equal(
+      results.reduce((n, r) => n + r.deliveryIds.length, 0),
+      2,
+    );
+    assert.equal((await outboxOf(org)).length, 2, 'one delivery per decision, however many detections ran');
   });
 
   test('a `no` feedback: the series opens no new anomaly and alerts nothing for 7 days', async () => {
@@ -383,7 +503,7 @@ describe('anomaly detection on the rollups', () => {
       orgId: org,
       name: 'all',
       minImpact: '0',
-      channelIds: [1],
+      channelIds: [await channelOf(org, 'all')],
       now: clock.now(),
     });
     await db.pool.query(

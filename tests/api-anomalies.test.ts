@@ -11,6 +11,7 @@ import {
   suppressionOf,
   type AnomalyWrite,
 } from '../database/repositories/anomalies.repository.js';
+import { createChannel } from '../database/repositories/notification-channels.repository.js';
 
 const NOW = new Date('2026-03-15T12:00:00Z');
 
@@ -21,6 +22,19 @@ let viewer: string;
 let admin: string;
 let viewerB: string;
 const ids: Record<string, number> = {};
+/** Real notification channels: two of orgA, one of orgB. */
+const channels: { a1: number; a2: number; b: number } = { a1: 0, a2: 0, b: 0 };
+
+async function webhookChannel(orgId: number, name: string): Promise<number> {
+  const c = await createChannel(api.db.pool, orgId, {
+    type: 'webhook',
+    name,
+    url: 'http://127.0.0.1:9/hook',
+    signingSecret: 'anomaly-api-test-secret',
+    format: 'json',
+  });
+  return c.id;
+}
 
 function anomaly(orgId: number, over: Partial<AnomalyWrite>): AnomalyWrite {
   return {
@@ -73,6 +87,9 @@ before(async () => {
   viewer = await login(api, 'viewer@anomaly.test');
   admin = await login(api, 'admin@anomaly.test');
   viewerB = await login(api, 'viewer@b.anomaly.test');
+  channels.a1 = await webhookChannel(orgA, 'finops-a1');
+  channels.a2 = await webhookChannel(orgA, 'finops-a2');
+  channels.b = await webhookChannel(orgB, 'finops-b');
   ids.ec2 = (await insertAnomaly(api.db.pool, anomaly(orgA, {}))).id;
   ids.s3 = (
     await insertAnomaly(
@@ -207,17 +224,17 @@ describe('subscriptions and settings', () => {
   test('admins subscribe channels; viewers may read but not write', async () => {
     const denied = await send('POST', '/api/v1/anomaly-subscriptions', viewer, {
       name: 'x',
-      channel_ids: [1],
+      channel_ids: [channels.a1],
     });
     assert.equal(denied.status, 403);
     const made = await send('POST', '/api/v1/anomaly-subscriptions', admin, {
       name: 'finops',
       min_impact: '50',
-      channel_ids: [3, 4],
+      channel_ids: [channels.a1, channels.a2],
     });
     assert.equal(made.status, 201);
     assert.deepEqual(made.json.min_impact, { amount: '50', unit: 'USD' });
-    assert.deepEqual(made.json.channel_ids, [3, 4]);
+    assert.deepEqual(made.json.channel_ids, [channels.a1, channels.a2]);
     const changed = await send('POST', `/api/v1/anomaly-subscriptions/${String(made.json.id)}`, admin, {
       enabled: false,
     });
@@ -241,8 +258,11 @@ describe('subscriptions and settings', () => {
     for (const [body, field] of [
       [{ name: 'x', channel_ids: [] }, 'channel_ids'],
       [{ name: 'x', channel_ids: ['a'] }, 'channel_ids.0'],
-      [{ name: 'x', channel_ids: [1], min_impact: '-5' }, 'min_impact'],
-      [{ channel_ids: [1] }, 'name'],
+      [{ name: 'x', channel_ids: [channels.a1], min_impact: '-5' }, 'min_impact'],
+      [{ channel_ids: [channels.a1] }, 'name'],
+      // Another organization's channel, and one that does not exist.
+      [{ name: 'x', channel_ids: [channels.b] }, 'channel_ids'],
+      [{ name: 'x', channel_ids: [channels.a1, 999999] }, 'channel_ids'],
     ] as const) {
       const res = await send('POST', '/api/v1/anomaly-subscriptions', admin, body);
       assert.equal(res.status, 400, JSON.stringify(body));

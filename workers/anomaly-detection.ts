@@ -25,11 +25,12 @@ import {
 } from '../lib/anomaly-detect.js';
 import {
   DETECTED_DIMENSIONS,
-  ROOT_CAUSE_DIMENSIONS,
+  rootCauseDimensions,
   ROOT_CAUSES_PER_DIMENSION,
-  type ContributorDimension,
   type DetectedDimension,
 } from '../lib/anomaly-dimensions.js';
+import type { Dimension } from '../lib/dimensions.js';
+import { orgDimensions } from '../database/repositories/dimensions.repository.js';
 import {
   activeSuppressions,
   anomaliesTouching,
@@ -111,11 +112,12 @@ async function rootCausesOf(
   dimension: DetectedDimension,
   key: string,
   episode: Episode,
+  loaded: readonly Dimension[],
 ): Promise<RootCause[]> {
   const from = addDays(episode.start, -BASELINE_DAYS);
   const days = eachDay(from, addDays(episode.end, 1));
   const causes: RootCause[] = [];
-  for (const by of ROOT_CAUSE_DIMENSIONS[dimension]) {
+  for (const by of rootCauseDimensions(dimension, loaded)) {
     const rows = await contributorSeries(db, { orgId, dimension, key, by, from, to: episode.end });
     const { byKey, loaded } = groupRows(
       rows.map((r) => ({ day: r.day, key: r.contributor, amount: r.amount, estimated: false })),
@@ -150,18 +152,19 @@ async function rootCausesOf(
 function rootCause(
   dimension: DetectedDimension,
   key: string,
-  by: ContributorDimension,
+  by: Dimension,
   contributor: string,
   excess: number,
   total: number,
 ): RootCause {
-  const value = (d: ContributorDimension) => (d === dimension ? key : d === by ? contributor : null);
+  const value = (d: string) => (d === dimension ? key : d === by.name ? contributor : null);
   return {
-    dimension: by,
+    dimension: by.name,
     service: value('service'),
     linked_account: value('account'),
     region: value('region'),
-    usage_type: null,
+    usage_type: value('usage_type'),
+    ...(by.kind === 'builtin' ? {} : { value: contributor }),
     impact: {
       contribution: money(excess),
       share: total === 0 ? 0 : Math.round((excess / total) * 1000) / 1000,
@@ -289,6 +292,10 @@ export async function detectOrgAnomalies(
     const suppressed = await activeSuppressions(client, q.orgId, q.now);
     const touched: AnomalyRow[] = [];
 
+    // The registry's dimensions the org's fetch loads (root causes), read once when first needed.
+    let dimensions: Dimension[] | null = null;
+    const dimensionsLoaded = async (): Promise<Dimension[]> =>
+      (dimensions ??= await orgDimensions(client, q.orgId));
     for (const dimension of DETECTED_DIMENSIONS) {
       const { byKey, loaded } = groupRows(
         await loadDailySeries(client, dimension, q.orgId, loadFrom, evalTo),
@@ -333,14 +340,28 @@ export async function detectOrgAnomalies(
               touched.push(before);
               continue;
             }
-            draft.rootCauses = await rootCausesOf(client, q.orgId, dimension, key, action.episode);
+            draft.rootCauses = await rootCausesOf(
+              client,
+              q.orgId,
+              dimension,
+              key,
+              action.episode,
+              await dimensionsLoaded(),
+            );
             touched.push(await updateAnomaly(client, action.id, draft));
             anomalyChanges.inc({ change: 'updated' });
             result.updated++;
           } else {
             // A `no` feedback: no new anomaly of this series while it is suppressed.
             if (isSuppressed) continue;
-            draft.rootCauses = await rootCausesOf(client, q.orgId, dimension, key, action.episode);
+            draft.rootCauses = await rootCausesOf(
+              client,
+              q.orgId,
+              dimension,
+              key,
+              action.episode,
+              await dimensionsLoaded(),
+            );
             touched.push(await insertAnomaly(client, draft));
             anomalyChanges.inc({ change: 'opened' });
             result.inserted++;

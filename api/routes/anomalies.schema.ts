@@ -48,11 +48,16 @@ export const listQuery = z
   });
 
 export const rootCause = z.object({
-  dimension: z.string().describe('the dimension this entry splits the anomaly by (account, region, service)'),
+  dimension: z
+    .string()
+    .describe(
+      'the dimension this entry splits the anomaly by: a loaded dimension of the registry (account, region, service, usage_type, tag:<key>, cost_category:<name>)',
+    ),
   service: z.string().nullable(),
   linked_account: z.string().nullable(),
   region: z.string().nullable(),
   usage_type: z.string().nullable(),
+  value: z.string().optional().describe('the contributor value of a tag or cost category dimension'),
   impact: z.object({
     contribution: z
       .string()

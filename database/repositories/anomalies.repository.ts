@@ -6,6 +6,7 @@
  */
 import type { Queryable } from '../../lib/db.js';
 import type { ContributorDimension, DetectedDimension } from '../../lib/anomaly-dimensions.js';
+import type { Dimension } from '../../lib/dimensions.js';
 
 export interface SeriesRow {
   day: string;
@@ -58,45 +59,46 @@ export interface ContributorRow {
   amount: string;
 }
 
-// Daily cost of one series value split by a contributor dimension, over [from, to], from cost_data
-// (within one grouping, as every sum of cost_data). Parameters: $1 org, $2 key, $3 from, $4 to.
-const CONTRIBUTOR_SQL: Record<DetectedDimension, Partial<Record<ContributorDimension, string>>> = {
-  service: {
-    account: `SELECT cost_date::text AS day, linked_account AS contributor, sum(unblended_cost)::text AS amount
-                FROM cost_data
-               WHERE organization_id = $1 AND grouping = 'account_service' AND service = $2
-                 AND cost_date BETWEEN $3::date AND $4::date
-               GROUP BY cost_date, linked_account`,
-    region: `SELECT cost_date::text AS day, region AS contributor, sum(unblended_cost)::text AS amount
-               FROM cost_data
-              WHERE organization_id = $1 AND grouping = 'region_service' AND service = $2
-                AND cost_date BETWEEN $3::date AND $4::date
-              GROUP BY cost_date, region`,
-  },
-  account: {
-    service: `SELECT cost_date::text AS day, service AS contributor, sum(unblended_cost)::text AS amount
-                FROM cost_data
-               WHERE organization_id = $1 AND grouping = 'account_service' AND linked_account = $2
-                 AND cost_date BETWEEN $3::date AND $4::date
-               GROUP BY cost_date, service`,
-  },
+// The cost_data column of a detected dimension's value and of a registry dimension's value: a closed
+// set of column names (never input), so the statement below is one of a few fixed texts.
+const DETECTED_COLUMN: Record<DetectedDimension, 'service' | 'linked_account'> = {
+  service: 'service',
+  account: 'linked_account',
 };
+const CONTRIBUTOR_COLUMNS: ReadonlySet<string> = new Set([
+  'service',
+  'linked_account',
+  'region',
+  'dim_value',
+]);
 
-/** contributorSeries: a series value's daily cost split by `by` over [from, to] (empty if not loaded). */
+/**
+ * contributorSeries: a series value's daily cost split by the registry dimension `by` over
+ * [from, to], from the cost_data rows of `by`'s grouping (within one grouping, as every sum of
+ * cost_data; empty if not loaded). Parameters: $1 org, $2 key, $3 from, $4 to, $5 grouping.
+ */
 export async function contributorSeries(
   db: Queryable,
   q: {
     orgId: number;
     dimension: DetectedDimension;
     key: string;
-    by: ContributorDimension;
+    by: Pick<Dimension, 'grouping' | 'column'>;
     from: string;
     to: string;
   },
 ): Promise<ContributorRow[]> {
-  const sql = CONTRIBUTOR_SQL[q.dimension][q.by];
-  if (sql === undefined) return [];
-  const { rows } = await db.query<ContributorRow>(sql, [q.orgId, q.key, q.from, q.to]);
+  const keyColumn = DETECTED_COLUMN[q.dimension];
+  const byColumn = q.by.column;
+  if (!CONTRIBUTOR_COLUMNS.has(byColumn) || byColumn === keyColumn) return [];
+  const { rows } = await db.query<ContributorRow>(
+    `SELECT cost_date::text AS day, ${byColumn} AS contributor, sum(unblended_cost)::text AS amount
+       FROM cost_data
+      WHERE organization_id = $1 AND grouping = $5 AND ${keyColumn} = $2
+        AND cost_date BETWEEN $3::date AND $4::date
+      GROUP BY cost_date, ${byColumn}`,
+    [q.orgId, q.key, q.from, q.to, q.by.grouping],
+  );
   return rows;
 }
 
@@ -159,6 +161,8 @@ export interface RootCause {
   linked_account: string | null;
   region: string | null;
   usage_type: string | null;
+  /** The contributor's value when `dimension` is a tag or cost category (`tag:<key>`, `cost_category:<name>`). */
+  value?: string;
   impact: { contribution: string; share: number };
 }
 
