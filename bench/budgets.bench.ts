@@ -43,37 +43,37 @@ const NOW = new Date(`${TODAY}T06:00:00Z`);
 async function seed(db: BenchDatabase, orgs: number): Promise<void> {
   const from = addDays(TODAY, -DAYS);
   await db.pool.query(
-    `INSERT INTO organizations (name, aws_account_id) SELECT 'bench-' || i, '123456789012' FROM generate_series(1, $1) i`,
+    `INSERT INTO organizations (name, aws_account_id, self_identity) SELECT 'bench-' || i, '123456789012', true FROM generate_series(1, $1) i`,
     [orgs],
   );
   const services = `(VALUES ('Amazon EC2'), ('Amazon S3'), ('Amazon RDS'), ('AWS Lambda'), ('Amazon CloudFront'), ('Amazon DynamoDB'), ('Amazon EKS'), ('Amazon SQS'), ('AWS KMS'), ('Amazon Route 53')) s(name)`;
   await db.pool.query(
-    `INSERT INTO cost_daily_service
-     SELECT o.id, d::date, s.name, c, c, c, 1, 'USD', false
+    `INSERT INTO cost_rollup_daily
+     SELECT o.id, 'service', d::date, s.name, c, c, c, 1, '', 'USD', false
        FROM organizations o, generate_series($1::date, $2::date - 1, interval '1 day') d, ${services},
             LATERAL (SELECT round((random() * 20)::numeric, 6) AS c) x`,
     [from, TODAY],
   );
   await db.pool.query(
-    `INSERT INTO cost_daily_account
-     SELECT o.id, d::date, lpad(a::text, 12, '1'), c, c, c, 1, 'USD', false
+    `INSERT INTO cost_rollup_daily
+     SELECT o.id, 'account', d::date, lpad(a::text, 12, '1'), c, c, c, 1, '', 'USD', false
        FROM organizations o, generate_series($1::date, $2::date - 1, interval '1 day') d, generate_series(1, 5) a,
             LATERAL (SELECT round((random() * 40)::numeric, 6) AS c) x`,
     [from, TODAY],
   );
   await db.pool.query(
-    `INSERT INTO cost_daily_region
-     SELECT o.id, d::date, r, c, c, c, 1, 'USD', false
+    `INSERT INTO cost_rollup_daily
+     SELECT o.id, 'region', d::date, r, c, c, c, 1, '', 'USD', false
        FROM organizations o, generate_series($1::date, $2::date - 1, interval '1 day') d,
             unnest(ARRAY['us-east-1', 'us-west-2', 'eu-west-1', 'ap-southeast-1']) r,
             LATERAL (SELECT round((random() * 50)::numeric, 6) AS c) x`,
     [from, TODAY],
   );
   await db.pool.query(
-    `INSERT INTO cost_monthly_service
-     SELECT organization_id, date_trunc('month', day)::date, service, sum(unblended_cost), sum(amortized_cost),
-            sum(net_unblended_cost), sum(usage_quantity), unit, bool_or(estimated), count(*)
-       FROM cost_daily_service GROUP BY 1, 2, 3, unit`,
+    `INSERT INTO cost_rollup_monthly
+     SELECT organization_id, dimension, date_trunc('month', day)::date, key, sum(unblended_cost), sum(amortized_cost),
+            sum(net_unblended_cost), sum(usage_quantity), '', min(unit), bool_or(estimated), count(*)
+       FROM cost_rollup_daily GROUP BY 1, 2, 3, 4`,
   );
   await db.pool.query(
     `INSERT INTO cost_forecasts (organization_id, month, amount, unit) SELECT id, date_trunc('month', $1::date), 6000, 'USD' FROM organizations`,
@@ -143,7 +143,7 @@ async function pass(db: BenchDatabase, orgs: number): Promise<Pass> {
     });
     fired += result.fired.length;
     await db.pool.query(
-      `SELECT /* bench-reference */ sum(unblended_cost) FROM cost_daily_service WHERE organization_id = $1 AND day >= date_trunc('month', $2::date) AND day < $2::date`,
+      `SELECT /* bench-reference */ sum(unblended_cost) FROM cost_rollup_daily WHERE organization_id = $1 AND dimension = 'service' AND day >= date_trunc('month', $2::date) AND day < $2::date`,
       [org, TODAY],
     );
   }

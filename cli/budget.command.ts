@@ -102,7 +102,7 @@ export function registerBudgetCommands(program: Command): void {
     .option('--metric <metric>', 'unblended, amortized or net_unblended', 'unblended')
     .option(
       '--scope <dimension=value>',
-      'filter, repeatable for several values: service=..., account=..., region=...',
+      'filter, repeatable for several values: service=..., account=..., region=..., tag:<key>=..., cost_category:<name>=...',
       collect,
       [],
     )

@@ -22,3 +22,24 @@ test('scopes: known dimensions, non-empty values, one dimension, normalized to l
   const two = validateBudgetScope({ service: 'a', region: 'b' });
   assert.equal(!two.ok && two.field, 'scope.region');
 });
+
+test('scopes: tag and cost category dimensions through the dimension registry', () => {
+  assert.deepEqual(validateBudgetScope({ 'tag:team': 'payments' }), {
+    ok: true,
+    scope: { 'tag:team': ['payments'] },
+  });
+  assert.deepEqual(validateBudgetScope({ 'cost_category:Product': ['Checkout', '(uncategorized)'] }), {
+    ok: true,
+    scope: { 'cost_category:Product': ['Checkout', '(uncategorized)'] },
+  });
+  assert.deepEqual(validateBudgetScope({ usage_type: 'BoxUsage:m5.large' }), {
+    ok: true,
+    scope: { usage_type: ['BoxUsage:m5.large'] },
+  });
+  const badTag = validateBudgetScope({ 'tag:': 'x' });
+  assert.equal(!badTag.ok && badTag.field, 'scope.tag:');
+  const dollar = validateBudgetScope({ 'tag:a$b': 'x' });
+  assert.equal(!dollar.ok && dollar.field, 'scope.tag:a$b');
+  const two = validateBudgetScope({ 'tag:team': 'a', service: 'b' });
+  assert.equal(two.ok, false);
+});

@@ -95,6 +95,13 @@ test('400 naming the field for each kind of bad input, and nothing is stored', a
     ['unknown dimension', '/budgets', budget({ scope: { team: 'платформа' } }), 'scope.team'],
     ['empty scope value', '/budgets', budget({ scope: { service: '' } }), 'scope.service'],
     ['empty scope list', '/budgets', budget({ scope: { region: [] } }), 'scope.region'],
+    ['tag without a key', '/budgets', budget({ scope: { 'tag:': 'x' } }), 'scope.tag:'],
+    [
+      'service and a tag',
+      '/budgets',
+      budget({ scope: { service: 'Amazon EC2', 'tag:team': 'payments' } }),
+      'scope.tag:team',
+    ],
     ['currency mismatch', '/budgets', budget({ amount: { amount: '100', unit: 'EUR' } }), 'amount.unit'],
     ['bad amount', '/budgets', budget({ amount: { amount: '-5', unit: 'USD' } }), 'amount.amount'],
     ['unknown period', '/budgets', budget({ period: 'weekly' }), 'period'],
@@ -208,6 +215,31 @@ test('admins create, viewers read with actual, forecast and threshold states; cr
     [[40, 'restated_below']],
     'a raised amount: recorded, not re-fired',
   );
+});
+
+test('a tag scope (a dimension of the registry) is stored and read from the tag rollup', async () => {
+  const tagged = await seedOrg(api.db, 'budget-api-tagged');
+  await seedUser(api.db, tagged, 'admin@tagged.test', 'admin');
+  const token = await login(api, 'admin@tagged.test');
+  const days = eachDay('2026-03-01', TODAY);
+  await seedDailyCost(api.db.pool, tagged, days, '10', { service: 'EC2', extra: { 'tag:team': 'payments' } });
+  await seedDailyCost(api.db.pool, tagged, days, '30', {
+    service: 'S3',
+    extra: { 'tag:team': '(untagged)' },
+  });
+  await seedForecast(api.db.pool, tagged, '2026-03-01', '1240');
+  const created = await send(
+    'POST',
+    '/budgets',
+    token,
+    budget({ name: 'payments', scope: { 'tag:team': 'payments' } }),
+  );
+  assert.equal(created.status, 201, created.text);
+  const b = created.json as { scope: unknown; current: Record<string, { amount: string } | string> };
+  assert.deepEqual(b.scope, { 'tag:team': ['payments'] });
+  // 15 days x 10; the tag's 25% share of the rest of the month (1240 - 600)
+  assert.equal(Number((b.current.actual as { amount: string }).amount), 150);
+  assert.equal(Number((b.current.forecast as { amount: string }).amount), 310);
 });
 
 test('org scoping: another org sees 404, an operator names the org', async () => {

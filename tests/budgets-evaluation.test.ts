@@ -213,6 +213,48 @@ test('scoped budget: actual of the scope only; forecast projects the scope share
   assert.equal((await evaluate(org, '2026-03-11')).fired.length, 4);
 });
 
+test('tag and cost category scopes read their rollups (whole months from the monthly one, days from the daily one)', async () => {
+  const org = await newOrg();
+  const days = eachDay('2026-01-01', '2026-03-11'); // 69 days
+  await seedDailyCost(db.pool, org, days, '10', {
+    service: 'EC2',
+    extra: { 'tag:team': 'payments', 'cost_category:Product': 'Checkout' },
+  });
+  await seedDailyCost(db.pool, org, days, '30', {
+    service: 'S3',
+    account: '222222222222',
+    extra: { 'tag:team': '(untagged)', 'cost_category:Product': '(uncategorized)' },
+  });
+  await seedForecast(db.pool, org, '2026-03-01', '1240'); // 40/day x 31
+  const budgets: Array<[string, 'monthly' | 'annual', Record<string, string[]>]> = [
+    ['payments', 'monthly', { 'tag:team': ['payments'] }],
+    ['checkout', 'annual', { 'cost_category:Product': ['Checkout'] }],
+    ['untagged', 'monthly', { 'tag:team': ['(untagged)'] }],
+  ];
+  for (const [name, period, scope] of budgets) {
+    await createBudget(db.pool, org, {
+      name,
+      period,
+      amount: '1000',
+      currency: 'USD',
+      metric: 'unblended',
+      scope,
+      thresholds: [{ percent: 10, kind: 'actual' }],
+      channelIds: [],
+    });
+  }
+  const states = await budgetStates(db.pool, org, '2026-03-11');
+  const values = states.map((s) => [Number(s.actual), Number(s.forecast)]);
+  // payments: 100 in March, 25% of the rest of the month (840) -> 310;
+  // checkout (annual): 690 so far + 25% x (840 + 9 months x 1240) -> 3690; untagged: 300 + 75% x 840 -> 930
+  assert.deepEqual(values, [
+    [100, 310],
+    [690, 3690],
+    [300, 930],
+  ]);
+  assert.equal((await evaluate(org, '2026-03-11')).fired.length, 3);
+});
+
 test('no stored forecast: forecasted thresholds stay unevaluated, actual ones still fire', async () => {
   const org = await newOrg();
   await seedDailyCost(db.pool, org, eachDay('2026-05-01', '2026-05-03'), '50');

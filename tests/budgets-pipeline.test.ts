@@ -7,7 +7,6 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { todayUtc } from '../lib/dates.js';
-import { systemNow } from '../lib/clock.js';
 import { enqueueOrgRefresh } from '../producers/enqueue.js';
 import { createBudget } from '../database/repositories/budgets.repository.js';
 import { createChannel } from '../database/repositories/notification-channels.repository.js';
@@ -49,9 +48,9 @@ test('a refresh loads costs and the forecast; the rollup triggers the evaluation
     ],
     channelIds: [channel.id],
   });
-  // The worker processes read the wall clock (the same today as here): the refresh reaches today,
-  // so it also stores the month's forecast.
-  await enqueueOrgRefresh(p.queues, { id: org.id }, todayUtc(systemNow()), p.config, 'manual');
+  // The workers and the simulator share the pipeline's pinned clock (TEST_NOW): the refresh reaches
+  // their today, so it also stores the month's forecast.
+  await enqueueOrgRefresh(p.queues, { id: org.id }, todayUtc(p.now()), p.config, 'manual');
   await hook.waitForDistinct(2, 90_000);
   const kinds = hook.received
     .map((r) => (r.body.data as { threshold: { kind: string } }).threshold.kind)

@@ -4,8 +4,8 @@
  * deliveries still leaves exactly one alert per threshold and every delivery arrives, with one
  * idempotency key per alert (a resend after the crash carries the same key); and two worker
  * processes evaluating the same organization at once still make one alert per threshold.
- * The workers read the wall clock (no CLOCK pinning in the worker role yet), so the rollups are
- * seeded across the whole current period wherever "today" falls.
+ * The workers' clock is pinned at TEST_NOW (CLOCK_START / CLOCK_FROZEN), the day the seeded rollups
+ * are around.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,16 +15,17 @@ import type { AddressInfo } from 'node:net';
 import { asServiceConfig, parseConfig } from '../lib/config.js';
 import { createRedis, type Redis } from '../lib/redis.js';
 import { addDays, eachDay, todayUtc } from '../lib/dates.js';
-import { systemNow } from '../lib/clock.js';
 import { JOB_NAMES } from '../lib/jobs.js';
 import { createQueues, type Queues } from '../producers/queues.js';
 import { enqueueBudgetEvaluation } from '../producers/notifications.js';
 import { createBudget } from '../database/repositories/budgets.repository.js';
+import { createOrganization } from '../database/repositories/organizations.repository.js';
 import { createChannel } from '../database/repositories/notification-channels.repository.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { discardQueues } from './helpers/queues.js';
 import { seedDailyCost, verifySignature } from './helpers/notifications.js';
 import { testEnv } from './helpers/pipeline.js';
+import { pinnedClockEnv, TEST_NOW } from './helpers/clock.js';
 import { spawnRole, type RoleProcess } from './helpers/processes.js';
 
 const SECRET = `whsec-${randomBytes(12).toString('hex')}`;
@@ -71,6 +72,7 @@ before(async () => {
     NOTIFY_RETRY_BASE_MS: '300',
     NOTIFY_RETRY_MAX_MS: '2000',
     NOTIFY_SWEEP_SECONDS: '2',
+    ...pinnedClockEnv(TEST_NOW),
   });
   redis = createRedis(asServiceConfig(parseConfig('worker', env)).REDIS_URL, 'producer');
   queues = createQueues(redis, { prefix, attempts: 3, backoffMs: 100 });
@@ -98,16 +100,15 @@ async function seedOrgs(
   budgetsPerOrg: number,
   label: string,
 ): Promise<{ orgIds: number[]; thresholds: number }> {
-  const today = todayUtc(systemNow());
+  const today = todayUtc(new Date(TEST_NOW));
   const days = eachDay(addDays(today, -400), addDays(today, 400));
   const orgIds: number[] = [];
   for (let i = 0; i < count; i++) {
-    const { rows } = await db.pool.query<{ id: number }>(
-      `INSERT INTO organizations (name, aws_account_id) VALUES ($1, '123456789012') RETURNING id::int AS id`,
-      [`${label}-${i}`],
-    );
-    const orgId = rows[0]?.id;
-    assert.ok(orgId);
+    const { id: orgId } = await createOrganization(db.pool, {
+      name: `${label}-${i}`,
+      awsAccountId: '123456789012',
+      selfIdentity: true,
+    });
     orgIds.push(orgId);
     await seedDailyCost(db.pool, orgId, days, '5');
     const channel = await createChannel(db.pool, orgId, {

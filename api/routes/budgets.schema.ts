@@ -29,9 +29,10 @@ const budgetAmount = z.strictObject({
 });
 
 const scope = z
-  .record(z.string().max(100), z.union([z.string(), z.array(z.string())]))
+  // keys up to cost_category:<128 characters> (lib/dimensions.ts)
+  .record(z.string().max(160), z.union([z.string(), z.array(z.string())]))
   .describe(
-    'dimension filters, e.g. {"service": "Amazon Elastic Compute Cloud - Compute"} or {"region": ["us-east-1", "eu-west-1"]}; one dimension (service, account, region)',
+    'dimension filters, e.g. {"service": "Amazon Elastic Compute Cloud - Compute"}, {"region": ["us-east-1", "eu-west-1"]} or {"tag:team": "payments"}; one dimension (service, account, region, record_type, usage_type, tag:<key>, cost_category:<name>)',
   );
 
 const thresholds = z

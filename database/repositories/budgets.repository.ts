@@ -1,6 +1,8 @@
 /**
- * Budgets and their evaluation. The evaluation reads rollups only (cost_daily_service /
- * _account / _region) and the stored Cost Explorer forecast (cost_forecasts), and fires alerts
+ * Budgets and their evaluation. The evaluation reads rollups only (the generic cost_rollup_daily
+ * and cost_rollup_monthly of migration 0008, by scope dimension: service, account, region,
+ * record_type, usage_type, tag:<key>, cost_category:<name>) and the stored Cost Explorer forecast
+ * (cost_forecasts), and fires alerts
  * with INSERT ... ON CONFLICT DO NOTHING on budget_alerts' unique key (budget, period start,
  * threshold, kind): whatever the replicas, retries or crashes, the database decides "once". The
  * outbox rows of a new alert are inserted by the same statement, so an alert never exists without
@@ -186,31 +188,27 @@ const EVALUATION = `
     SELECT array_agg(DISTINCT x ORDER BY x) AS xs
       FROM (SELECT b.ps AS x FROM b UNION ALL SELECT b.pe FROM b
             UNION ALL SELECT $2::date - 30 UNION ALL SELECT $2::date UNION ALL SELECT ms FROM mon UNION ALL SELECT me FROM mon) v),
-  -- Whole months before the trailing window come from the monthly service rollup (one row per service
-  -- and month); the days from that month on, and every account / region sum, from the daily rollups.
+  -- The dimensions read: service (the org's totals) and each budget's scope dimension; none for an
+  -- org without budgets (NULL: nothing is read).
+  dims AS (SELECT array_agg(DISTINCT d) AS ds FROM (SELECT 'service' AS d FROM b UNION ALL SELECT b.dim FROM b WHERE b.dim <> '') x),
+  -- Whole months before the trailing window come from the generic monthly rollup (one row per
+  -- dimension, value and month), the days from that month on from the generic daily rollup; both
+  -- read on their primary key (organization, dimension, month or day, key), never through the
+  -- compatibility views of migration 0008.
   cut AS (SELECT date_trunc('month', $2::date - 30)::date AS d),
   segs AS (
-    SELECT 'service' AS dim, m.service AS k, width_bucket(m.month, bounds.xs) AS seg,
+    SELECT m.dimension AS dim, m.key AS k, width_bucket(m.month, bounds.xs) AS seg,
            sum(m.unblended_cost) AS u, sum(m.amortized_cost) AS a, sum(m.net_unblended_cost) AS n
-      FROM cost_monthly_service m, bounds, cut
-     WHERE EXISTS (SELECT 1 FROM b) AND m.organization_id = $1 AND m.unit = 'USD' AND m.month >= bounds.xs[1] AND m.month < cut.d
-     GROUP BY 2, 3
+      FROM cost_rollup_monthly m, bounds, cut, dims
+     WHERE m.organization_id = $1 AND m.dimension = ANY(dims.ds) AND m.unit = 'USD'
+       AND m.month >= bounds.xs[1] AND m.month < cut.d
+     GROUP BY 1, 2, 3
     UNION ALL
-    SELECT 'service', r.service, width_bucket(r.day, bounds.xs), sum(r.unblended_cost), sum(r.amortized_cost), sum(r.net_unblended_cost)
-      FROM cost_daily_service r, bounds, cut
-     WHERE EXISTS (SELECT 1 FROM b) -- an org without budgets reads nothing
-       AND r.organization_id = $1 AND r.unit = 'USD' AND r.day >= greatest(bounds.xs[1], cut.d) AND r.day < bounds.xs[cardinality(bounds.xs)]
-     GROUP BY 2, 3
-    UNION ALL
-    SELECT 'account', r.linked_account, width_bucket(r.day, bounds.xs), sum(r.unblended_cost), sum(r.amortized_cost), sum(r.net_unblended_cost)
-      FROM cost_daily_account r, bounds, (SELECT min(least(ps, $2::date - 30)) AS lo, max(pe) AS hi FROM b WHERE b.dim = 'account') w
-     WHERE r.organization_id = $1 AND r.unit = 'USD' AND r.day >= w.lo AND r.day < w.hi
-     GROUP BY 2, 3
-    UNION ALL
-    SELECT 'region', r.region, width_bucket(r.day, bounds.xs), sum(r.unblended_cost), sum(r.amortized_cost), sum(r.net_unblended_cost)
-      FROM cost_daily_region r, bounds, (SELECT min(least(ps, $2::date - 30)) AS lo, max(pe) AS hi FROM b WHERE b.dim = 'region') w
-     WHERE r.organization_id = $1 AND r.unit = 'USD' AND r.day >= w.lo AND r.day < w.hi
-     GROUP BY 2, 3),
+    SELECT r.dimension, r.key, width_bucket(r.day, bounds.xs), sum(r.unblended_cost), sum(r.amortized_cost), sum(r.net_unblended_cost)
+      FROM cost_rollup_daily r, bounds, cut, dims
+     WHERE r.organization_id = $1 AND r.dimension = ANY(dims.ds) AND r.unit = 'USD'
+       AND r.day >= greatest(bounds.xs[1], cut.d) AND r.day < bounds.xs[cardinality(bounds.xs)]
+     GROUP BY 1, 2, 3),
   -- a segment's first day
   sg AS MATERIALIZED (SELECT segs.*, bounds.xs[segs.seg] AS lo FROM segs, bounds),
   org AS (

@@ -165,42 +165,42 @@ export async function startSmtpReceiver(auth?: { user: string; password: string 
   };
 }
 
-/** Writes one service's daily cost into the service, account and region rollups (all three metrics equal). */
+/**
+ * Writes one service's daily cost as a load would (cost_data rows of the SERVICE x LINKED_ACCOUNT
+ * and SERVICE x REGION groupings, all three metrics equal; a second call on the same keys replaces
+ * them) and rebuilds the rollups of those days with the rollup routine (migration 0008), so the
+ * generic rollup tables (daily, daily by service, monthly) hold what the rollup worker would write.
+ * `extra` adds SERVICE x <dimension> rows, e.g. `{ 'tag:team': 'payments' }`.
+ */
 export async function seedDailyCost(
   db: Queryable,
   orgId: number,
   days: string[],
   cost: string,
-  dims: { service?: string; account?: string; region?: string } = {},
+  dims: { service?: string; account?: string; region?: string; extra?: Record<string, string> } = {},
 ): Promise<void> {
+  if (days.length === 0) return;
   const service = dims.service ?? 'Amazon Elastic Compute Cloud - Compute';
   const account = dims.account ?? '111122223333';
   const region = dims.region ?? 'us-east-1';
+  const sorted = [...days].sort();
+  const from = sorted[0] ?? '';
+  const last = sorted[sorted.length - 1] ?? '';
+  await db.query(`SELECT ensure_monthly_partitions('cost_data', $1::date, $2::date)`, [from, last]);
+  const groupings = ['account_service', 'region_service', ...Object.keys(dims.extra ?? {})];
+  const linked = [account, '', ...Object.keys(dims.extra ?? {}).map(() => '')];
+  const regions = ['', region, ...Object.keys(dims.extra ?? {}).map(() => '')];
+  const values = ['', '', ...Object.values(dims.extra ?? {})];
   await db.query(
-    `WITH d AS (SELECT unnest($2::date[]) AS day),
-     s AS (INSERT INTO cost_daily_service SELECT $1, day, $4, $3, $3, $3, 1, 'USD', false FROM d
-           ON CONFLICT (organization_id, day, service) DO UPDATE SET unblended_cost = EXCLUDED.unblended_cost,
-             amortized_cost = EXCLUDED.amortized_cost, net_unblended_cost = EXCLUDED.net_unblended_cost),
-     a AS (INSERT INTO cost_daily_account SELECT $1, day, $5, $3, $3, $3, 1, 'USD', false FROM d
-           ON CONFLICT (organization_id, day, linked_account) DO UPDATE SET unblended_cost = EXCLUDED.unblended_cost,
-             amortized_cost = EXCLUDED.amortized_cost, net_unblended_cost = EXCLUDED.net_unblended_cost)
-     INSERT INTO cost_daily_region SELECT $1, day, $6, $3, $3, $3, 1, 'USD', false FROM d
-     ON CONFLICT (organization_id, day, region) DO UPDATE SET unblended_cost = EXCLUDED.unblended_cost,
+    `INSERT INTO cost_data (organization_id, cost_date, grouping, service, linked_account, region, dim_value,
+                            unblended_cost, amortized_cost, net_unblended_cost, usage_quantity, unit, estimated)
+     SELECT $1, d, g.grouping, $4, g.linked_account, g.region, g.dim_value, $3::numeric, $3::numeric, $3::numeric, 1, 'USD', false
+       FROM unnest($2::date[]) d, unnest($5::text[], $6::text[], $7::text[], $8::text[]) AS g(grouping, linked_account, region, dim_value)
+     ON CONFLICT (organization_id, cost_date, grouping, service, linked_account, region, dim_value) DO UPDATE SET unblended_cost = EXCLUDED.unblended_cost,
        amortized_cost = EXCLUDED.amortized_cost, net_unblended_cost = EXCLUDED.net_unblended_cost`,
-    [orgId, days, cost, service, account, region],
+    [orgId, days, cost, service, groupings, linked, regions, values],
   );
-  // The monthly service rollup of the months touched, from the daily one (as the rollup worker does).
-  await db.query(
-    `INSERT INTO cost_monthly_service
-     SELECT organization_id, date_trunc('month', day)::date, service, sum(unblended_cost), sum(amortized_cost),
-            sum(net_unblended_cost), sum(usage_quantity), unit, bool_or(estimated), count(*)
-       FROM cost_daily_service
-      WHERE organization_id = $1 AND date_trunc('month', day) IN (SELECT DISTINCT date_trunc('month', d) FROM unnest($2::date[]) d)
-      GROUP BY organization_id, date_trunc('month', day), service, unit
-     ON CONFLICT (organization_id, month, service) DO UPDATE SET unblended_cost = EXCLUDED.unblended_cost,
-       amortized_cost = EXCLUDED.amortized_cost, net_unblended_cost = EXCLUDED.net_unblended_cost, days = EXCLUDED.days`,
-    [orgId, days],
-  );
+  await db.query(`SELECT * FROM cw_rebuild_cost_rollups($1, $2::date, ($3::date + 1))`, [orgId, from, last]);
 }
 
 /** Stores the month's projected total as the forecast would (cost_forecasts.amount). */
