@@ -1,7 +1,7 @@
 /** `costwatch anomaly subscribe | subscriptions | unsubscribe | settings`: anomaly alerts and gates per organization. */
+import { withPool, wholeNumber } from './support.js';
 import { foreignChannels } from '../database/repositories/budgets.repository.js';
 import type { Command } from 'commander';
-import { loadConfig, required } from '../lib/config.js';
 import { createPool } from '../lib/db.js';
 import { createClock } from '../lib/clock.js';
 import {
@@ -12,26 +12,6 @@ import {
   upsertAnomalySettings,
 } from '../database/repositories/anomalies.repository.js';
 import { getOrganization } from '../database/repositories/organizations.repository.js';
-
-async function withPool<T>(work: (pool: ReturnType<typeof createPool>) => Promise<T>): Promise<T> {
-  const config = loadConfig('cli');
-  const pool = createPool({
-    connectionString: required(config, 'DATABASE_URL'),
-    max: 1,
-    applicationName: 'costwatch-cli',
-  });
-  try {
-    return await work(pool);
-  } finally {
-    await pool.end();
-  }
-}
-
-function wholeNumber(flag: string, value: string): number {
-  if (!/^\d{1,15}$/.test(value) || Number(value) < 1)
-    throw new Error(`${flag}: must be a positive whole number, got ${JSON.stringify(value)}`);
-  return Number(value);
-}
 
 function amount(flag: string, value: string): string {
   if (!/^\d{1,12}(\.\d{1,2})?$/.test(value))
@@ -72,7 +52,9 @@ export function registerAnomalyCommand(program: Command): void {
         const orgId = await existingOrg(pool, o.org);
         const foreign = await foreignChannels(pool, orgId, channelIds);
         if (foreign.length > 0)
-          throw new Error(`--channels: no notification channel ${foreign.join(', ')} in organization ${orgId}`);
+          throw new Error(
+            `--channels: no notification channel ${foreign.join(', ')} in organization ${orgId}`,
+          );
         return createAnomalySubscription(pool, {
           orgId,
           name: o.name.trim(),

@@ -4,11 +4,11 @@
  * zod schemas (errors name the flag). Secrets are read from stdin (or generated and printed once),
  * never taken as arguments (they would show in `ps` and shell history).
  */
+import { withPool, wholeNumber } from './support.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import type { z } from 'zod';
-import { loadConfig, required, type Config } from '../lib/config.js';
-import { createPool, type Pool } from '../lib/db.js';
+import { loadConfig, required } from '../lib/config.js';
 import { createRedis } from '../lib/redis.js';
 import { createLogger } from '../lib/logger.js';
 import { systemNow } from '../lib/clock.js';
@@ -31,25 +31,6 @@ import {
 import { enqueueNotifications, getDelivery } from '../database/repositories/notifications.repository.js';
 import { createBudgetBody, createChannelBody } from '../api/routes/budgets.schema.js';
 import { attemptDelivery } from '../workers/notify.worker.js';
-
-async function withPool<T>(config: Config, work: (pool: Pool) => Promise<T>): Promise<T> {
-  const pool = createPool({
-    connectionString: required(config, 'DATABASE_URL'),
-    max: 2,
-    applicationName: 'costwatch-cli',
-  });
-  try {
-    return await work(pool);
-  } finally {
-    await pool.end();
-  }
-}
-
-function wholeNumber(flag: string, value: string): number {
-  if (!/^\d{1,15}$/.test(value) || Number(value) < 1)
-    throw new Error(`${flag}: must be a positive whole number, got ${JSON.stringify(value)}`);
-  return Number(value);
-}
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -144,7 +125,7 @@ export function registerBudgetCommands(program: Command): void {
       const check = validateBudgetScope(body.scope);
       if (!check.ok) throw new Error(`--scope (${check.field}): ${check.message}`);
       const config = loadConfig('cli-queue');
-      const id = await withPool(config, async (pool) => {
+      const id = await withPool(async (pool) => {
         const foreign = await foreignChannels(pool, orgId, body.channel_ids);
         if (foreign.length > 0)
           throw new Error(`--channel: no channel ${foreign.join(', ')} in organization ${orgId}`);
@@ -166,7 +147,7 @@ export function registerBudgetCommands(program: Command): void {
             throw new Error(`--org: no organization ${orgId}`, { cause: error });
           throw error;
         }
-      });
+      }, config);
       const redis = createRedis(required(config, 'REDIS_URL'), 'producer');
       const queues = createQueues(redis, {
         prefix: config.QUEUE_PREFIX,
@@ -190,8 +171,9 @@ export function registerBudgetCommands(program: Command): void {
       const orgId = wholeNumber('--org', o.org);
       const config = loadConfig('cli');
       const today = todayUtc(systemNow());
-      const [budgets, states] = await withPool(config, (pool) =>
-        Promise.all([listBudgets(pool, orgId), budgetStates(pool, orgId, today)]),
+      const [budgets, states] = await withPool(
+        (pool) => Promise.all([listBudgets(pool, orgId), budgetStates(pool, orgId, today)]),
+        config,
       );
       if (o.json) {
         process.stdout.write(
@@ -229,7 +211,7 @@ export function registerBudgetCommands(program: Command): void {
     .action(async (o: { org: string; id: string }) => {
       const orgId = wholeNumber('--org', o.org);
       const id = wholeNumber('--id', o.id);
-      const deleted = await withPool(loadConfig('cli'), (pool) => deleteBudget(pool, orgId, id));
+      const deleted = await withPool((pool) => deleteBudget(pool, orgId, id));
       if (!deleted) throw new Error(`--id: no budget ${id} in organization ${orgId}`);
       process.stdout.write(`deleted budget ${id}\n`);
     });
@@ -281,7 +263,7 @@ export function registerBudgetCommands(program: Command): void {
             to: '--to',
           });
         const body = parsed.data;
-        const created = await withPool(loadConfig('cli'), async (pool) => {
+        const created = await withPool(async (pool) => {
           try {
             return await createChannel(
               pool,
@@ -320,7 +302,7 @@ export function registerBudgetCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { org: string; json?: boolean }) => {
       const orgId = wholeNumber('--org', o.org);
-      const channels = await withPool(loadConfig('cli'), (pool) => listChannels(pool, orgId));
+      const channels = await withPool((pool) => listChannels(pool, orgId));
       if (o.json) {
         process.stdout.write(`${JSON.stringify(channels, null, 2)}\n`);
         return;
@@ -345,7 +327,7 @@ export function registerBudgetCommands(program: Command): void {
       const orgId = wholeNumber('--org', o.org);
       const id = wholeNumber('--id', o.id);
       const config = loadConfig('cli');
-      const outcome = await withPool(config, async (pool) => {
+      const outcome = await withPool(async (pool) => {
         const [found] = await listChannels(pool, orgId, id);
         if (!found) throw new Error(`--id: no channel ${id} in organization ${orgId}`);
         const [deliveryId] = await enqueueNotifications(pool, {
@@ -383,7 +365,7 @@ export function registerBudgetCommands(program: Command): void {
           deliveryId,
         );
         return getDelivery(pool, orgId, deliveryId);
-      });
+      }, config);
       if (!outcome) throw new Error('the test delivery disappeared');
       process.stdout.write(
         `delivery ${outcome.id}: ${outcome.status}${outcome.last_response_code !== null ? ` (${outcome.last_response_code})` : ''}${outcome.last_error ? `: ${outcome.last_error}` : ''}\n`,
@@ -398,7 +380,7 @@ export function registerBudgetCommands(program: Command): void {
     .action(async (o: { org: string; id: string }) => {
       const orgId = wholeNumber('--org', o.org);
       const id = wholeNumber('--id', o.id);
-      const deleted = await withPool(loadConfig('cli'), (pool) => deleteChannel(pool, orgId, id));
+      const deleted = await withPool((pool) => deleteChannel(pool, orgId, id));
       if (!deleted) throw new Error(`--id: no channel ${id} in organization ${orgId}`);
       process.stdout.write(`deleted channel ${id}\n`);
     });

@@ -4,6 +4,7 @@
  * --org ID [--tags a,b] [--cost-categories X,Y] [--usage-types on|off]` (what its fetches load:
  * each tracked key adds one SERVICE x TAG / COST_CATEGORY / USAGE_TYPE query per window).
  */
+import { withPool } from './support.js';
 import type { Command } from 'commander';
 import {
   GetCostCategoriesCommand,
@@ -11,7 +12,6 @@ import {
   type CostExplorerClient,
 } from '@aws-sdk/client-cost-explorer';
 import { loadConfig, required } from '../lib/config.js';
-import { createPool, type Pool } from '../lib/db.js';
 import { createRedis } from '../lib/redis.js';
 import { addDays, isIsoDate, toIsoDate } from '../lib/dates.js';
 import { createClock } from '../lib/clock.js';
@@ -51,20 +51,6 @@ async function allKeys(
     }
   } while (token);
   return out;
-}
-
-async function withPool<T>(work: (pool: Pool) => Promise<T>): Promise<T> {
-  const config = loadConfig('cli');
-  const pool = createPool({
-    connectionString: required(config, 'DATABASE_URL'),
-    max: 1,
-    applicationName: 'costwatch-cli',
-  });
-  try {
-    return await work(pool);
-  } finally {
-    await pool.end();
-  }
 }
 
 function printTracked(orgId: number, tracked: string[]): void {

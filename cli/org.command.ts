@@ -6,10 +6,10 @@
  * A role must live in the organization's account; no role means `--self` (CostWatch's own AWS
  * identity), asked for explicitly. `--platform` creates the one organization operators live in.
  */
+import { withPool } from './support.js';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { loadConfig, required } from '../lib/config.js';
-import { createPool } from '../lib/db.js';
+import { loadConfig } from '../lib/config.js';
 import { trustPolicy } from '../lib/aws-trust.js';
 import {
   checkOrganizationTrust,
@@ -65,20 +65,6 @@ const FLAG: Record<string, string> = {
   self: '--self',
   selfIdentity: '--self',
 };
-
-async function withPool<T>(work: (pool: ReturnType<typeof createPool>) => Promise<T>): Promise<T> {
-  const config = loadConfig('cli');
-  const pool = createPool({
-    connectionString: required(config, 'DATABASE_URL'),
-    max: 1,
-    applicationName: 'costwatch-cli',
-  });
-  try {
-    return await work(pool);
-  } finally {
-    await pool.end();
-  }
-}
 
 function orgId(value: string): number {
   if (!/^\d+$/.test(value))

@@ -4,9 +4,8 @@
  * (`echo 'pw' | costwatch user create ...`) or typed at a hidden prompt — never from the command
  * line, where it would land in shell history and the process list.
  */
+import { withPool } from './support.js';
 import { Option, type Command } from 'commander';
-import { loadConfig, required } from '../lib/config.js';
-import { createPool, type Pool } from '../lib/db.js';
 import {
   createUser,
   disableUserByEmail,
@@ -19,20 +18,6 @@ import {
 import { DEFAULT_BCRYPT_COST, hashPassword, passwordProblem } from '../api/auth/passwords.js';
 
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
-
-async function withPool<T>(work: (pool: Pool) => Promise<T>): Promise<T> {
-  const config = loadConfig('cli');
-  const pool = createPool({
-    connectionString: required(config, 'DATABASE_URL'),
-    max: 1,
-    applicationName: 'costwatch-cli',
-  });
-  try {
-    return await work(pool);
-  } finally {
-    await pool.end();
-  }
-}
 
 function parseEmail(value: string): string {
   const email = value.trim().toLowerCase();
