@@ -51,6 +51,7 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
           REDIS_URL: p.config.REDIS_URL,
           QUEUE_PREFIX: p.config.QUEUE_PREFIX,
           AWS_ENDPOINT_URL: p.sim.url,
+          ALLOW_INSECURE_AWS_ENDPOINT: 'true',
           LOG_LEVEL: 'silent',
         },
       },

@@ -83,7 +83,8 @@ before(async () => {
     env: { RESTATEMENT_PROBE: 'true' },
   });
   p.workers = await startWorkers(p.config, {
-    queues: ['fetch-costs', 'fetch-forecast', 'rollups'],
+    // Every queue a cost refresh feeds (rollups set off anomaly detection and budget evaluation).
+    queues: ['fetch-costs', 'fetch-forecast', 'rollups', 'anomalies', 'budgets', 'notifications'],
     log: createLogger({ level: 'silent', name: 'worker' }),
     now: clock.now,
   });

@@ -41,12 +41,15 @@ test("/ready's timeout is the one TROUBLESHOOTING states", async () => {
     const body = ready.json as { status: string; checks: { postgres: string; redis: string } };
     assert.equal(body.status, 'unavailable');
     assert.equal(body.checks.redis, 'ok');
-    const timeoutMs = Number(/no answer within (\d+) ms/.exec(body.checks.postgres)?.[1]);
-    assert.ok(timeoutMs > 0, body.checks.postgres);
-    assert.equal(Number(stated) * 1000, timeoutMs, `the doc says ${stated} s, the API waits ${timeoutMs} ms`);
-    assert.ok(ms >= timeoutMs && ms < timeoutMs + 2_000, `answered after ${ms} ms`);
+    // /ready answers status only (its reasons go to the log): the timeout shows in how long it took.
+    assert.equal(body.checks.postgres, 'unavailable');
+    const timeoutMs = Number(stated) * 1000;
     assert.ok(
-      doc.includes(`"postgres":"no answer within ${timeoutMs} ms"`),
+      ms >= timeoutMs && ms < timeoutMs + 2_000,
+      `the doc says ${stated} s, the API answered after ${ms} ms`,
+    );
+    assert.ok(
+      doc.includes('{"status":"unavailable","checks":{"postgres":"unavailable","redis":"ok"}}'),
       'the example body is the real one',
     );
   } finally {
