@@ -112,11 +112,12 @@ test('decimal comparison and window merging', () => {
   ]);
 });
 
-test('nothing restated: one probe request; a new estimate slot: probe + both groupings of the Estimated days', async () => {
+test('nothing restated: one probe request; a new estimate slot: probe + every grouping of the Estimated days', async () => {
   assert.equal(await refresh(), 1, 'the same estimate slot as the backfill: only the probe');
   await assertExact();
   at('2026-11-20T14:00:00Z');
-  assert.equal(await refresh(), 3, 'probe + one page per grouping of the Estimated days');
+  // The probe, then one page for each grouping every org loads (by account, by region, by record type).
+  assert.equal(await refresh(), 1 + 3, 'probe + one page per grouping of the Estimated days');
   await assertExact();
 });
 
