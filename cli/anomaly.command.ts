@@ -1,9 +1,8 @@
 /** `costwatch anomaly subscribe | subscriptions | unsubscribe | settings`: anomaly alerts and gates per organization. */
-import { withPool, wholeNumber } from './support.js';
+import { cliNow, withPool, wholeNumber } from './support.js';
 import { foreignChannels } from '../database/repositories/budgets.repository.js';
 import type { Command } from 'commander';
 import { createPool } from '../lib/db.js';
-import { createClock } from '../lib/clock.js';
 import {
   createAnomalySubscription,
   findAnomalySettings,
@@ -60,7 +59,7 @@ export function registerAnomalyCommand(program: Command): void {
           name: o.name.trim(),
           minImpact,
           channelIds,
-          now: createClock()(),
+          now: cliNow(),
         });
       });
       process.stdout.write(`${created.id}\n`);
@@ -101,7 +100,7 @@ export function registerAnomalyCommand(program: Command): void {
           minImpact: null,
           channelIds: null,
           enabled: false,
-          now: createClock()(),
+          now: cliNow(),
         }),
       );
       if (!row) throw new Error(`--id: no subscription ${id} in that organization`);
@@ -136,7 +135,7 @@ export function registerAnomalyCommand(program: Command): void {
         const settings = await withPool(async (pool) => {
           const orgId = await existingOrg(pool, o.org);
           if (Object.values(change).every((v) => v === null)) return findAnomalySettings(pool, orgId);
-          return upsertAnomalySettings(pool, { orgId, ...change, now: createClock()() });
+          return upsertAnomalySettings(pool, { orgId, ...change, now: cliNow() });
         });
         process.stdout.write(
           `${JSON.stringify(settings ?? { min_impact_absolute: '10', min_impact_relative: '0.2', z_threshold: '3.5', detect_drops: false })}\n`,

@@ -4,7 +4,7 @@
  * --org ID [--tags a,b] [--cost-categories X,Y] [--usage-types on|off]` (what its fetches load:
  * each tracked key adds one SERVICE x TAG / COST_CATEGORY / USAGE_TYPE query per window).
  */
-import { withPool } from './support.js';
+import { cliNow, withPool } from './support.js';
 import type { Command } from 'commander';
 import {
   GetCostCategoriesCommand,
@@ -14,7 +14,6 @@ import {
 import { loadConfig, required } from '../lib/config.js';
 import { createRedis } from '../lib/redis.js';
 import { addDays, isIsoDate, toIsoDate } from '../lib/dates.js';
-import { createClock } from '../lib/clock.js';
 import { AwsGateway, RequestTracker, withRequestTracker } from '../lib/aws.js';
 import { AwsRateLimiter } from '../lib/aws-rate-limit.js';
 import { AWS_REQUEST_PRICE_DOLLARS } from '../lib/metrics.js';
@@ -90,7 +89,7 @@ export function registerOrgDimensionCommands(org: Command): void {
             }),
             maxAttempts: config.AWS_MAX_ATTEMPTS,
           });
-          const today = options.asOf ?? toIsoDate(createClock()());
+          const today = options.asOf ?? toIsoDate(cliNow(config));
           const window = { Start: addDays(today, -30), End: addDays(today, 1) };
           const ce = gateway.costExplorer(found);
           const [tags, categories] = await withRequestTracker(tracker, () =>

@@ -1,4 +1,5 @@
 /** What the operator commands share: a short-lived Postgres pool and flag parsing. */
+import { clockFromConfig } from '../lib/clock.js';
 import { loadConfig, required, type Config } from '../lib/config.js';
 import { createPool, type Pool } from '../lib/db.js';
 
@@ -24,4 +25,9 @@ export function wholeNumber(flag: string, value: string): number {
   if (!/^\d{1,15}$/.test(value) || Number(value) < 1)
     throw new Error(`${flag}: must be a positive whole number, got ${JSON.stringify(value)}`);
   return Number(value);
+}
+
+/** The CLI's "now": the injected clock (CLOCK_START pins it), never the wall clock for a date. */
+export function cliNow(config: Config = loadConfig('cli')): Date {
+  return clockFromConfig(config)();
 }

@@ -5,27 +5,28 @@
 
 const EC2 = 'Amazon Elastic Compute Cloud - Compute';
 
-function dayOffset(offset) {
-  const today = new Date().toISOString().slice(0, 10);
+/** `offset` days from `today` (the simulator's today: the demo's clock, which CLOCK_START may pin). */
+function dayOffset(today, offset) {
   return new Date(Date.parse(`${today}T00:00:00Z`) + offset * 86_400_000).toISOString().slice(0, 10);
 }
 
 /** Injects the demo spike through the simulator's control API (`costInjections`). */
 export async function injectDemoAnomaly(simUrl, account) {
+  const { today } = await (await fetch(`${simUrl}/_sim/health`)).json();
   const res = await fetch(`${simUrl}/_sim/options`, {
     method: 'PATCH',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
-      costInjections: [{ kind: 'spike', account, service: EC2, from: dayOffset(-10), factor: 15 }],
+      costInjections: [{ kind: 'spike', account, service: EC2, from: dayOffset(today, -10), factor: 15 }],
     }),
   });
   if (!res.ok) throw new Error(`simulator refused the demo anomaly: ${res.status} ${await res.text()}`);
 }
 
 /** Waits (up to 60 s) for the detector to have opened the demo anomaly; returns lines describing it. */
-export async function describeDemoAnomaly(api, token) {
+export async function describeDemoAnomaly(api, token, today) {
   const deadline = Date.now() + 60_000;
-  const spikeDay = dayOffset(-10);
+  const spikeDay = dayOffset(today, -10);
   for (;;) {
     const res = await fetch(
       `${api}/api/v1/anomalies?service=${encodeURIComponent(EC2)}&from=${spikeDay}&to=${spikeDay}`,

@@ -5,7 +5,7 @@
  * pipeline's queues are idle and every fetch run of this refresh is done, and reports them.
  */
 import { parseConfig, required } from '../lib/config.js';
-import { createClock, type Now } from '../lib/clock.js';
+import { clockFromConfig, type Now } from '../lib/clock.js';
 import { addDays, todayUtc } from '../lib/dates.js';
 import { createPool } from '../lib/db.js';
 import { ALL_QUEUES, QUEUES } from '../lib/jobs.js';
@@ -29,7 +29,8 @@ export async function refreshDemoOrganizations(
   options: { timeoutMs: number; now?: Now },
 ): Promise<DemoRefreshResult> {
   const config = parseConfig('cli-queue', env);
-  const now = options.now ?? createClock();
+  // The demo's clock: CLOCK_START in its environment pins it, as it pins the roles and the simulator.
+  const now = options.now ?? clockFromConfig(config);
   const pool = createPool({
     connectionString: required(config, 'DATABASE_URL'),
     max: 2,

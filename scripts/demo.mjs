@@ -362,7 +362,7 @@ try {
     throw new Error(`the summary shows no month-to-date cost: ${JSON.stringify(summary).slice(0, 300)}`);
   // Budgets: a budget the forecast crosses at 80%, notified to a webhook receiver (scripts/demo-budgets.mjs).
   await (await import('./demo-budgets.mjs')).runBudgetsDemo({ api, token, log });
-  const anomaly = await describeDemoAnomaly(api, token);
+  const anomaly = await describeDemoAnomaly(api, token, today);
 
   process.stdout.write(`
 CostWatch is running on local data (through ${today}).

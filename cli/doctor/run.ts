@@ -114,7 +114,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
       );
       emit(headroom);
       if (migrations.ok)
-        emit(await guarded('ce daily cap', stepBudget, () => checkCeCap(db, config.CE_DAILY_REQUEST_CAP)));
+        emit(await guarded('ce daily cap', stepBudget, () => checkCeCap(db, config.CE_DAILY_REQUEST_CAP, now())));
       orgsTable = await db
         .query<{ t: string | null }>(`SELECT to_regclass('organizations')::text AS t`)
         .then((r) => r.rows[0]?.t != null)
