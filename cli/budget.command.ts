@@ -30,7 +30,7 @@ import {
 } from '../database/repositories/notification-channels.repository.js';
 import { enqueueNotifications, getDelivery } from '../database/repositories/notifications.repository.js';
 import { createBudgetBody, createChannelBody } from '../api/routes/budgets.schema.js';
-import { attemptDelivery } from '../workers/notify.worker.js';
+import { attemptDelivery, notifySettings } from '../workers/notify.worker.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -347,20 +347,7 @@ export function registerBudgetCommands(program: Command): void {
           {
             db: pool,
             log: createLogger({ level: 'warn', name: 'cli' }),
-            settings: {
-              timeoutMs: config.NOTIFY_TIMEOUT_MS,
-              retryBaseMs: config.NOTIFY_RETRY_BASE_MS,
-              retryMaxMs: config.NOTIFY_RETRY_MAX_MS,
-              publicApiUrl: config.PUBLIC_API_URL,
-              smtp: {
-                host: config.SMTP_HOST,
-                port: config.SMTP_PORT,
-                secure: config.SMTP_SECURE,
-                user: config.SMTP_USER,
-                password: config.SMTP_PASSWORD,
-                from: config.SMTP_FROM,
-              },
-            },
+            settings: notifySettings(config),
           },
           deliveryId,
         );

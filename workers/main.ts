@@ -25,7 +25,7 @@ import { createFetchMetricsProcessor } from './fetch-metrics.worker.js';
 import { createFetchForecastProcessor, type ForecastRefreshed } from './fetch-forecast.worker.js';
 import { createRollupProcessor } from './rollup.worker.js';
 import { createEvaluateBudgetsProcessor } from './evaluate-budgets.worker.js';
-import { createNotifyProcessor } from './notify.worker.js';
+import { createNotifyProcessor, notifySettings } from './notify.worker.js';
 import { enqueueBudgetEvaluation } from '../producers/notifications.js';
 import { createDetectAnomaliesProcessor } from './detect-anomalies.worker.js';
 import { countOpenAnomalies } from '../database/repositories/anomalies.repository.js';
@@ -137,20 +137,7 @@ export async function startWorkers(
       db,
       queues,
       log,
-      settings: {
-        timeoutMs: config.NOTIFY_TIMEOUT_MS,
-        retryBaseMs: config.NOTIFY_RETRY_BASE_MS,
-        retryMaxMs: config.NOTIFY_RETRY_MAX_MS,
-        publicApiUrl: config.PUBLIC_API_URL,
-        smtp: {
-          host: config.SMTP_HOST,
-          port: config.SMTP_PORT,
-          secure: config.SMTP_SECURE,
-          user: config.SMTP_USER,
-          password: config.SMTP_PASSWORD,
-          from: config.SMTP_FROM,
-        },
-      },
+      settings: notifySettings(config),
     }),
   };
 

@@ -5,6 +5,7 @@
  * At least once: only a crash between sending and recording sends a delivery twice, with the same
  * X-CostWatch-Delivery id.
  */
+import type { Config } from '../lib/config.js';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Pool } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
@@ -39,6 +40,38 @@ export interface NotifySettings {
   publicApiUrl: string;
   /** The deployment's SMTP server (SMTP_*); a channel's own settings override it field by field. */
   smtp: Partial<SmtpSettings> & { port: number; secure: boolean; from: string };
+}
+
+type NotifyConfig = Pick<
+  Config,
+  | 'NOTIFY_TIMEOUT_MS'
+  | 'NOTIFY_RETRY_BASE_MS'
+  | 'NOTIFY_RETRY_MAX_MS'
+  | 'PUBLIC_API_URL'
+  | 'SMTP_HOST'
+  | 'SMTP_PORT'
+  | 'SMTP_SECURE'
+  | 'SMTP_USER'
+  | 'SMTP_PASSWORD'
+  | 'SMTP_FROM'
+>;
+
+/** The delivery settings the NOTIFY_* and SMTP_* variables give (the worker's and the CLI's test send). */
+export function notifySettings(config: NotifyConfig): NotifySettings {
+  return {
+    timeoutMs: config.NOTIFY_TIMEOUT_MS,
+    retryBaseMs: config.NOTIFY_RETRY_BASE_MS,
+    retryMaxMs: config.NOTIFY_RETRY_MAX_MS,
+    publicApiUrl: config.PUBLIC_API_URL,
+    smtp: {
+      host: config.SMTP_HOST,
+      port: config.SMTP_PORT,
+      secure: config.SMTP_SECURE,
+      user: config.SMTP_USER,
+      password: config.SMTP_PASSWORD,
+      from: config.SMTP_FROM,
+    },
+  };
 }
 
 export interface NotifyDeps {
