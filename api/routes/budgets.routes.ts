@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Request } from 'express';
 import type { z } from 'zod';
+import type { ApiContext } from '../context.js';
 import { toIsoDate } from '../../lib/dates.js';
 import type { Queryable } from '../../lib/db.js';
 import { validateBudgetScope, type BudgetScope } from '../../lib/budget-scope.js';
@@ -111,8 +112,20 @@ async function budgetViews(db: Queryable, orgId: number, today: string, ids: num
   return budgets.map((b) => budgetView(b, states));
 }
 
+/** A budget just written: its evaluation queued (it evaluates at once), and its view as of `now`. */
+async function evaluatedView(app: ApiContext, orgId: number, id: number, now: Date) {
+  await enqueueBudgetEvaluation(app.queues, orgId);
+  const [view] = await budgetViews(app.db, orgId, toIsoDate(now), [id]);
+  if (!view) throw notFound('budget');
+  return view;
+}
+
 /** Refuses (400 on channel_ids) channel ids that are not notification channels of the organization. */
-export async function checkChannels(db: Queryable, orgId: number, ids: number[] | undefined | null): Promise<void> {
+export async function checkChannels(
+  db: Queryable,
+  orgId: number,
+  ids: number[] | undefined | null,
+): Promise<void> {
   if (!ids) return;
   const foreign = await foreignChannels(db, orgId, ids);
   if (foreign.length > 0)
@@ -197,10 +210,7 @@ export const budgetRoutes: Route[] = [
         throw error;
       }
       // A budget created mid-period evaluates at once.
-      await enqueueBudgetEvaluation(app.queues, orgId);
-      const [view] = await budgetViews(app.db, orgId, toIsoDate(now), [id]);
-      if (!view) throw notFound('budget');
-      return view;
+      return evaluatedView(app, orgId, id, now);
     },
   }),
   orgRoute({
@@ -234,10 +244,7 @@ export const budgetRoutes: Route[] = [
         throw error;
       }
       if (!found) throw notFound('budget');
-      await enqueueBudgetEvaluation(app.queues, orgId);
-      const [view] = await budgetViews(app.db, orgId, toIsoDate(now), [id]);
-      if (!view) throw notFound('budget');
-      return view;
+      return evaluatedView(app, orgId, id, now);
     },
   }),
   orgRoute({
