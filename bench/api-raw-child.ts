@@ -1,7 +1,7 @@
 /**
  * Throwaway API process of the API benchmark: the real app (createApp: auth, validation, the same
  * handlers and JSON), but every read of a rollup table is answered from cost_data instead. The
- * pool is wrapped so that each `FROM cost_daily_service` (account, region, monthly) becomes the
+ * pool is wrapped so that each `FROM cost_rollup_daily` (by_service, monthly) becomes the
  * subquery that rebuildCostRollups itself runs over cost_data; Postgres pushes the organization,
  * date and filter predicates into it (partition pruning, the natural-key index). So this is "the
  * same endpoint computed from cost_data directly", and its answers equal the API's (the benchmark
@@ -20,29 +20,48 @@ import { createApp } from '../api/app.js';
 
 const SUMS = `sum(unblended_cost) AS unblended_cost, sum(amortized_cost) AS amortized_cost,
   sum(net_unblended_cost) AS net_unblended_cost, sum(usage_quantity) AS usage_quantity,
+  CASE WHEN min(usage_unit) = max(usage_unit) THEN min(usage_unit) ELSE '' END AS usage_unit,
   min(unit) AS unit, bool_or(estimated) AS estimated`;
 
-/** Each rollup table as the aggregate over cost_data it is built from (rollups.repository.ts). */
+/** The value of a cost_data row in its grouping's dimension (as cw_rebuild_cost_rollups keys it). */
+const KEY = `CASE grouping WHEN 'account_service' THEN linked_account WHEN 'region_service' THEN region ELSE dim_value END`;
+
+/**
+ * The per-(dimension, day, value) rows from cost_data: the service dimension from the SERVICE x
+ * LINKED_ACCOUNT grouping, every other dimension from its own grouping. `period` is the day or
+ * its month; `bound` limits cost_date where the caller's predicate is on the month.
+ */
+function perDimension(period: string, bound: string, extra: string): string {
+  return `(SELECT organization_id, 'service'::text AS dimension, ${period}, service AS key, ${SUMS}${extra}
+     FROM cost_data WHERE grouping = 'account_service'${bound} GROUP BY 1, 2, 3, 4
+   UNION ALL
+   SELECT organization_id, cw_grouping_dimension(grouping), ${period}, ${KEY}, ${SUMS}${extra}
+     FROM cost_data WHERE true${bound} GROUP BY 1, 2, 3, 4)`;
+}
+
+/**
+ * Each rollup table of migration 0008 as the aggregate over cost_data it is built from
+ * (cw_rebuild_cost_rollups). Postgres pushes the organization, dimension, day and value
+ * predicates of the API's queries into every branch (partition pruning, the natural-key index).
+ */
 export const RAW_SOURCES: Record<string, string> = {
-  cost_daily_service: `(SELECT organization_id, cost_date AS day, service, ${SUMS}
-     FROM cost_data WHERE grouping = 'account_service' GROUP BY organization_id, cost_date, service)`,
-  cost_daily_account: `(SELECT organization_id, cost_date AS day, linked_account, ${SUMS}
-     FROM cost_data WHERE grouping = 'account_service' GROUP BY organization_id, cost_date, linked_account)`,
-  cost_daily_region: `(SELECT organization_id, cost_date AS day, region, ${SUMS}
-     FROM cost_data WHERE grouping = 'region_service' GROUP BY organization_id, cost_date, region)`,
-  // The monthly queries take ($2, $3) = (from, to): bound cost_date by them too, as a hand-written
+  cost_rollup_daily_by_service: `(SELECT organization_id, cw_grouping_dimension(grouping) AS dimension,
+            cost_date AS day, service, ${KEY} AS key, ${SUMS}
+     FROM cost_data GROUP BY 1, 2, 3, 4, 5)`,
+  cost_rollup_daily: perDimension('cost_date AS day', '', ''),
+  // The monthly queries take ($3, $4) = (from, to): bound cost_date by them too, as a hand-written
   // query would, so that partitions are pruned (a predicate on date_trunc(cost_date) prunes none).
-  cost_monthly_service: `(SELECT organization_id, date_trunc('month', cost_date)::date AS month, service, ${SUMS},
-            count(DISTINCT cost_date)::int AS days
-     FROM cost_data WHERE grouping = 'account_service'
-      AND cost_date >= date_trunc('month', $2::date)::date
-      AND cost_date < (date_trunc('month', $3::date) + interval '1 month')::date
-     GROUP BY organization_id, date_trunc('month', cost_date)::date, service)`,
+  cost_rollup_monthly: perDimension(
+    "date_trunc('month', cost_date)::date AS month",
+    ` AND cost_date >= date_trunc('month', $3::date)::date
+      AND cost_date < (date_trunc('month', $4::date) + interval '1 month')::date`,
+    ', count(DISTINCT cost_date)::int AS days',
+  ),
 };
 
 export function rewriteToRaw(sql: string): string {
   return sql.replace(
-    /\bFROM (cost_daily_service|cost_daily_account|cost_daily_region|cost_monthly_service)\b/g,
+    /\bFROM (cost_rollup_daily_by_service|cost_rollup_daily|cost_rollup_monthly)\b/g,
     (_m, table: string) => `FROM ${RAW_SOURCES[table] ?? table} AS ${table}`,
   );
 }

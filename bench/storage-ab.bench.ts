@@ -91,6 +91,8 @@ async function main(): Promise<void> {
       JWT_SECRET_KEY: process.env.JWT_SECRET_KEY ?? 'bench-secret-bench-secret-bench-secret-1234',
       LOG_LEVEL: 'warn',
       LOGIN_ATTEMPTS_PER_15MIN: '10000',
+      // The per-principal rate limit (issue 12) would answer most of the load with 429s.
+      API_RATE_PER_MINUTE: '1000000',
       API_CACHE_TTL_SECONDS: ttl,
     };
     const servers: Record<'old' | 'new', ApiProcess> = {
@@ -175,6 +177,11 @@ async function main(): Promise<void> {
   process.stdout.write(
     `\nload average ${note.loadAverage}; ${fmt.int(dataset.meta.costRows)} cost_data rows, ${dataset.meta.orgs} orgs\n`,
   );
+  const failed = Object.entries(summary).filter(([, v]) => (v as { errors: number }).errors > 0);
+  if (failed.length > 0)
+    process.stdout.write(
+      `INVALID: errors or non-2xx answers in ${failed.map(([m]) => m).join(', ')}: the ratios compare failures, not the designs\n`,
+    );
   saveResults('storage-ab', {
     machine: note,
     dataset: dataset.name,
@@ -183,10 +190,11 @@ async function main(): Promise<void> {
     summary,
   });
   await withClient(adminUrl(), (c) => c.query(`DROP DATABASE IF EXISTS ${oldName} WITH (FORCE)`));
+  if (failed.length > 0) process.exitCode = 1;
 }
 
 main().then(
-  () => process.exit(0),
+  () => process.exit(process.exitCode ?? 0),
   (error: unknown) => {
     process.stderr.write(
       `storage-ab: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
