@@ -11,8 +11,8 @@
  * - A day is flagged when the modified z-score (excess / scale) is at least 3.5 and the excess is at
  *   least both the absolute minimum ($10) and the relative minimum (20% of the baseline). A day that
  *   is no higher than the same day of one of the two previous months (relative to that day's own
- *   baseline: a monthly recurrence such as month-end jobs or fees on the 1st) by those minimums is
- *   seasonal.
+ *   baseline: a monthly recurrence such as month-end jobs or fees on the 1st; a day without a
+ *   baseline is no comparison) by those minimums is seasonal.
  * - A key that first appears with under 14 days of history (after at least 14 loaded days of the
  *   organization without it) and spends at least the absolute minimum is `new_spend`.
  * - Flagged days with a gap of at most one day form one episode: start, end, impact = sum of the
@@ -253,8 +253,12 @@ export function scoreSeries(
         const previous = byDay.get(monthDay);
         const last = previous === undefined ? null : (points[previous]?.amount ?? null);
         if (last === null || previous === undefined || previous < keyFirst) continue;
+        // A day without a baseline of its own (under 14 days of history then) says nothing about a
+        // recurrence: its raw amount would compare across weekdays (a weekend spike against last
+        // month's weekday level).
         const lastBase = baselineOf(points, previous, keyFirst)?.baseline;
-        const expected = lastBase !== undefined && lastBase > 0 ? b.baseline * (last / lastBase) : last;
+        if (lastBase === undefined) continue;
+        const expected = lastBase > 0 ? b.baseline * (last / lastBase) : last;
         seasonal =
           seasonal === null
             ? expected
