@@ -391,8 +391,7 @@ try {
     const created = await createOrganization(db.pool, {
       name: `bench-anomaly-${org.index}`,
       awsAccountId: '123456789012',
-      roleArn: null,
-      externalId: null,
+      roleArn: 'arn:aws:iam::123456789012:role/CostWatchRead',
     });
     orgIds.push(created.id);
     const cols: {
