@@ -214,6 +214,17 @@ const detector = (values: number[]) =>
 const ratio = (a: number, b: number) => (b === 0 ? 1 : a / b);
 const evaluatedOrgDays = ORGS * (YEAR_DAYS - FIRST_SCORED);
 
+function measures(t: Tally) {
+  return {
+    precision: ratio(t.truePositives, t.episodes),
+    recall: ratio(t.caught, t.qualifying),
+    recallAll: ratio(t.allCaught, t.allEvents),
+    precisionAttributed: ratio(t.truePositivesAttributed, t.episodes),
+    recallWindow: ratio(t.caughtWindow, t.qualifying),
+    recallAllWindow: ratio(t.allCaughtWindow, t.allEvents),
+  };
+}
+
 /** Scores both detectors on one mix of the 200 org-years; prints its tables. */
 function measureMix(mix: EventMix) {
   progress(`generating ${ORGS} org-years (seed ${SEED}, mix ${mix})`);
@@ -229,24 +240,26 @@ function measureMix(mix: EventMix) {
         const dow = (3 + ev.start) % 7; // 2025-01-01 is a Wednesday
         weekdays[dow] = (weekdays[dow] ?? 0) + 1;
       }
+  const o = measures(ours);
+  const n = measures(naive);
   const quality = {
-    precision: ratio(ours.truePositives, ours.episodes),
-    recall: ratio(ours.caught, ours.qualifying),
-    recall_all_events: ratio(ours.allCaught, ours.allEvents),
-    naive_precision: ratio(naive.truePositives, naive.episodes),
-    naive_recall: ratio(naive.caught, naive.qualifying),
-    naive_recall_all_events: ratio(naive.allCaught, naive.allEvents),
-    precision_attributed: ratio(ours.truePositivesAttributed, ours.episodes),
-    naive_precision_attributed: ratio(naive.truePositivesAttributed, naive.episodes),
-    recall_window_rule: ratio(ours.caughtWindow, ours.qualifying),
-    naive_recall_window_rule: ratio(naive.caughtWindow, naive.qualifying),
-    recall_all_events_window_rule: ratio(ours.allCaughtWindow, ours.allEvents),
-    naive_recall_all_events_window_rule: ratio(naive.allCaughtWindow, naive.allEvents),
+    precision: o.precision,
+    recall: o.recall,
+    recall_all_events: o.recallAll,
+    naive_precision: n.precision,
+    naive_recall: n.recall,
+    naive_recall_all_events: n.recallAll,
+    precision_attributed: o.precisionAttributed,
+    naive_precision_attributed: n.precisionAttributed,
+    recall_window_rule: o.recallWindow,
+    naive_recall_window_rule: n.recallWindow,
+    recall_all_events_window_rule: o.recallAllWindow,
+    naive_recall_all_events_window_rule: n.recallAllWindow,
     episodes: ours.episodes,
     naive_episodes: naive.episodes,
     qualifying_events: ours.qualifying,
     events: ours.allEvents,
-    ramped_increases: orgs.reduce((a, o) => a + o.events.filter((ev) => ev.rampDays > 1).length, 0),
+    ramped_increases: orgs.reduce((a, org) => a + org.events.filter((ev) => ev.rampDays > 1).length, 0),
     event_start_weekdays_sun_to_sat: weekdays,
     by_category: Object.fromEntries(
       CATEGORIES.map((c) => [
@@ -260,6 +273,11 @@ function measureMix(mix: EventMix) {
     ),
     ms_per_org_day: ours.detectNs / 1e6 / evaluatedOrgDays,
   };
+  const row = (label: string, m: ReturnType<typeof measures>, t: Tally) => [
+    label,
+    ...[m.precision, m.recall, m.recallAll, m.recallWindow, m.precisionAttributed].map((x) => x.toFixed(3)),
+    t.episodes,
+  ];
   printTable(
     `anomaly detection quality, mix ${mix}: ${ORGS} org-years, ${ours.allEvents} injected events (${ours.qualifying} of >= 30% and >= $20/day, ${quality.ramped_increases} increases phased in)`,
     [
@@ -271,40 +289,21 @@ function measureMix(mix: EventMix) {
       'precision, attributed',
       'episodes',
     ],
-    [
-      [
-        'CostWatch (median/MAD, gates)',
-        quality.precision.toFixed(3),
-        quality.recall.toFixed(3),
-        quality.recall_all_events.toFixed(3),
-        quality.recall_window_rule.toFixed(3),
-        quality.precision_attributed.toFixed(3),
-        ours.episodes,
-      ],
-      [
-        'naive (+20% day over day)',
-        quality.naive_precision.toFixed(3),
-        quality.naive_recall.toFixed(3),
-        quality.naive_recall_all_events.toFixed(3),
-        quality.naive_recall_window_rule.toFixed(3),
-        quality.naive_precision_attributed.toFixed(3),
-        naive.episodes,
-      ],
-    ],
+    [row('CostWatch (median/MAD, gates)', o, ours), row('naive (+20% day over day)', n, naive)],
   );
   printTable(
     `recall on the goal class by kind of event, mix ${mix}`,
     ['event', 'events', 'CostWatch', 'naive', 'CostWatch, window rule', 'naive, window rule'],
     CATEGORIES.map((c) => {
-      const o = ours.byCategory.get(c) ?? { qualifying: 0, caught: 0, caughtWindow: 0 };
-      const n = naive.byCategory.get(c) ?? { qualifying: 0, caught: 0, caughtWindow: 0 };
+      const oc = ours.byCategory.get(c) ?? { qualifying: 0, caught: 0, caughtWindow: 0 };
+      const nc = naive.byCategory.get(c) ?? { qualifying: 0, caught: 0, caughtWindow: 0 };
       return [
         c,
-        o.qualifying,
-        ratio(o.caught, o.qualifying).toFixed(3),
-        ratio(n.caught, n.qualifying).toFixed(3),
-        ratio(o.caughtWindow, o.qualifying).toFixed(3),
-        ratio(n.caughtWindow, n.qualifying).toFixed(3),
+        oc.qualifying,
+        ratio(oc.caught, oc.qualifying).toFixed(3),
+        ratio(nc.caught, nc.qualifying).toFixed(3),
+        ratio(oc.caughtWindow, oc.qualifying).toFixed(3),
+        ratio(nc.caughtWindow, nc.qualifying).toFixed(3),
       ];
     }),
   );
