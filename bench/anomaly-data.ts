@@ -3,6 +3,14 @@
  * series with a level, a weekly pattern, a trend, noise and month-end effects, and injected events
  * at known days (spikes, sustained increases, new services). Seeded: the same seed gives the same
  * year, so the precision and recall of two runs are comparable.
+ *
+ * Two mixes of events (`mix`):
+ * - `steps` (the first benchmark's): every sustained increase is a step, full size from its
+ *   first day;
+ * - `ramps` (the default): the same year and the same events, but half of the sustained
+ *   increases are phased in over 2-7 days (a rollout, a migration, a scaling change), each day's
+ *   rise a fraction of the total. The ramps are drawn from their own PRNG, so everything else
+ *   (series, noise, which events, their days and sizes) is identical in both mixes.
  */
 
 export const YEAR_START = '2025-01-01';
@@ -36,6 +44,11 @@ export interface InjectedEvent {
   relative: number | null;
   /** Mean extra spend per affected day, from the noise-free model. */
   dailyExcess: number;
+  /**
+   * Days until the event is at full size: 1 for a step (and a spike, a new service); 2-7 for an
+   * increase phased in, whose day `start + k` carries (k + 1) / rampDays of `relative`.
+   */
+  rampDays: number;
 }
 
 export interface SyntheticSeries {
@@ -44,7 +57,19 @@ export interface SyntheticSeries {
   values: number[];
   /** The noise-free, event-free model (for the size of an event). */
   expected: number[];
+  /**
+   * For a series carrying an injected event: its values without the event (same noise; zeros for
+   * a new service). The benchmark scores it to tell whether a flag came from the event.
+   */
+  clean?: number[];
 }
+
+export type EventMix = 'steps' | 'ramps';
+
+/** Share of the sustained increases phased in (mix `ramps`), and the range of their ramp. */
+export const RAMP_SHARE = 0.5;
+export const RAMP_DAYS_MIN = 2;
+export const RAMP_DAYS_MAX = 7;
 
 export interface SyntheticOrg {
   index: number;
@@ -99,9 +124,12 @@ function modelValue(s: Shape, day: number): number {
  */
 export function syntheticOrg(
   index: number,
-  options: { seed: number; injections: boolean; noise?: boolean },
+  options: { seed: number; injections: boolean; noise?: boolean; mix?: EventMix },
 ): SyntheticOrg {
   const rand = prng(options.seed * 1_000_003 + index);
+  // The ramps' own stream: the steps mix draws exactly what it drew before ramps existed.
+  const rampRand = prng(options.seed * 1_000_003 + index + 0x5eed_0000);
+  const mix = options.mix ?? 'ramps';
   const count = 5 + Math.floor(rand() * 5);
   const shapes = Array.from({ length: count }, () => shape(rand, 15, 600));
   const series: SyntheticSeries[] = shapes.map((s, k) => {
@@ -123,7 +151,7 @@ export function syntheticOrg(
         const expected = Array.from({ length: YEAR_DAYS }, (_, d) => (d >= start ? modelValue(s, d) : 0));
         const values = expected.map((v) => Math.max(0, v * (1 + s.noise * gaussian(rand))));
         const name = `new-service-${e}`;
-        series.push({ name, values, expected });
+        series.push({ name, values, expected, clean: expected.map(() => 0) });
         const firstDays = expected.slice(start, start + 14);
         events.push({
           kind: 'new_service',
@@ -132,6 +160,7 @@ export function syntheticOrg(
           end: start + 13,
           relative: null,
           dailyExcess: firstDays.reduce((a, b) => a + b, 0) / firstDays.length,
+          rampDays: 1,
         });
         continue;
       }
@@ -147,10 +176,17 @@ export function syntheticOrg(
           ? YEAR_DAYS - start
           : 14 + Math.floor(rand() * 76);
       const end = Math.min(YEAR_DAYS - 1, start + length - 1);
+      // Drawn for every increase in both mixes, so the ramps mix phases in the same ones whatever
+      // else changes.
+      const ramped = rampRand() < RAMP_SHARE;
+      const ramp = RAMP_DAYS_MIN + Math.floor(rampRand() * (RAMP_DAYS_MAX - RAMP_DAYS_MIN + 1));
+      const rampDays = !spike && mix === 'ramps' && ramped ? ramp : 1;
+      target.clean = [...target.values];
       let excess = 0;
       for (let d = start; d <= end; d++) {
-        target.values[d] = (target.values[d] ?? 0) * (1 + relative);
-        excess += (target.expected[d] ?? 0) * relative;
+        const share = relative * Math.min(1, (d - start + 1) / rampDays);
+        target.values[d] = (target.values[d] ?? 0) * (1 + share);
+        excess += (target.expected[d] ?? 0) * share;
       }
       events.push({
         kind: spike ? 'spike' : 'increase',
@@ -159,13 +195,17 @@ export function syntheticOrg(
         end,
         relative,
         dailyExcess: excess / (end - start + 1),
+        rampDays,
       });
     }
   }
   return { index, series, events };
 }
 
-/** The issue's goal class: increases of at least 30% and $20/day (new services of at least $20/day). */
+/**
+ * The issue's goal class: increases of at least 30% and $20/day (new services of at least $20/day).
+ * For a ramp, 30% is its full size and $20 the mean over all its days, ramp included.
+ */
 export function qualifies(event: InjectedEvent): boolean {
   return event.dailyExcess >= 20 && (event.relative === null || event.relative >= 0.3);
 }

@@ -212,6 +212,40 @@ describe('anomaly detector rules', () => {
     );
   });
 
+  test('an increase phased in over 6 days (each day under +20% on the day before): caught', () => {
+    // A rollout: +40% in six equal steps from day 63 (a Monday) on a weekly series with noise.
+    const rand = prng(5);
+    const values = Array.from({ length: 90 }, (_, i) => {
+      const weekly = i % 7 < 5 ? 100 : 40;
+      const ramp = i < 63 ? 0 : 0.4 * Math.min(1, (i - 62) / 6);
+      return weekly * (1 + ramp) * (1 + (rand() * 2 - 1) * 0.04);
+    });
+    const episodes = detectEpisodes(series(values), 56);
+    assert.ok(episodes.length >= 1);
+    const [e] = episodes;
+    assert.ok(e);
+    assert.equal(e.kind, 'spike');
+    // Seen once it is past the 20% gate, before the ramp is complete + 3 days.
+    const start = Math.round((Date.parse(e.start) - Date.parse(START)) / 86_400_000);
+    assert.ok(start >= 63 && start <= 68 + 3, `starts on day ${start}`);
+  });
+
+  test('a spike on a Saturday of a weekly series, below Friday: caught', () => {
+    // $40 -> $70 on a Saturday: no rise on Friday's $100, but +75% on the Saturday baseline.
+    const rand = prng(9);
+    const values = Array.from(
+      { length: 70 },
+      (_, i) => (i % 7 < 5 ? 100 : 40) * (1 + (rand() * 2 - 1) * 0.04),
+    );
+    values[61] = 70;
+    const episodes = detectEpisodes(series(values), 56);
+    assert.deepEqual(
+      episodes.map((e) => [e.start, e.end]),
+      [[addDays(START, 61), addDays(START, 61)]],
+    );
+    assert.ok(Math.abs((episodes[0]?.impact ?? 0) - 30) < 5, `impact ${episodes[0]?.impact}`);
+  });
+
   test('per-org gates: a higher absolute minimum holds back a $60 spike', () => {
     const values = noisy(45);
     values[29] = 160;

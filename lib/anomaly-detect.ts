@@ -11,8 +11,8 @@
  * - A day is flagged when the modified z-score (excess / scale) is at least 3.5 and the excess is at
  *   least both the absolute minimum ($10) and the relative minimum (20% of the baseline). A day that
  *   is no higher than the same day of one of the two previous months (relative to that day's own
- *   baseline: a monthly recurrence such as month-end jobs or fees on the 1st) by those minimums is
- *   seasonal.
+ *   baseline, from at least 7 days of history: a monthly recurrence such as month-end jobs or
+ *   fees on the 1st; with less, no comparison) by those minimums is seasonal.
  * - A key that first appears with under 14 days of history (after at least 14 loaded days of the
  *   organization without it) and spends at least the absolute minimum is `new_spend`.
  * - Flagged days with a gap of at most one day form one episode: start, end, impact = sum of the
@@ -47,6 +47,8 @@ export const MAX_GAP_DAYS = 1;
 export const MONTHS_BACK = 2;
 /** The same day MONTHS_BACK months ago is at most this many days back. */
 export const MONTH_LOOKBACK_DAYS = 62;
+/** History a month-ago day needs for its level to count in the monthly recurrence (a full week). */
+export const RECURRENCE_MIN_HISTORY_DAYS = 7;
 /** Days before the first evaluated day the caller must load: baseline, new-key check, month lookback. */
 export const HISTORY_DAYS_NEEDED = MONTH_LOOKBACK_DAYS + BASELINE_DAYS;
 
@@ -150,8 +152,16 @@ interface Baseline {
   method: 'weekday_median' | 'median';
 }
 
-/** The baseline and robust scale of day `i` from the loaded days in [max(i - 28, first), i). */
-export function baselineOf(points: readonly SeriesPoint[], i: number, first: number): Baseline | null {
+/**
+ * The baseline and robust scale of day `i` from the loaded days in [max(i - 28, first), i); null
+ * with fewer than `minHistory` of them.
+ */
+export function baselineOf(
+  points: readonly SeriesPoint[],
+  i: number,
+  first: number,
+  minHistory: number = MIN_HISTORY_DAYS,
+): Baseline | null {
   const values: number[] = [];
   const weekdays: number[] = [];
   const weekday0 = weekdayOf(points[i]?.day ?? '1970-01-01');
@@ -165,7 +175,7 @@ export function baselineOf(points: readonly SeriesPoint[], i: number, first: num
     // Weekday of j from i's weekday: the points are consecutive days.
     weekdays.push((((weekday0 - (i - j)) % 7) + 7) % 7);
   }
-  if (values.length < MIN_HISTORY_DAYS) return null;
+  if (values.length < minHistory) return null;
   const overall = median(values);
   const byWeekday: number[][] = [[], [], [], [], [], [], []];
   values.forEach((v, k) => byWeekday[weekdays[k] ?? 0]?.push(v));
@@ -253,8 +263,12 @@ export function scoreSeries(
         const previous = byDay.get(monthDay);
         const last = previous === undefined ? null : (points[previous]?.amount ?? null);
         if (last === null || previous === undefined || previous < keyFirst) continue;
-        const lastBase = baselineOf(points, previous, keyFirst)?.baseline;
-        const expected = lastBase !== undefined && lastBase > 0 ? b.baseline * (last / lastBase) : last;
+        // Its own level from as little as a week of history (a new service's first fee); with
+        // less, no comparison: its raw amount would compare across weekdays (a weekend spike
+        // against last month's weekday level).
+        const lastBase = baselineOf(points, previous, keyFirst, RECURRENCE_MIN_HISTORY_DAYS)?.baseline;
+        if (lastBase === undefined) continue;
+        const expected = lastBase > 0 ? b.baseline * (last / lastBase) : last;
         seasonal =
           seasonal === null
             ? expected
