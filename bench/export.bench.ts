@@ -65,7 +65,8 @@ async function main(): Promise<void> {
               round(((d * 7919 + s * 104729 + a * 15485863) % 9999991)::numeric / 100000, 10),
               round(((d * 7919 + s * 104729 + a * 15485863) % 9999991)::numeric / 103000, 10),
               round(((d * 7919 + s * 104729 + a * 15485863) % 9999991)::numeric / 104700, 10),
-              round(((d * 31 + s) % 997)::numeric / 7, 6), 'Hrs', 'USD', false
+              round(((d * 31 + s) % 997)::numeric / 7, 6), 'Hrs', 'USD', false,
+              round(((d * 7919 + s * 104729 + a * 15485863) % 9999991)::numeric / 106100, 10)
          FROM generate_series(0, $3::int - 1) d, generate_series(1, ${SERVICES}) s, generate_series(1, ${ACCOUNTS}) a`,
       [orgId, from, days],
     );
