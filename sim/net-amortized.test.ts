@@ -50,19 +50,22 @@ describe('simulated net amortized cost', () => {
     for (let day = parseDay(FINAL_WEEK.Start) ?? 0; day < (parseDay(FINAL_WEEK.End) ?? 0); day++)
       lines.push(...finalCostLines(ACCOUNT, day));
     const discount = (value: bigint, pm: bigint) => value - scale(value, pm, 1000n);
-    // One EDP rate (per mille) explains both net metrics of every line.
-    const rates = [0n, 20n, 30n, 50n].filter((pm) =>
-      lines.every(
-        (l) =>
-          l.values.NetUnblendedCost === discount(l.values.UnblendedCost, pm) &&
-          l.values.NetAmortizedCost === discount(l.values.AmortizedCost, pm),
-      ),
-    );
+    // The same EDP rate (per mille) explains both net metrics of a line: the org's rate on usage,
+    // Savings Plan lines and fees, none on flat amounts (credits, refunds, tax, support).
+    const explains = (l: CostLine, pm: bigint) =>
+      l.values.NetUnblendedCost === discount(l.values.UnblendedCost, pm) &&
+      l.values.NetAmortizedCost === discount(l.values.AmortizedCost, pm);
+    const usage = lines.filter((l) => l.recordType === 'Usage');
+    const rates = [20n, 30n, 50n].filter((pm) => usage.every((l) => explains(l, pm)));
     assert.equal(rates.length, 1, `one EDP rate, got ${rates.join(', ')}`);
-    assert.notEqual(rates[0], 0n, 'the test org has a discount');
+    const edp = rates[0] ?? 0n;
+    for (const l of lines)
+      assert.ok(explains(l, edp) || explains(l, 0n), `${l.recordType} ${l.service} ${l.usageType}`);
     assert.ok(
-      lines.some((l) => l.values.AmortizedCost !== l.values.UnblendedCost),
-      'and amortization',
+      lines.some(
+        (l) => l.values.AmortizedCost !== l.values.UnblendedCost && explains(l, edp) && !explains(l, 0n),
+      ),
+      'amortized lines (Savings Plans) are discounted too',
     );
   });
 
