@@ -14,7 +14,8 @@ import { expectedDailyTotal, formatFixed, parseFixed } from '../sim/data.js';
 import { eachDay } from '../lib/dates.js';
 import { rebuildCostRollups } from '../database/repositories/rollups.repository.js';
 import { startTestPipeline, type TestPipeline } from './helpers/pipeline.js';
-import { get, login, seedUser, startTestApi, type TestApi } from './helpers/api.js';
+import { allItems, get, login, seedUser, startTestApi, type TestApi } from './helpers/api.js';
+import { parseCsv } from './helpers/csv.js';
 import { normDecimal } from './helpers/decimal.js';
 
 const TODAY = '2026-03-15';
@@ -41,20 +42,8 @@ let api: TestApi;
 let token: string;
 let orgId: number;
 
-async function daily(query: string, from = FROM, to = TO): Promise<Item[]> {
-  const items: Item[] = [];
-  for (let offset = 0; ;) {
-    const res = await get(
-      api,
-      `/api/v1/costs/daily?from=${from}&to=${to}&${query}&limit=1000&offset=${offset}`,
-      token,
-    );
-    assert.equal(res.status, 200, res.text);
-    const body = res.json as { items: Item[]; next_offset: number | null };
-    items.push(...body.items);
-    if (body.next_offset === null) return items;
-    offset = body.next_offset;
-  }
+function daily(query: string, from = FROM, to = TO): Promise<Item[]> {
+  return allItems<Item>(api, `/api/v1/costs/daily?from=${from}&to=${to}&${query}`, token);
 }
 
 /** Per day, the exact sum of the items' net amortized cost. */
@@ -68,35 +57,6 @@ function netAmortizedPerDay(items: Item[]): Map<string, string> {
 }
 
 const truth = (day: string, metric = 'NetAmortizedCost') => expectedDailyTotal(ACCOUNT, day, metric);
-
-/** Postgres CSV (quoted fields with doubled quotes) as objects keyed by the header. */
-function parseCsv(text: string): Record<string, string>[] {
-  const lines = text.split('\n').filter((l) => l !== '');
-  const split = (line: string): string[] => {
-    const out: string[] = [];
-    let field = '';
-    let quoted = false;
-    for (let i = 0; i < line.length; i++) {
-      const c = line[i];
-      if (quoted && c === '"' && line[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (c === '"') quoted = !quoted;
-      else if (c === ',' && !quoted) {
-        out.push(field);
-        field = '';
-      } else field += c;
-    }
-    out.push(field);
-    return out;
-  };
-  const [header = '', ...rows] = lines;
-  const names = split(header);
-  return rows.map((r) => {
-    const cells = split(r);
-    return Object.fromEntries(names.map((n, i) => [n, cells[i] ?? '']));
-  });
-}
 
 async function exportCsv(query: string): Promise<Record<string, string>[]> {
   const res = await fetch(`${api.baseUrl}/api/v1/costs/export?${query}`, {
