@@ -100,7 +100,7 @@ export const REGIONS = [
 ] as const;
 
 export const COST_COLUMNS =
-  'organization_id, cost_date, grouping, service, linked_account, region, unblended_cost, amortized_cost, net_unblended_cost, usage_quantity, unit, estimated';
+  'organization_id, cost_date, grouping, service, linked_account, region, unblended_cost, amortized_cost, net_unblended_cost, usage_quantity, unit, estimated, net_amortized_cost';
 
 /** mulberry32: small, fast, seeded (shared by the benchmarks). */
 export function prng(seed: number): () => number {
@@ -168,6 +168,7 @@ function* rowsOf(shape: RowShape): Generator<CostRow> {
         unblendedCost: unblended,
         amortizedCost: decimal(500, 0.01),
         netUnblendedCost: unblended,
+        netAmortizedCost: unblended,
         usageQuantity: decimal(100_000, 0),
         unit: 'USD',
         estimated,
@@ -220,7 +221,7 @@ export async function* streamCostRowBatches(shape: RowShape): AsyncGenerator<Cos
 export function costRowText(orgId: number, row: CostRow): string {
   return (
     `${orgId}\t${row.costDate}\t${row.grouping}\t${copyText(row.service)}\t${copyText(row.linkedAccount)}\t${copyText(row.region)}\t` +
-    `${row.unblendedCost}\t${row.amortizedCost}\t${row.netUnblendedCost}\t${row.usageQuantity}\t${copyText(row.unit)}\t${row.estimated ? 't' : 'f'}\n`
+    `${row.unblendedCost}\t${row.amortizedCost}\t${row.netUnblendedCost}\t${row.usageQuantity}\t${copyText(row.unit)}\t${row.estimated ? 't' : 'f'}\t${row.netAmortizedCost}\n`
   );
 }
 
@@ -239,5 +240,6 @@ export function costRowParams(orgId: number, row: CostRow): Array<string | numbe
     row.usageQuantity,
     row.unit,
     row.estimated,
+    row.netAmortizedCost,
   ];
 }

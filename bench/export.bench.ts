@@ -62,10 +62,11 @@ async function main(): Promise<void> {
     await db.pool.query(
       `INSERT INTO cost_rollup_daily_by_service
        SELECT $1, 'account', $2::date + d, 'AWS Service ' || lpad(s::text, 2, '0'), lpad((500000000000 + a * 7919)::text, 12, '0'),
-              round(((d * 7919 + s * 104729 + a * 15485863) % 9999991)::numeric / 100000, 10),
-              round(((d * 7919 + s * 104729 + a * 15485863) % 9999991)::numeric / 103000, 10),
-              round(((d * 7919 + s * 104729 + a * 15485863) % 9999991)::numeric / 104700, 10),
-              round(((d * 31 + s) % 997)::numeric / 7, 6), 'Hrs', 'USD', false
+              round(((d * 7919 + s * 104729 + a::bigint * 15485863) % 9999991)::numeric / 100000, 10),
+              round(((d * 7919 + s * 104729 + a::bigint * 15485863) % 9999991)::numeric / 103000, 10),
+              round(((d * 7919 + s * 104729 + a::bigint * 15485863) % 9999991)::numeric / 104700, 10),
+              round(((d * 31 + s) % 997)::numeric / 7, 6), 'Hrs', 'USD', false,
+              round(((d * 7919 + s * 104729 + a::bigint * 15485863) % 9999991)::numeric / 106100, 10)
          FROM generate_series(0, $3::int - 1) d, generate_series(1, ${SERVICES}) s, generate_series(1, ${ACCOUNTS}) a`,
       [orgId, from, days],
     );

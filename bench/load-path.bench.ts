@@ -300,7 +300,7 @@ async function insertRows(client: PoolClient, batches: CostRow[][]): Promise<voi
     if (count === 0) return;
     let text = texts.get(count);
     if (!text) {
-      text = `INSERT INTO cost_data (${COST_COLUMNS}) VALUES ${valuesList(count, 12)}`;
+      text = `INSERT INTO cost_data (${COST_COLUMNS}) VALUES ${valuesList(count, 13)}`;
       texts.set(count, text);
     }
     await client.query({ name: `bench_insert_${count}`, text, values: pending });
@@ -338,7 +338,8 @@ async function stagingUpsert(client: PoolClient, batches: CostRow[][]): Promise<
      ON CONFLICT (organization_id, cost_date, grouping, service, linked_account, region) DO UPDATE SET
        unblended_cost = EXCLUDED.unblended_cost, amortized_cost = EXCLUDED.amortized_cost,
        net_unblended_cost = EXCLUDED.net_unblended_cost, usage_quantity = EXCLUDED.usage_quantity,
-       unit = EXCLUDED.unit, estimated = EXCLUDED.estimated, created_at = now()`,
+       unit = EXCLUDED.unit, estimated = EXCLUDED.estimated, net_amortized_cost = EXCLUDED.net_amortized_cost,
+       created_at = now()`,
   );
   await client.query(
     `DELETE FROM cost_data d WHERE d.organization_id = $1 AND d.cost_date >= $2 AND d.cost_date < $3

@@ -16,7 +16,8 @@ import { expectedDailyTotal, finalCostLines, formatFixed, linkedAccounts, parseF
 import { parseDay } from '../sim/calendar.js';
 import { eachDay } from '../lib/dates.js';
 import { startTestPipeline, type TestPipeline } from './helpers/pipeline.js';
-import { get, login, seedUser, startTestApi, type TestApi } from './helpers/api.js';
+import { allItems, get, login, seedUser, startTestApi, type TestApi } from './helpers/api.js';
+import { parseCsv } from './helpers/csv.js';
 import { normDecimal } from './helpers/decimal.js';
 
 const TODAY = '2026-03-15';
@@ -60,35 +61,6 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
   });
 }
 
-/** Parses CSV as Postgres writes it (quoted fields with doubled quotes). */
-function parseCsv(text: string): Record<string, string>[] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      row.push(field);
-      field = '';
-    } else if (c === '\n') {
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = '';
-    } else field += c;
-  }
-  const [header = [], ...data] = rows;
-  return data.map((r) => Object.fromEntries(header.map((h, i) => [h, r[i] ?? ''])));
-}
-
 /** A raw GET (no automatic decompression): status, headers and body bytes. */
 function rawGet(
   path: string,
@@ -126,20 +98,8 @@ async function post(path: string, body: unknown, token: string) {
   return { status: res.status, json: (await res.json()) as unknown };
 }
 
-async function daily(query: string): Promise<Item[]> {
-  const items: Item[] = [];
-  for (let offset = 0; ;) {
-    const res = await get(
-      api,
-      `/api/v1/costs/daily?from=${FROM}&to=${TO}&${query}&limit=1000&offset=${offset}`,
-      admin,
-    );
-    assert.equal(res.status, 200, res.text);
-    const body = res.json as { items: Item[]; next_offset: number | null };
-    items.push(...body.items);
-    if (body.next_offset === null) return items;
-    offset = body.next_offset;
-  }
+function daily(query: string): Promise<Item[]> {
+  return allItems<Item>(api, `/api/v1/costs/daily?from=${FROM}&to=${TO}&${query}`, admin);
 }
 
 /** Per final day, the sum of the items' unblended cost ('0' for a day without items). */

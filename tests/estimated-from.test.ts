@@ -28,6 +28,7 @@ function rowsOf(days: string[], estimated: Set<string>): CostRow[] {
     unblendedCost: '1.25',
     amortizedCost: '1.25',
     netUnblendedCost: '1.25',
+    netAmortizedCost: '1.25',
     usageQuantity: '1',
     unit: 'USD',
     estimated: estimated.has(day),

@@ -143,3 +143,40 @@ test('a retroactive credit of an older day is fetched and shown by the next refr
   // credited day; a full re-read of the month so far would be 2 x 6 pages.
   assert.ok(requests <= 7, `probe + the new and Estimated days + the credited day, got ${requests} requests`);
 });
+
+test('net amortized cost is compared too: a change in it alone, or a day stored without it (before 0012), is re-read', async () => {
+  await refresh();
+  assert.equal(await refresh(), 1, 'settled: only the probe');
+  const { rows } = await p.db.pool.query<{ day: string }>(
+    `SELECT max(cost_date)::text AS day FROM cost_data
+      WHERE organization_id = $1 AND cost_date >= '2026-11-01' AND NOT estimated`,
+    [org.id],
+  );
+  const day = rows[0]?.day ?? '';
+  const truthOf = async () =>
+    (await storedDayTotals(p.db.pool, org.id, { from: day, to: nextDay(day) })).get(day);
+  const before = await truthOf();
+  assert.ok(before?.netAmortizedCost, 'stored by the backfill');
+  // Only NetAmortizedCost differs from what AWS reports (the other metrics are the same).
+  await p.db.pool.query(
+    `UPDATE cost_data SET net_amortized_cost = net_amortized_cost + 0.01
+      WHERE organization_id = $1 AND cost_date = $2::date AND grouping = 'account_service' AND service = (
+        SELECT min(service) FROM cost_data WHERE organization_id = $1 AND cost_date = $2::date)`,
+    [org.id, day],
+  );
+  assert.equal(await refresh(), 1 + 3, 'the probe and the changed day, every grouping');
+  assert.equal((await truthOf())?.netAmortizedCost, before.netAmortizedCost, 'read again from AWS');
+  // A day loaded before migration 0012 has no NetAmortizedCost: the next refresh fetches it.
+  await p.db.pool.query(
+    `UPDATE cost_data SET net_amortized_cost = NULL WHERE organization_id = $1 AND cost_date = $2::date`,
+    [org.id, day],
+  );
+  assert.equal((await truthOf())?.netAmortizedCost, null, 'a day with a row without it has no total');
+  assert.equal(await refresh(), 1 + 3, 'the probe and the day without it');
+  assert.equal((await truthOf())?.netAmortizedCost, before.netAmortizedCost);
+  assert.equal(await refresh(), 1, 'then settled again');
+});
+
+function nextDay(day: string): string {
+  return formatDay((parseDay(day) ?? 0) + 1);
+}

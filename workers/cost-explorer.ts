@@ -18,7 +18,13 @@ import type { MonthForecast } from '../database/repositories/forecast-refreshes.
 import { MalformedDataError } from '../lib/aws-errors.js';
 import { fetchGroupings, groupValue, loadedDimensions, type FetchGrouping } from '../lib/dimensions.js';
 
-export const COST_METRICS = ['UnblendedCost', 'AmortizedCost', 'NetUnblendedCost', 'UsageQuantity'] as const;
+export const COST_METRICS = [
+  'UnblendedCost',
+  'AmortizedCost',
+  'NetUnblendedCost',
+  'NetAmortizedCost',
+  'UsageQuantity',
+] as const;
 
 /** The groupings of an organization that tracks nothing optional. */
 export const DEFAULT_GROUPINGS: readonly FetchGrouping[] = fetchGroupings(loadedDimensions([]));
@@ -59,6 +65,7 @@ function rowsOfPage(page: GetCostAndUsageCommandOutput, grouping: FetchGrouping)
         unblendedCost: value('UnblendedCost'),
         amortizedCost: value('AmortizedCost'),
         netUnblendedCost: value('NetUnblendedCost'),
+        netAmortizedCost: value('NetAmortizedCost'),
         usageQuantity: value('UsageQuantity'),
         unit: m.UnblendedCost?.Unit ?? 'USD',
         usageUnit: m.UsageQuantity?.Unit ?? '',

@@ -29,6 +29,7 @@ const COMPARED: ReadonlyArray<[(typeof COST_METRICS)[number], keyof StoredDayTot
   ['UnblendedCost', 'unblendedCost'],
   ['AmortizedCost', 'amortizedCost'],
   ['NetUnblendedCost', 'netUnblendedCost'],
+  ['NetAmortizedCost', 'netAmortizedCost'],
   ['UsageQuantity', 'usageQuantity'],
 ];
 
@@ -98,7 +99,10 @@ export function dayChanged(probed: ProbedDay, stored: StoredDayTotal | undefined
   // A day stored Estimated that AWS now reports final is re-read: both groupings become exact.
   if (stored.estimated && !probed.estimated) return true;
   return COMPARED.some(([metric, column]) => {
-    const diff = decimalUnits(probed.totals[metric]) - decimalUnits(String(stored[column]));
+    const value = stored[column];
+    // Stored before migration 0012 (no NetAmortizedCost): re-read, so the day gets it.
+    if (value === null) return true;
+    const diff = decimalUnits(probed.totals[metric]) - decimalUnits(String(value));
     return (diff < 0n ? -diff : diff) > TOLERANCE_UNITS;
   });
 }

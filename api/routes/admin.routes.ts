@@ -13,9 +13,6 @@
  * promote, clean, remove and pause actions (Bull Board's readOnlyMode refuses them server-side too).
  */
 import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { ExpressAdapter } from '@bull-board/express';
 import { z } from 'zod';
 import type { ApiContext } from '../context.js';
 import { ApiError, forbidden } from '../errors.js';
@@ -91,17 +88,43 @@ function sameOrigin(req: Request): boolean {
   }
 }
 
+/**
+ * Bull Board's router, built on its first request: its packages (@bull-board/*, ~7 MB of an idle
+ * API process) are loaded only by an API that serves the board, not by every API replica at start.
+ */
+function lazyBoard(ctx: ApiContext): RequestHandler {
+  let router: Promise<RequestHandler> | null = null;
+  const build = async (): Promise<RequestHandler> => {
+    const [{ createBullBoard }, { BullMQAdapter }, { ExpressAdapter }] = await Promise.all([
+      import('@bull-board/api'),
+      import('@bull-board/api/bullMQAdapter'),
+      import('@bull-board/express'),
+    ]);
+    const serverAdapter = new ExpressAdapter();
+    serverAdapter.setBasePath(BOARD_PATH);
+    createBullBoard({
+      queues: ctx.queues.all.map(
+        (queue) => new BullMQAdapter(queue, { readOnlyMode: ctx.config.BULL_BOARD_READ_ONLY }),
+      ),
+      serverAdapter,
+      options: { uiConfig: { boardTitle: 'CostWatch queues' } },
+    });
+    return serverAdapter.getRouter();
+  };
+  return (req, res, next) => {
+    router ??= build();
+    router.then(
+      (handle) => handle(req, res, next),
+      (error: unknown) => {
+        router = null;
+        next(error);
+      },
+    );
+  };
+}
+
 export function mountAdminRoutes(app: Express, ctx: ApiContext): void {
-  const serverAdapter = new ExpressAdapter();
-  serverAdapter.setBasePath(BOARD_PATH);
-  createBullBoard({
-    queues: ctx.queues.all.map(
-      (queue) => new BullMQAdapter(queue, { readOnlyMode: ctx.config.BULL_BOARD_READ_ONLY }),
-    ),
-    serverAdapter,
-    options: { uiConfig: { boardTitle: 'CostWatch queues' } },
-  });
-  const board: RequestHandler = serverAdapter.getRouter();
+  const board = lazyBoard(ctx);
 
   app.get(LOGIN_PATH, labelRoute(LOGIN_PATH), (req, res) => {
     renderLogin(res, 200, safeNext(req.query.next));

@@ -42,17 +42,24 @@ async function withAccounts<T extends { key: string | null }>(
   );
 }
 
+/** A total that may be unknown (net amortized cost over days loaded before migration 0012). */
+function moneyOrNull(amount: string | null, unit: string) {
+  return amount === null ? null : asMoney(amount, unit);
+}
+
 function costColumns(row: {
   unit: string;
   unblended_cost: string;
   amortized_cost: string;
   net_unblended_cost: string;
+  net_amortized_cost: string | null;
   estimated: boolean;
 }) {
   return {
     unblended_cost: asMoney(row.unblended_cost, row.unit),
     amortized_cost: asMoney(row.amortized_cost, row.unit),
     net_unblended_cost: asMoney(row.net_unblended_cost, row.unit),
+    net_amortized_cost: moneyOrNull(row.net_amortized_cost, row.unit),
     estimated: row.estimated,
   };
 }
@@ -218,30 +225,34 @@ export const costRoutes: Route[] = [
         organization_id: orgId,
         metric: query.metric,
         as_of: today,
-        month_to_date: { from: monthStart, to: today, total: asMoney(main?.month_to_date ?? '0', unit) },
+        month_to_date: {
+          from: monthStart,
+          to: today,
+          total: main ? moneyOrNull(main.month_to_date, unit) : asMoney('0', unit),
+        },
         previous_period: {
           from: previousFrom,
           to: previousTo,
-          total: asMoney(main?.previous_period ?? '0', unit),
+          total: main ? moneyOrNull(main.previous_period, unit) : asMoney('0', unit),
         },
         change_percent: main?.change_percent ?? null,
         forecast: forecast ? forecastItem(forecast) : null,
-        top_services: top.map((t) => ({ service: t.key, total: asMoney(t.amount, t.unit) })),
+        top_services: top.map((t) => ({ service: t.key, total: moneyOrNull(t.amount, t.unit) })),
         record_types: byRecord
           ? {
-              gross_usage: asMoney(byRecord.usage, byRecord.unit),
-              credits: asMoney(byRecord.credits, byRecord.unit),
-              refunds: asMoney(byRecord.refunds, byRecord.unit),
-              other: asMoney(byRecord.other, byRecord.unit),
-              net: asMoney(byRecord.net, byRecord.unit),
+              gross_usage: moneyOrNull(byRecord.usage, byRecord.unit),
+              credits: moneyOrNull(byRecord.credits, byRecord.unit),
+              refunds: moneyOrNull(byRecord.refunds, byRecord.unit),
+              other: moneyOrNull(byRecord.other, byRecord.unit),
+              net: moneyOrNull(byRecord.net, byRecord.unit),
             }
           : null,
         other_units: comparison
           .filter((c) => c !== main)
           .map((c) => ({
             unit: c.unit,
-            month_to_date: asMoney(c.month_to_date, c.unit),
-            previous_period: asMoney(c.previous_period, c.unit),
+            month_to_date: moneyOrNull(c.month_to_date, c.unit),
+            previous_period: moneyOrNull(c.previous_period, c.unit),
           })),
       };
     },
@@ -288,7 +299,7 @@ export const costRoutes: Route[] = [
           rank: i + 1,
           key: r.key,
           ...(isAccount ? { account: { id: r.key, name: r.account_name } } : {}),
-          total: asMoney(r.amount, r.unit),
+          total: moneyOrNull(r.amount, r.unit),
         })),
       };
     },

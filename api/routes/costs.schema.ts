@@ -18,6 +18,7 @@ import {
   type Dimension,
   type DimensionFilter,
 } from '../../lib/dimensions.js';
+import { COST_METRIC_NAMES } from '../../database/repositories/costs.repository.js';
 import {
   checkRange,
   isoDate,
@@ -32,10 +33,21 @@ import {
 export const MAX_DAILY_RANGE_DAYS = 400;
 export const MAX_MONTHLY_RANGE_DAYS = 1200;
 
-const metric = z
-  .enum(['unblended', 'amortized', 'net_unblended'])
+/** The metrics a cost answer can rank or total by. */
+const metricName = z.enum(COST_METRIC_NAMES);
+
+const metric = metricName
   .default('unblended')
-  .describe('cost column: unblended (default), amortized or net_unblended');
+  .describe(
+    'cost column: unblended (default), amortized, net_unblended or net_amortized (net amortized: null over days loaded before it was fetched)',
+  );
+
+/** A total of the chosen metric: null only with net_amortized over days loaded before migration 0012. */
+const metricTotal = money
+  .nullable()
+  .describe(
+    'null with metric=net_amortized when some day counted was loaded before net amortized cost was fetched',
+  );
 
 /** A dimension's API name, checked against the registry. */
 const dimensionName = (what: string) =>
@@ -150,6 +162,11 @@ const costColumns = {
   unblended_cost: money,
   amortized_cost: money,
   net_unblended_cost: money,
+  net_amortized_cost: money
+    .nullable()
+    .describe(
+      'net amortized cost (FOCUS EffectiveCost); null when some of it was loaded before CostWatch fetched it (re-fetch to fill)',
+    ),
   estimated: z.boolean().describe('AWS still flags some of this cost as Estimated'),
 };
 
@@ -233,30 +250,32 @@ const forecastItem = z.object({
 
 export const summaryResponse = z.object({
   organization_id: z.number().int(),
-  metric: z.enum(['unblended', 'amortized', 'net_unblended']),
+  metric: metricName,
   as_of: z.string().describe('today (UTC), the last day counted'),
-  month_to_date: z.object({ from: z.string(), to: z.string(), total: money }),
+  month_to_date: z.object({ from: z.string(), to: z.string(), total: metricTotal }),
   previous_period: z
-    .object({ from: z.string(), to: z.string(), total: money })
+    .object({ from: z.string(), to: z.string(), total: metricTotal })
     .describe('the same days of the previous month'),
   change_percent: z
     .string()
     .nullable()
     .describe('(month_to_date - previous_period) / previous_period x 100, 2 places; null if previous is 0'),
   forecast: forecastItem.nullable().describe("Cost Explorer's forecast of the current month"),
-  top_services: z.array(z.object({ service: z.string(), total: money })),
+  top_services: z.array(z.object({ service: z.string(), total: metricTotal })),
   record_types: z
     .object({
-      gross_usage: money.describe('record type Usage'),
-      credits: money.describe('record type Credit (negative)'),
-      refunds: money.describe('record type Refund (negative)'),
-      other: money.describe('every other record type: Tax, Support, Savings Plan fees and negations, ...'),
-      net: money.describe('the sum of them all: the month-to-date total'),
+      gross_usage: metricTotal.describe('record type Usage'),
+      credits: metricTotal.describe('record type Credit (negative)'),
+      refunds: metricTotal.describe('record type Refund (negative)'),
+      other: metricTotal.describe(
+        'every other record type: Tax, Support, Savings Plan fees and negations, ...',
+      ),
+      net: metricTotal.describe('the sum of them all: the month-to-date total'),
     })
     .nullable()
     .describe('month to date by record type; null when no record type rollup covers the month'),
   other_units: z
-    .array(z.object({ unit: z.string(), month_to_date: money, previous_period: money }))
+    .array(z.object({ unit: z.string(), month_to_date: metricTotal, previous_period: metricTotal }))
     .describe('totals in units other than the main one (rare)'),
 });
 
@@ -291,13 +310,13 @@ export const topResponse = z.object({
   from: z.string(),
   to: z.string(),
   dimension: z.string(),
-  metric: z.enum(['unblended', 'amortized', 'net_unblended']),
+  metric: metricName,
   items: z.array(
     z.object({
       rank: z.number().int(),
       key: z.string(),
       account: accountRef.optional().describe('with dimension=account: the account with its name'),
-      total: money,
+      total: metricTotal,
     }),
   ),
 });

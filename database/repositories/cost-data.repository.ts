@@ -22,6 +22,8 @@ export interface CostRow {
   unblendedCost: string;
   amortizedCost: string;
   netUnblendedCost: string;
+  /** NetAmortizedCost (FOCUS EffectiveCost); fetched since migration 0012. */
+  netAmortizedCost: string;
   usageQuantity: string;
   unit: string;
   /** Unit of UsageQuantity as AWS sent it. */
@@ -78,7 +80,8 @@ export async function replaceCostWindow(
           `${org}\t${row.costDate}\t${copyText(row.grouping)}\t${copyText(row.service)}\t${copyText(row.linkedAccount)}\t` +
           `${copyText(row.region)}\t${amount(row.unblendedCost, 'UnblendedCost', row)}\t${amount(row.amortizedCost, 'AmortizedCost', row)}\t` +
           `${amount(row.netUnblendedCost, 'NetUnblendedCost', row)}\t${amount(row.usageQuantity, 'UsageQuantity', row)}\t` +
-          `${copyText(row.unit)}\t${row.estimated ? 't' : 'f'}\t${copyText(row.dimValue ?? '')}\t${copyText(row.usageUnit ?? '')}\n`;
+          `${copyText(row.unit)}\t${row.estimated ? 't' : 'f'}\t${copyText(row.dimValue ?? '')}\t${copyText(row.usageUnit ?? '')}\t` +
+          `${amount(row.netAmortizedCost, 'NetAmortizedCost', row)}\n`;
         result.rows++;
         if (row.estimated && (result.estimatedFrom === null || row.costDate < result.estimatedFrom))
           result.estimatedFrom = row.costDate;
@@ -95,7 +98,7 @@ export async function replaceCostWindow(
     ]);
     await copyInto(
       client,
-      'cost_data (organization_id, cost_date, grouping, service, linked_account, region, unblended_cost, amortized_cost, net_unblended_cost, usage_quantity, unit, estimated, dim_value, usage_unit)',
+      'cost_data (organization_id, cost_date, grouping, service, linked_account, region, unblended_cost, amortized_cost, net_unblended_cost, usage_quantity, unit, estimated, dim_value, usage_unit, net_amortized_cost)',
       lines(),
     );
     if (accountNames) await upsertAccountNames(client, orgId, accountNames);

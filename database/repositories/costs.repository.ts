@@ -11,7 +11,8 @@ import type { Queryable } from '../../lib/db.js';
 import type { CostQueryPlan } from '../../lib/dimensions.js';
 
 /** Which cost column a ranking or total uses. */
-export type CostMetric = 'unblended' | 'amortized' | 'net_unblended';
+export const COST_METRIC_NAMES = ['unblended', 'amortized', 'net_unblended', 'net_amortized'] as const;
+export type CostMetric = (typeof COST_METRIC_NAMES)[number];
 
 export interface DailyCostRow {
   day: string;
@@ -21,6 +22,8 @@ export interface DailyCostRow {
   unblended_cost: string;
   amortized_cost: string;
   net_unblended_cost: string;
+  /** Null when some row of it was loaded before NetAmortizedCost was fetched (migration 0012). */
+  net_amortized_cost: string | null;
   estimated: boolean;
   usage_quantity: string;
   /** Unit of usage_quantity ('' when the rows mix units or AWS gave none). */
@@ -34,6 +37,8 @@ export interface MonthlyCostRow {
   unblended_cost: string;
   amortized_cost: string;
   net_unblended_cost: string;
+  /** Null when some row of it was loaded before NetAmortizedCost was fetched (migration 0012). */
+  net_amortized_cost: string | null;
   estimated: boolean;
   days: number;
 }
@@ -49,15 +54,17 @@ export interface RangeQuery {
 export interface RankedCost {
   key: string;
   unit: string;
-  amount: string;
+  /** Null with metric net_amortized when some of its days were loaded before migration 0012. */
+  amount: string | null;
   /** With the account dimension: the account's name, when known. */
   account_name: string | null;
 }
 
 export interface PeriodComparison {
   unit: string;
-  month_to_date: string;
-  previous_period: string;
+  /** Null with metric net_amortized when some day of the period was loaded before migration 0012. */
+  month_to_date: string | null;
+  previous_period: string | null;
   change_percent: string | null;
 }
 
@@ -97,6 +104,22 @@ const GRAINS = {
 } as const;
 type Grain = keyof typeof GRAINS;
 
+/**
+ * The sum of net_amortized_cost over a group, NULL when a row of it has none (loaded before
+ * migration 0012): a partial sum would look like a complete one. A fixed SQL fragment.
+ */
+const NET_AMORTIZED_SUM =
+  'CASE WHEN count(*) = count(net_amortized_cost) THEN sum(net_amortized_cost)::text END AS net_amortized_cost';
+
+/** The cost of a metric named by bind parameter `param` (cw_metric_cost of migration 0012). Fixed SQL. */
+const METRIC_COST = (param: string): string =>
+  `cw_metric_cost(${param}::text, unblended_cost, amortized_cost, net_unblended_cost, net_amortized_cost)`;
+
+/** The sum of `cost` over the rows matching `where` (0 when none), NULL when one of them has none. Fixed SQL. */
+const completeSum = (where: string): string =>
+  `CASE WHEN bool_and(cost IS NOT NULL) FILTER (WHERE ${where}) IS NOT FALSE
+        THEN coalesce(sum(cost) FILTER (WHERE ${where}), 0) END`;
+
 // One dimension's rollup rows of a grain over [from, to], per value (optionally one), by period then value.
 // Parameters: $1 org, $2 dimension, $3 from, $4 to, $5 value or null, $6 limit + 1, $7 offset.
 async function rowsByKey<R>(
@@ -108,7 +131,8 @@ async function rowsByKey<R>(
 ): Promise<R[]> {
   const g = GRAINS[grain];
   const { rows } = await db.query<R & QueryResultRow>(
-    `SELECT ${g.period}, key, unit, unblended_cost, amortized_cost, net_unblended_cost, estimated, ${g.columns}
+    `SELECT ${g.period}, key, unit, unblended_cost, amortized_cost, net_unblended_cost, net_amortized_cost, estimated,
+            ${g.columns}
        FROM ${g.table}
       WHERE organization_id = $1 AND dimension = $2 AND ${g.range}
         AND ($5::text IS NULL OR key = $5::text)
@@ -132,7 +156,7 @@ async function totals<R>(
   const { rows } = await db.query<R & QueryResultRow>(
     `SELECT ${g.period}, NULL::text AS key, unit, sum(unblended_cost)::text AS unblended_cost,
             sum(amortized_cost)::text AS amortized_cost, sum(net_unblended_cost)::text AS net_unblended_cost,
-            bool_or(estimated) AS estimated, ${g.sums}
+            ${NET_AMORTIZED_SUM}, bool_or(estimated) AS estimated, ${g.sums}
        FROM ${g.table}
       WHERE organization_id = $1 AND dimension = $2 AND ${g.range}
         AND ($5::text IS NULL OR key = $5::text)
@@ -156,8 +180,8 @@ async function dailyByService(
   const { rows } = await db.query<DailyCostRow>(
     `SELECT day, CASE $7::text WHEN 'service' THEN service WHEN 'key' THEN key END AS key, unit,
             sum(unblended_cost)::text AS unblended_cost, sum(amortized_cost)::text AS amortized_cost,
-            sum(net_unblended_cost)::text AS net_unblended_cost, bool_or(estimated) AS estimated,
-            sum(usage_quantity)::text AS usage_quantity,
+            sum(net_unblended_cost)::text AS net_unblended_cost, ${NET_AMORTIZED_SUM},
+            bool_or(estimated) AS estimated, sum(usage_quantity)::text AS usage_quantity,
             CASE WHEN min(usage_unit) = max(usage_unit) THEN min(usage_unit) ELSE '' END AS usage_unit
        FROM cost_rollup_daily_by_service
       WHERE organization_id = $1 AND dimension = $2 AND day BETWEEN $3::date AND $4::date
@@ -207,26 +231,29 @@ export interface TopQuery {
 
 // Values of one dimension ranked by total cost over [from, to] (ties by value), at most `limit`; for
 // the account dimension with each account's name (the join finds nothing for other dimensions).
-// Parameters: $1 org, $2 dimension, $3 from, $4 to, $5 metric (unblended|amortized|net_unblended), $6 limit.
+// A total that misses a day's net amortized cost (loaded before migration 0012) is NULL and ranks last.
+// Parameters: $1 org, $2 dimension, $3 from, $4 to, $5 metric (unblended|amortized|net_unblended|net_amortized), $6 limit.
 export async function topCosts(db: Queryable, q: TopQuery): Promise<RankedCost[]> {
   const { rows } = await db.query<RankedCost>(
     `SELECT t.key, t.unit, t.total::text AS amount, n.name AS account_name
-       FROM (SELECT key, unit, sum(cw_metric_cost($5::text, unblended_cost, amortized_cost, net_unblended_cost)) AS total
-               FROM cost_rollup_daily
-              WHERE organization_id = $1 AND dimension = $2 AND day BETWEEN $3::date AND $4::date
+       FROM (SELECT key, unit, CASE WHEN count(*) = count(cost) THEN sum(cost) END AS total
+               FROM (SELECT key, unit, ${METRIC_COST('$5')} AS cost
+                       FROM cost_rollup_daily
+                      WHERE organization_id = $1 AND dimension = $2 AND day BETWEEN $3::date AND $4::date) r
               GROUP BY key, unit
-              ORDER BY total DESC, key, unit
+              ORDER BY total DESC NULLS LAST, key, unit
               LIMIT $6) t
        LEFT JOIN aws_account_names n ON $2 = 'account' AND n.organization_id = $1 AND n.account_id = t.key
-      ORDER BY t.total DESC, t.key, t.unit`,
+      ORDER BY t.total DESC NULLS LAST, t.key, t.unit`,
     [q.orgId, q.dimension, q.from, q.to, q.metric, q.limit],
   );
   return rows;
 }
 
 // Month-to-date total against the same days of the previous month, per unit, with the change in %
-// (rounded to 2 places; null when the previous period is zero). Parameters: $1 org, $2..$3 this
-// period, $4..$5 previous period (inclusive), $6 metric (unblended|amortized|net_unblended).
+// (rounded to 2 places; null when the previous period is zero). A period that misses a day's net
+// amortized cost (loaded before migration 0012) totals NULL. Parameters: $1 org, $2..$3 this
+// period, $4..$5 previous period (inclusive), $6 metric (unblended|amortized|net_unblended|net_amortized).
 export async function compareMonthToDate(
   db: Queryable,
   q: {
@@ -241,14 +268,14 @@ export async function compareMonthToDate(
   const { rows } = await db.query<PeriodComparison>(
     `WITH daily AS (
        SELECT day, unit,
-              cw_metric_cost($6::text, unblended_cost, amortized_cost, net_unblended_cost) AS cost
+              ${METRIC_COST('$6')} AS cost
          FROM cost_rollup_daily
         WHERE organization_id = $1 AND dimension = 'service'
           AND (day BETWEEN $2::date AND $3::date OR day BETWEEN $4::date AND $5::date)
      ), totals AS (
        SELECT unit,
-              coalesce(sum(cost) FILTER (WHERE day BETWEEN $2::date AND $3::date), 0) AS mtd,
-              coalesce(sum(cost) FILTER (WHERE day BETWEEN $4::date AND $5::date), 0) AS prev
+              ${completeSum('day BETWEEN $2::date AND $3::date')} AS mtd,
+              ${completeSum('day BETWEEN $4::date AND $5::date')} AS prev
          FROM daily
         GROUP BY unit
      )
@@ -261,35 +288,37 @@ export async function compareMonthToDate(
   return rows;
 }
 
+/** Null with metric net_amortized when some day of the kind was loaded before migration 0012. */
 export interface RecordTypeTotals {
   unit: string;
-  usage: string;
-  credits: string;
-  refunds: string;
-  other: string;
-  net: string;
+  usage: string | null;
+  credits: string | null;
+  refunds: string | null;
+  other: string | null;
+  net: string | null;
 }
 
 // Totals over [from, to] by kind of record type, per unit: gross usage (Usage), credits (Credit),
 // refunds (Refund), everything else (Tax, Support, Savings Plans, ...) and the net sum of them all.
 // Empty when the record type rollup has no rows (days loaded before migration 0008).
-// Parameters: $1 org, $2 from, $3 to, $4 metric (unblended|amortized|net_unblended).
+// A kind that misses a day's net amortized cost (loaded before migration 0012) is NULL.
+// Parameters: $1 org, $2 from, $3 to, $4 metric (unblended|amortized|net_unblended|net_amortized).
 export async function recordTypeTotals(
   db: Queryable,
   q: { orgId: number; from: string; to: string; metric: CostMetric },
 ): Promise<RecordTypeTotals[]> {
   const { rows } = await db.query<RecordTypeTotals>(
     `WITH r AS (
-       SELECT key, unit, cw_metric_cost($4::text, unblended_cost, amortized_cost, net_unblended_cost) AS cost
+       SELECT key, unit, ${METRIC_COST('$4')} AS cost
          FROM cost_rollup_daily
         WHERE organization_id = $1 AND dimension = 'record_type' AND day BETWEEN $2::date AND $3::date
      )
      SELECT unit,
-            coalesce(sum(cost) FILTER (WHERE key = 'Usage'), 0)::text AS usage,
-            coalesce(sum(cost) FILTER (WHERE key = 'Credit'), 0)::text AS credits,
-            coalesce(sum(cost) FILTER (WHERE key = 'Refund'), 0)::text AS refunds,
-            coalesce(sum(cost) FILTER (WHERE key NOT IN ('Usage', 'Credit', 'Refund')), 0)::text AS other,
-            sum(cost)::text AS net
+            ${completeSum("key = 'Usage'")}::text AS usage,
+            ${completeSum("key = 'Credit'")}::text AS credits,
+            ${completeSum("key = 'Refund'")}::text AS refunds,
+            ${completeSum("key NOT IN ('Usage', 'Credit', 'Refund')")}::text AS other,
+            CASE WHEN count(*) = count(cost) THEN sum(cost)::text END AS net
        FROM r GROUP BY unit ORDER BY unit`,
     [q.orgId, q.from, q.to, q.metric],
   );

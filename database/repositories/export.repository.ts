@@ -30,16 +30,16 @@ export interface ExportQuery {
 // dimension rollup (the service and the dimension's value on each row), with the account's name.
 const ROWS = `
   SELECT r.day, r.service, r.dimension, r.key, n.name AS account_name, r.unblended_cost, r.amortized_cost,
-         r.net_unblended_cost, r.usage_quantity, r.usage_unit, r.unit, r.estimated
+         r.net_unblended_cost, r.net_amortized_cost, r.usage_quantity, r.usage_unit, r.unit, r.estimated
     FROM (SELECT day, key AS service, dimension, key, unblended_cost, amortized_cost, net_unblended_cost,
-                 usage_quantity, usage_unit, unit, estimated
+                 net_amortized_cost, usage_quantity, usage_unit, unit, estimated
             FROM cost_rollup_daily
            WHERE current_setting('costwatch.export_dimension') = 'service'
              AND organization_id = current_setting('costwatch.export_org')::bigint AND dimension = 'service'
              AND day BETWEEN current_setting('costwatch.export_from')::date AND current_setting('costwatch.export_to')::date
           UNION ALL
           SELECT day, service, dimension, key, unblended_cost, amortized_cost, net_unblended_cost,
-                 usage_quantity, usage_unit, unit, estimated
+                 net_amortized_cost, usage_quantity, usage_unit, unit, estimated
             FROM cost_rollup_daily_by_service
            WHERE organization_id = current_setting('costwatch.export_org')::bigint
              AND dimension = current_setting('costwatch.export_dimension')
@@ -50,11 +50,12 @@ const ROWS = `
 
 const CSV = `COPY (
   SELECT day AS date, service, dimension, key AS value, account_name, unblended_cost, amortized_cost,
-         net_unblended_cost, usage_quantity, usage_unit, unit AS currency, estimated
+         net_unblended_cost, net_amortized_cost, usage_quantity, usage_unit, unit AS currency, estimated
     FROM (${ROWS}) x
 ) TO STDOUT WITH (FORMAT csv, HEADER)`;
 
-// FOCUS 1.2 columns (docs/EXPORTS.md). ChargeCategory from the record type (group by record_type),
+// FOCUS 1.2 columns (docs/EXPORTS.md). EffectiveCost is the net amortized cost: empty (null) on rows
+// loaded before migration 0012, which has no NetAmortizedCost from AWS (never the amortized cost instead). ChargeCategory from the record type (group by record_type),
 // SubAccount* from the account grouping, RegionId from the region grouping, Tags from a tag grouping.
 const FOCUS = `COPY (
   WITH org AS MATERIALIZED (
@@ -78,7 +79,7 @@ const FOCUS = `COPY (
          to_char(x.day + 1, 'YYYY-MM-DD"T"00:00:00"Z"') AS "ChargePeriodEnd",
          to_char(x.day, 'YYYY-MM-DD"T"00:00:00"Z"') AS "ChargePeriodStart",
          NULL::numeric AS "ContractedCost",
-         x.amortized_cost AS "EffectiveCost",
+         x.net_amortized_cost AS "EffectiveCost",
          'AWS' AS "InvoiceIssuerName",
          NULL::numeric AS "ListCost",
          NULL::numeric AS "PricingQuantity",

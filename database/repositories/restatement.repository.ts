@@ -13,6 +13,8 @@ export interface StoredDayTotal {
   unblendedCost: string;
   amortizedCost: string;
   netUnblendedCost: string;
+  /** Null when some group of the day was stored before migration 0012 (no NetAmortizedCost fetched). */
+  netAmortizedCost: string | null;
   usageQuantity: string;
   /** Groups stored for the day. */
   groups: number;
@@ -31,7 +33,9 @@ export async function storedDayTotals(
   const { rows } = await db.query<StoredDayTotal & { day: string }>(
     `SELECT cost_date::text AS day,
             sum(unblended_cost)::text AS "unblendedCost", sum(amortized_cost)::text AS "amortizedCost",
-            sum(net_unblended_cost)::text AS "netUnblendedCost", sum(usage_quantity)::text AS "usageQuantity",
+            sum(net_unblended_cost)::text AS "netUnblendedCost",
+            CASE WHEN count(*) = count(net_amortized_cost) THEN sum(net_amortized_cost)::text END AS "netAmortizedCost",
+            sum(usage_quantity)::text AS "usageQuantity",
             count(*)::int AS groups, bool_or(estimated) AS estimated
        FROM cost_data
       WHERE organization_id = $1 AND grouping = $2 AND cost_date >= $3::date AND cost_date < $4::date

@@ -168,3 +168,20 @@ export async function get(api: TestApi, path: string, token?: string, headers: R
   }
   return { status: res.status, headers: res.headers, json, text };
 }
+
+/**
+ * Every item of an offset-paginated list (`items`, `next_offset`): `path` without limit/offset
+ * (it gets `limit=1000&offset=`). Asserts each page answers 200.
+ */
+export async function allItems<T>(api: TestApi, path: string, token: string): Promise<T[]> {
+  const items: T[] = [];
+  const sep = path.includes('?') ? '&' : '?';
+  for (let offset = 0; ;) {
+    const res = await get(api, `${path}${sep}limit=1000&offset=${offset}`, token);
+    if (res.status !== 200) throw new Error(`GET ${path}: ${res.status} ${res.text}`);
+    const body = res.json as { items: T[]; next_offset: number | null };
+    items.push(...body.items);
+    if (body.next_offset === null) return items;
+    offset = body.next_offset;
+  }
+}
