@@ -19,7 +19,9 @@ import { createQueues } from '../producers/queues.js';
 import { createApp } from '../api/app.js';
 
 const SUMS = `sum(unblended_cost) AS unblended_cost, sum(amortized_cost) AS amortized_cost,
-  sum(net_unblended_cost) AS net_unblended_cost, sum(usage_quantity) AS usage_quantity,
+  sum(net_unblended_cost) AS net_unblended_cost,
+  CASE WHEN count(*) = count(net_amortized_cost) THEN sum(net_amortized_cost) END AS net_amortized_cost,
+  sum(usage_quantity) AS usage_quantity,
   CASE WHEN min(usage_unit) = max(usage_unit) THEN min(usage_unit) ELSE '' END AS usage_unit,
   min(unit) AS unit, bool_or(estimated) AS estimated`;
 
