@@ -169,8 +169,8 @@ async function explain(db: BenchDatabase, org: number): Promise<void> {
       await client.query(`SET LOCAL plan_cache_mode = ${mode}`);
       await client.query(`PREPARE cw_explain AS ${EVALUATE_STATEMENT}`);
       const { rows } = await client.query<{ 'QUERY PLAN': string }>(
-        `EXPLAIN (ANALYZE, BUFFERS) EXECUTE cw_explain($1, $2, NULL, $3, 3600)`,
-        [org, TODAY, NOW],
+        // EXECUTE takes no bind parameters: the bench's own constants, quoted.
+        `EXPLAIN (ANALYZE, BUFFERS) EXECUTE cw_explain(${org}, ${client.escapeLiteral(TODAY)}, NULL, ${client.escapeLiteral(NOW.toISOString())}, 3600)`,
       );
       await client.query('ROLLBACK');
       await client.query('DEALLOCATE ALL');

@@ -230,7 +230,8 @@ const EVALUATION = `
        AND m.key = ANY(w.vals) AND m.unit = 'USD'
     UNION ALL
     SELECT dd.dim, dd.k, false, bounds.xs[dd.seg], dd.u, dd.a, dd.n FROM dd, bounds),
-  org AS (
+  -- MATERIALIZED: computed once, not once per budget of the join below
+  org AS MATERIALIZED (
     SELECT coalesce(sum(sg.u) FILTER (WHERE sg.lo >= mon.ms AND sg.lo < mon.me), 0) AS month_actual,
            coalesce(sum(sg.u) FILTER (WHERE sg.lo >= mon.tr AND sg.lo < $2::date), 0) AS trailing,
            (SELECT f.amount FROM cost_forecasts f WHERE f.organization_id = $1 AND f.month = mon.ms AND f.unit = 'USD') AS forecast
@@ -309,13 +310,20 @@ export interface EvaluationResult {
 /** The evaluateBudgets statement ($1 org, $2 today, $3 budget ids or null, $4 the clock's instant,
  * $5 delivery deadline in seconds); exported for the benchmark's EXPLAIN. */
 export const EVALUATE_STATEMENT = `WITH ${EVALUATION},
+     -- each threshold with this period's alert if one fired (one probe of the unique key each);
+     -- the alerts are inserted for the others only, and updated only where the spend changed
+     cur AS MATERIALIZED (
+       SELECT t.*, a.id AS alert_id, a.current_spend AS alert_spend, a.below_since AS alert_below_since
+         FROM t LEFT JOIN budget_alerts a
+           ON a.budget_id = t.id AND a.period_start = t.ps AND a.threshold_percent = t.percent AND a.kind = t.kind),
      ins AS (
        INSERT INTO budget_alerts (organization_id, budget_id, period_start, period_end, threshold_percent, kind, budget_amount,
                                   currency, threshold_amount, spend_at_fire, actual_at_fire, forecast_at_fire, fired_at,
                                   current_spend, last_evaluated_at)
        SELECT $1, t.id, t.ps, t.pe, t.percent, t.kind, t.amount, t.currency, t.threshold_amount, t.spend, t.actual, t.forecast,
               $4::timestamptz, t.spend, now()
-         FROM t WHERE t.spend >= t.threshold_amount
+         FROM cur t WHERE t.alert_id IS NULL AND t.spend >= t.threshold_amount
+       -- a concurrent evaluation may have fired it since: the unique key still decides
        ON CONFLICT (budget_id, period_start, threshold_percent, kind) DO NOTHING
        RETURNING *),
      outbox AS (
@@ -334,7 +342,7 @@ export const EVALUATE_STATEMENT = `WITH ${EVALUATION},
                 'fired_at', to_char($4::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')),
               now() + make_interval(secs => $5), $4::timestamptz
          FROM ins
-         JOIN t ON t.id = ins.budget_id AND t.percent = ins.threshold_percent AND t.kind = ins.kind
+         JOIN cur t ON t.id = ins.budget_id AND t.percent = ins.threshold_percent AND t.kind = ins.kind
          JOIN budget_channels bc ON bc.budget_id = ins.budget_id
        ON CONFLICT (channel_id, source_key) DO NOTHING
        RETURNING id),
@@ -344,10 +352,11 @@ export const EVALUATE_STATEMENT = `WITH ${EVALUATION},
               below_since = CASE WHEN t.spend < t.threshold_amount THEN coalesce(a.below_since, $4::timestamptz) END,
               first_below_at = CASE WHEN t.spend < t.threshold_amount THEN coalesce(a.first_below_at, $4::timestamptz) ELSE a.first_below_at END,
               restatements = a.restatements + (t.spend < t.threshold_amount AND a.below_since IS NULL)::int
-         FROM t
-        WHERE a.budget_id = t.id AND a.period_start = t.ps AND a.threshold_percent = t.percent AND a.kind = t.kind
-          AND t.spend IS NOT NULL
-          -- only when something changed: the spend, or which side of the threshold it is on (a changed amount)
+         FROM cur t
+        WHERE a.id = t.alert_id AND t.spend IS NOT NULL
+          -- only when something changed: the spend, or which side of the threshold it is on (a changed
+          -- amount); checked on the snapshot first (no probe for unchanged alerts), then on the row
+          AND (t.alert_spend IS DISTINCT FROM t.spend OR (t.alert_below_since IS NULL) <> (t.spend >= t.threshold_amount))
           AND (a.current_spend IS DISTINCT FROM t.spend OR (a.below_since IS NULL) <> (t.spend >= t.threshold_amount))
        RETURNING a.id)
      SELECT (SELECT json_agg(json_build_object('alertId', id, 'budgetId', budget_id, 'percent', threshold_percent::float8, 'kind', kind)) FROM ins) AS fired,
