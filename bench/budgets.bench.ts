@@ -8,10 +8,13 @@
  * service rollup (what /costs/summary does). Two sizes show how the per-org cost scales with the
  * number of organizations (an org's evaluation reads only its own index ranges).
  *
- *   npm run bench -- budgets [--quick] [--orgs=200,1000] [--days=120] [--budgets=10]
+ *   npm run bench -- budgets [--quick] [--orgs=300,1500] [--days=400] [--budgets=10] [--explain]
+ *
+ * --explain prints EXPLAIN (ANALYZE, BUFFERS) of one org's steady-state evaluation, custom and
+ * generic plan (the worker's named statement switches to the generic plan after five executions).
  */
 import { addDays, todayUtc } from '../lib/dates.js';
-import { evaluateBudgets } from '../database/repositories/budgets.repository.js';
+import { EVALUATE_STATEMENT, evaluateBudgets } from '../database/repositories/budgets.repository.js';
 import {
   createBenchDatabase,
   fmt,
@@ -157,6 +160,27 @@ async function pass(db: BenchDatabase, orgs: number): Promise<Pass> {
   };
 }
 
+/** EXPLAIN (ANALYZE, BUFFERS) of one org's evaluation under each plan cache mode, rolled back. */
+async function explain(db: BenchDatabase, org: number): Promise<void> {
+  const client = await db.pool.connect();
+  try {
+    for (const mode of ['force_custom_plan', 'force_generic_plan']) {
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL plan_cache_mode = ${mode}`);
+      await client.query(`PREPARE cw_explain AS ${EVALUATE_STATEMENT}`);
+      const { rows } = await client.query<{ 'QUERY PLAN': string }>(
+        // EXECUTE takes no bind parameters: the bench's own constants, quoted.
+        `EXPLAIN (ANALYZE, BUFFERS) EXECUTE cw_explain(${org}, ${client.escapeLiteral(TODAY)}, NULL, ${client.escapeLiteral(NOW.toISOString())}, 3600)`,
+      );
+      await client.query('ROLLBACK');
+      await client.query('DEALLOCATE ALL');
+      process.stdout.write(`\n-- org ${org}, ${mode}\n${rows.map((r) => r['QUERY PLAN']).join('\n')}\n`);
+    }
+  } finally {
+    client.release();
+  }
+}
+
 const results: Array<Record<string, unknown>> = [];
 const rows: Array<Array<string | number>> = [];
 let printedMachine = false;
@@ -181,6 +205,7 @@ for (const orgs of SIZES) {
       [await pass(db, orgs), await pass(db, orgs), await pass(db, orgs)].sort(
         (a, b) => a.evalMs - b.evalMs,
       )[1] ?? first;
+    if (args.flags.has('explain')) await explain(db, Math.ceil(orgs / 2));
     const { rows: size } = await db.pool.query<{ mb: number }>(
       `SELECT (pg_database_size(current_database()) / 1048576)::int AS mb`,
     );

@@ -412,3 +412,47 @@ test('concurrent evaluations of one org (separate connections) produce one alert
   );
   assert.deepEqual(rows[0], { n: 60, keys: 60 });
 });
+
+test('a steady-state evaluation writes nothing: no alert row rewritten, no alert id drawn', async () => {
+  const org = await newOrg();
+  const channel = await webhook(org);
+  await seedDailyCost(db.pool, org, eachDay('2026-10-01', '2026-10-11'), '10');
+  await seedForecast(db.pool, org, '2026-10-01', '310');
+  await createBudget(db.pool, org, {
+    name: 's',
+    period: 'quarterly',
+    amount: '200',
+    currency: 'USD',
+    metric: 'unblended',
+    scope: {},
+    thresholds: [
+      { percent: 25, kind: 'actual' },
+      { percent: 50, kind: 'actual' },
+      { percent: 90, kind: 'actual' },
+      { percent: 100, kind: 'forecasted' },
+    ],
+    channelIds: [channel],
+  });
+  assert.equal((await evaluate(org, '2026-10-11')).fired.length, 3);
+  const snapshot = async () =>
+    (
+      await db.pool.query<{ v: string }>(
+        `SELECT (SELECT last_value FROM pg_sequences WHERE sequencename = 'budget_alerts_id_seq')::text || ' ' ||
+                string_agg(xmin::text || ':' || last_evaluated_at::text, ',' ORDER BY id) AS v
+           FROM budget_alerts WHERE organization_id = $1`,
+        [org],
+      )
+    ).rows[0]?.v;
+  const before = await snapshot();
+  for (let i = 0; i < 3; i++) {
+    const again = await evaluate(org, '2026-10-11', `2026-10-11T1${i}:00:00Z`);
+    assert.deepEqual([again.fired, again.deliveryIds, again.updated], [[], [], 0]);
+  }
+  assert.equal(await snapshot(), before, 'same rows (xmin), same alert id sequence');
+  // A change of spend is still recorded, and only on the alerts whose spend changed: actual 100 ->
+  // 110 (two alerts); the forecast stays 110 + (310 - 110) + 2 x 310 = 930 (not rewritten).
+  await seedDailyCost(db.pool, org, eachDay('2026-10-11', '2026-10-12'), '10');
+  const changed = await evaluate(org, '2026-10-12');
+  assert.equal(changed.updated, 2);
+  assert.deepEqual(changed.fired, []);
+});

@@ -171,7 +171,9 @@ export async function deleteBudget(db: Queryable, orgId: number, id: number): Pr
  * before today (1 for an unscoped budget without history). Null without a stored forecast.
  */
 const EVALUATION = `
-  mon AS (SELECT date_trunc('month', $2::date)::date AS ms, (date_trunc('month', $2::date) + interval '1 month')::date AS me),
+  -- the current month [ms, me) and the first day of the trailing 30-day window (tr <= ms always)
+  mon AS (SELECT date_trunc('month', $2::date)::date AS ms, (date_trunc('month', $2::date) + interval '1 month')::date AS me,
+                 $2::date - 30 AS tr),
   b AS (
     SELECT b.id, b.name, b.period, b.amount, b.currency, b.metric, b.scope, d.dim,
            ARRAY(SELECT jsonb_array_elements_text(b.scope -> d.dim)) AS vals,
@@ -181,48 +183,66 @@ const EVALUATION = `
       CROSS JOIN LATERAL (SELECT CASE b.period WHEN 'monthly' THEN 'month' WHEN 'quarterly' THEN 'quarter' ELSE 'year' END AS unit,
                                  CASE b.period WHEN 'monthly' THEN interval '1 month' WHEN 'quarterly' THEN interval '3 months' ELSE interval '1 year' END AS len) p
      WHERE b.organization_id = $1 AND ($3::bigint[] IS NULL OR b.id = ANY($3))),
-  -- Every sum a budget needs is over [a, b) with a, b among these boundaries (period starts and ends,
-  -- the 30-day trailing window, the current month), so each rollup is read once and folded into
-  -- (key, segment between two boundaries) sums; the budgets then add up a handful of segments.
+  -- What is read, and only that: whole months of the period before the current month from the
+  -- monthly rollup (one row per value and month), and the days from tr on from the daily rollup
+  -- (the trailing window and the current month), both on their primary keys (organization,
+  -- dimension, month or day, key). service is read whole (the organization's totals); a scope
+  -- dimension only for its values (key = ANY(...) is an index condition: other values' rows are
+  -- never fetched). p0 = the earliest period start that needs whole months (NULL: none).
+  w AS (
+    SELECT b.dim, array_agg(DISTINCT v) AS vals, min(b.ps) FILTER (WHERE b.ps < mon.ms) AS p0
+      FROM b CROSS JOIN mon CROSS JOIN LATERAL unnest(b.vals) v
+     WHERE b.dim NOT IN ('', 'service') GROUP BY b.dim),
+  ws AS (
+    SELECT min(b.ps) FILTER (WHERE b.ps < mon.ms AND b.dim IN ('', 'service')) AS p0
+      FROM b CROSS JOIN mon HAVING count(*) > 0),
+  -- Day buckets between the boundaries the sums need: tr, the current month, today, every period end.
   bounds AS (
     SELECT array_agg(DISTINCT x ORDER BY x) AS xs
-      FROM (SELECT b.ps AS x FROM b UNION ALL SELECT b.pe FROM b
-            UNION ALL SELECT $2::date - 30 UNION ALL SELECT $2::date UNION ALL SELECT ms FROM mon UNION ALL SELECT me FROM mon) v),
-  -- The dimensions read: service (the org's totals) and each budget's scope dimension; none for an
-  -- org without budgets (NULL: nothing is read).
-  dims AS (SELECT array_agg(DISTINCT d) AS ds FROM (SELECT 'service' AS d FROM b UNION ALL SELECT b.dim FROM b WHERE b.dim <> '') x),
-  -- Whole months before the trailing window come from the generic monthly rollup (one row per
-  -- dimension, value and month), the days from that month on from the generic daily rollup; both
-  -- read on their primary key (organization, dimension, month or day, key), never through the
-  -- compatibility views of migration 0008.
-  cut AS (SELECT date_trunc('month', $2::date - 30)::date AS d),
-  segs AS (
-    SELECT m.dimension AS dim, m.key AS k, width_bucket(m.month, bounds.xs) AS seg,
-           sum(m.unblended_cost) AS u, sum(m.amortized_cost) AS a, sum(m.net_unblended_cost) AS n
-      FROM cost_rollup_monthly m, bounds, cut, dims
-     WHERE m.organization_id = $1 AND m.dimension = ANY(dims.ds) AND m.unit = 'USD'
-       AND m.month >= bounds.xs[1] AND m.month < cut.d
+      FROM (SELECT b.pe AS x FROM b UNION ALL SELECT tr FROM mon UNION ALL SELECT ms FROM mon UNION ALL SELECT me FROM mon
+            UNION ALL SELECT $2::date) v),
+  dd AS (
+    SELECT r.dimension AS dim, r.key AS k, width_bucket(r.day, bounds.xs) AS seg,
+           sum(r.unblended_cost) AS u, sum(r.amortized_cost) AS a, sum(r.net_unblended_cost) AS n
+      FROM ws, mon, bounds, cost_rollup_daily r
+     WHERE r.organization_id = $1 AND r.dimension = 'service' AND r.day >= mon.tr AND r.day < bounds.xs[cardinality(bounds.xs)]
+       AND r.unit = 'USD'
      GROUP BY 1, 2, 3
     UNION ALL
     SELECT r.dimension, r.key, width_bucket(r.day, bounds.xs), sum(r.unblended_cost), sum(r.amortized_cost), sum(r.net_unblended_cost)
-      FROM cost_rollup_daily r, bounds, cut, dims
-     WHERE r.organization_id = $1 AND r.dimension = ANY(dims.ds) AND r.unit = 'USD'
-       AND r.day >= greatest(bounds.xs[1], cut.d) AND r.day < bounds.xs[cardinality(bounds.xs)]
+      FROM w, mon, bounds, cost_rollup_daily r
+     WHERE r.organization_id = $1 AND r.dimension = w.dim AND r.day >= mon.tr AND r.day < bounds.xs[cardinality(bounds.xs)]
+       AND r.key = ANY(w.vals) AND r.unit = 'USD'
      GROUP BY 1, 2, 3),
-  -- a segment's first day
-  sg AS MATERIALIZED (SELECT segs.*, bounds.xs[segs.seg] AS lo FROM segs, bounds),
-  org AS (
+  -- whole: a month of the monthly rollup (before the current month); otherwise a day bucket from
+  -- its first day lo. A budget adds whole months from its period start and day buckets from the
+  -- current month on; the trailing window adds day buckets only (never a month: no double count
+  -- when tr is the first day of the previous month).
+  sg AS MATERIALIZED (
+    SELECT m.dimension AS dim, m.key AS k, true AS whole, m.month AS lo,
+           m.unblended_cost AS u, m.amortized_cost AS a, m.net_unblended_cost AS n
+      FROM ws, mon, cost_rollup_monthly m
+     WHERE m.organization_id = $1 AND m.dimension = 'service' AND m.month >= ws.p0 AND m.month < mon.ms AND m.unit = 'USD'
+    UNION ALL
+    SELECT m.dimension, m.key, true, m.month, m.unblended_cost, m.amortized_cost, m.net_unblended_cost
+      FROM w, mon, cost_rollup_monthly m
+     WHERE m.organization_id = $1 AND m.dimension = w.dim AND m.month >= w.p0 AND m.month < mon.ms
+       AND m.key = ANY(w.vals) AND m.unit = 'USD'
+    UNION ALL
+    SELECT dd.dim, dd.k, false, bounds.xs[dd.seg], dd.u, dd.a, dd.n FROM dd, bounds),
+  -- MATERIALIZED: computed once, not once per budget of the join below
+  org AS MATERIALIZED (
     SELECT coalesce(sum(sg.u) FILTER (WHERE sg.lo >= mon.ms AND sg.lo < mon.me), 0) AS month_actual,
-           coalesce(sum(sg.u) FILTER (WHERE sg.lo >= $2::date - 30 AND sg.lo < $2::date), 0) AS trailing,
+           coalesce(sum(sg.u) FILTER (WHERE sg.lo >= mon.tr AND sg.lo < $2::date), 0) AS trailing,
            (SELECT f.amount FROM cost_forecasts f WHERE f.organization_id = $1 AND f.month = mon.ms AND f.unit = 'USD') AS forecast
-      FROM mon LEFT JOIN sg ON sg.dim = 'service' GROUP BY mon.ms, mon.me),
+      FROM mon LEFT JOIN sg ON sg.dim = 'service' AND NOT sg.whole GROUP BY mon.ms, mon.me, mon.tr),
   s AS (
     SELECT b.id,
            coalesce(sum(CASE b.metric WHEN 'amortized' THEN r.a WHEN 'net_unblended' THEN r.n ELSE r.u END)
-                      FILTER (WHERE r.lo >= b.ps AND r.lo < b.pe), 0) AS actual,
+                      FILTER (WHERE CASE WHEN r.whole THEN r.lo >= b.ps ELSE r.lo >= mon.ms AND r.lo < b.pe END), 0) AS actual,
            coalesce(sum(CASE b.metric WHEN 'amortized' THEN r.a WHEN 'net_unblended' THEN r.n ELSE r.u END)
-                      FILTER (WHERE r.lo >= $2::date - 30 AND r.lo < $2::date), 0) AS trailing
-      FROM b LEFT JOIN sg r
+                      FILTER (WHERE NOT r.whole AND r.lo >= mon.tr AND r.lo < $2::date), 0) AS trailing
+      FROM b CROSS JOIN mon LEFT JOIN sg r
         ON (r.dim = b.dim OR (b.dim = '' AND r.dim = 'service')) AND (b.dim = '' OR r.k = ANY(b.vals))
      GROUP BY b.id),
   e AS (
@@ -287,6 +307,62 @@ export interface EvaluationResult {
   updated: number;
 }
 
+/** The evaluateBudgets statement ($1 org, $2 today, $3 budget ids or null, $4 the clock's instant,
+ * $5 delivery deadline in seconds); exported for the benchmark's EXPLAIN. */
+export const EVALUATE_STATEMENT = `WITH ${EVALUATION},
+     -- each threshold with this period's alert if one fired (one probe of the unique key each);
+     -- the alerts are inserted for the others only, and updated only where the spend changed
+     cur AS MATERIALIZED (
+       SELECT t.*, a.id AS alert_id, a.current_spend AS alert_spend, a.below_since AS alert_below_since
+         FROM t LEFT JOIN budget_alerts a
+           ON a.budget_id = t.id AND a.period_start = t.ps AND a.threshold_percent = t.percent AND a.kind = t.kind),
+     ins AS (
+       INSERT INTO budget_alerts (organization_id, budget_id, period_start, period_end, threshold_percent, kind, budget_amount,
+                                  currency, threshold_amount, spend_at_fire, actual_at_fire, forecast_at_fire, fired_at,
+                                  current_spend, last_evaluated_at)
+       SELECT $1, t.id, t.ps, t.pe, t.percent, t.kind, t.amount, t.currency, t.threshold_amount, t.spend, t.actual, t.forecast,
+              $4::timestamptz, t.spend, now()
+         FROM cur t WHERE t.alert_id IS NULL AND t.spend >= t.threshold_amount
+       -- a concurrent evaluation may have fired it since: the unique key still decides
+       ON CONFLICT (budget_id, period_start, threshold_percent, kind) DO NOTHING
+       RETURNING *),
+     outbox AS (
+       INSERT INTO notification_outbox (organization_id, channel_id, alert_id, source_key, type, data, deadline_at, created_at)
+       SELECT ins.organization_id, bc.channel_id, ins.id, 'budget_alert_' || ins.id, 'budget.threshold_crossed',
+              jsonb_build_object(
+                'alert_id', ins.id,
+                'budget', jsonb_build_object('id', t.id, 'name', t.name, 'period', t.period, 'metric', t.metric, 'scope', t.scope,
+                                             'amount', jsonb_build_object('amount', t.amount::text, 'unit', t.currency)),
+                'period', jsonb_build_object('start', to_char(t.ps, 'YYYY-MM-DD'), 'end', to_char(t.pe - 1, 'YYYY-MM-DD')),
+                'threshold', jsonb_build_object('percent', t.percent::float8, 'kind', t.kind),
+                'threshold_amount', jsonb_build_object('amount', t.threshold_amount::text, 'unit', t.currency),
+                'spend', jsonb_build_object('amount', t.spend::text, 'unit', t.currency),
+                'actual', jsonb_build_object('amount', t.actual::text, 'unit', t.currency),
+                'forecast', CASE WHEN t.forecast IS NULL THEN NULL ELSE jsonb_build_object('amount', t.forecast::text, 'unit', t.currency) END,
+                'fired_at', to_char($4::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')),
+              now() + make_interval(secs => $5), $4::timestamptz
+         FROM ins
+         JOIN cur t ON t.id = ins.budget_id AND t.percent = ins.threshold_percent AND t.kind = ins.kind
+         JOIN budget_channels bc ON bc.budget_id = ins.budget_id
+       ON CONFLICT (channel_id, source_key) DO NOTHING
+       RETURNING id),
+     upd AS (
+       UPDATE budget_alerts a
+          SET current_spend = t.spend, last_evaluated_at = now(),
+              below_since = CASE WHEN t.spend < t.threshold_amount THEN coalesce(a.below_since, $4::timestamptz) END,
+              first_below_at = CASE WHEN t.spend < t.threshold_amount THEN coalesce(a.first_below_at, $4::timestamptz) ELSE a.first_below_at END,
+              restatements = a.restatements + (t.spend < t.threshold_amount AND a.below_since IS NULL)::int
+         FROM cur t
+        WHERE a.id = t.alert_id AND t.spend IS NOT NULL
+          -- only when something changed: the spend, or which side of the threshold it is on (a changed
+          -- amount); checked on the snapshot first (no probe for unchanged alerts), then on the row
+          AND (t.alert_spend IS DISTINCT FROM t.spend OR (t.alert_below_since IS NULL) <> (t.spend >= t.threshold_amount))
+          AND (a.current_spend IS DISTINCT FROM t.spend OR (a.below_since IS NULL) <> (t.spend >= t.threshold_amount))
+       RETURNING a.id)
+     SELECT (SELECT json_agg(json_build_object('alertId', id, 'budgetId', budget_id, 'percent', threshold_percent::float8, 'kind', kind)) FROM ins) AS fired,
+            (SELECT array_agg(id::text) FROM outbox) AS deliveries,
+            (SELECT count(*)::int FROM upd) AS updated`;
+
 /**
  * evaluateBudgets: evaluates the organization's budgets on `today` in one statement: inserts the
  * alerts of every crossed threshold (ON CONFLICT DO NOTHING: fired once), their outbox rows (one
@@ -306,51 +382,7 @@ export async function evaluateBudgets(
   }>({
     // Named: prepared once per connection, so a rollup's evaluation does not re-plan this statement.
     name: 'cw-evaluate-budgets',
-    text: `WITH ${EVALUATION},
-     ins AS (
-       INSERT INTO budget_alerts (organization_id, budget_id, period_start, period_end, threshold_percent, kind, budget_amount,
-                                  currency, threshold_amount, spend_at_fire, actual_at_fire, forecast_at_fire, fired_at,
-                                  current_spend, last_evaluated_at)
-       SELECT $1, t.id, t.ps, t.pe, t.percent, t.kind, t.amount, t.currency, t.threshold_amount, t.spend, t.actual, t.forecast,
-              $4::timestamptz, t.spend, now()
-         FROM t WHERE t.spend >= t.threshold_amount
-       ON CONFLICT (budget_id, period_start, threshold_percent, kind) DO NOTHING
-       RETURNING *),
-     outbox AS (
-       INSERT INTO notification_outbox (organization_id, channel_id, alert_id, source_key, type, data, deadline_at, created_at)
-       SELECT ins.organization_id, bc.channel_id, ins.id, 'budget_alert_' || ins.id, 'budget.threshold_crossed',
-              jsonb_build_object(
-                'alert_id', ins.id,
-                'budget', jsonb_build_object('id', t.id, 'name', t.name, 'period', t.period, 'metric', t.metric, 'scope', t.scope,
-                                             'amount', jsonb_build_object('amount', t.amount::text, 'unit', t.currency)),
-                'period', jsonb_build_object('start', to_char(t.ps, 'YYYY-MM-DD'), 'end', to_char(t.pe - 1, 'YYYY-MM-DD')),
-                'threshold', jsonb_build_object('percent', t.percent::float8, 'kind', t.kind),
-                'threshold_amount', jsonb_build_object('amount', t.threshold_amount::text, 'unit', t.currency),
-                'spend', jsonb_build_object('amount', t.spend::text, 'unit', t.currency),
-                'actual', jsonb_build_object('amount', t.actual::text, 'unit', t.currency),
-                'forecast', CASE WHEN t.forecast IS NULL THEN NULL ELSE jsonb_build_object('amount', t.forecast::text, 'unit', t.currency) END,
-                'fired_at', to_char($4::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')),
-              now() + make_interval(secs => $5), $4::timestamptz
-         FROM ins
-         JOIN t ON t.id = ins.budget_id AND t.percent = ins.threshold_percent AND t.kind = ins.kind
-         JOIN budget_channels bc ON bc.budget_id = ins.budget_id
-       ON CONFLICT (channel_id, source_key) DO NOTHING
-       RETURNING id),
-     upd AS (
-       UPDATE budget_alerts a
-          SET current_spend = t.spend, last_evaluated_at = now(),
-              below_since = CASE WHEN t.spend < t.threshold_amount THEN coalesce(a.below_since, $4::timestamptz) END,
-              first_below_at = CASE WHEN t.spend < t.threshold_amount THEN coalesce(a.first_below_at, $4::timestamptz) ELSE a.first_below_at END,
-              restatements = a.restatements + (t.spend < t.threshold_amount AND a.below_since IS NULL)::int
-         FROM t
-        WHERE a.budget_id = t.id AND a.period_start = t.ps AND a.threshold_percent = t.percent AND a.kind = t.kind
-          AND t.spend IS NOT NULL
-          -- only when something changed: the spend, or which side of the threshold it is on (a changed amount)
-          AND (a.current_spend IS DISTINCT FROM t.spend OR (a.below_since IS NULL) <> (t.spend >= t.threshold_amount))
-       RETURNING a.id)
-     SELECT (SELECT json_agg(json_build_object('alertId', id, 'budgetId', budget_id, 'percent', threshold_percent::float8, 'kind', kind)) FROM ins) AS fired,
-            (SELECT array_agg(id::text) FROM outbox) AS deliveries,
-            (SELECT count(*)::int FROM upd) AS updated`,
+    text: EVALUATE_STATEMENT,
     values: [input.orgId, input.today, input.budgetIds ?? null, input.now, input.deadlineSeconds],
   });
   const row = rows[0];
