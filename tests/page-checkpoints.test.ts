@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { addDays, eachDay, todayUtc } from '../lib/dates.js';
 import { expectedDailyTotal } from '../sim/data.js';
 import { enqueueFetches } from '../producers/enqueue.js';
-import { startTestPipeline, type TestPipeline } from './helpers/pipeline.js';
+import { roleProcessEnv, startTestPipeline, type TestPipeline } from './helpers/pipeline.js';
 import { spawnRole } from './helpers/processes.js';
 import { normDecimal } from './helpers/decimal.js';
 import { TEST_NOW } from './helpers/clock.js';
@@ -76,21 +76,12 @@ async function killMidWindow(meddle: (p: TestPipeline) => Promise<void>, after =
   const p = await startTestPipeline({ workers: false, sim: { latencyMs: 150, pageSize: 25 } });
   const reads = () => p.sim.control.requestCounts().byAccount[ACCOUNT]?.['ce:GetCostAndUsage'] ?? 0;
   const org = await p.createOrg(ACCOUNT);
-  const env = {
-    DATABASE_URL: p.config.DATABASE_URL,
-    REDIS_URL: p.config.REDIS_URL,
-    QUEUE_PREFIX: p.config.QUEUE_PREFIX,
-    AWS_ENDPOINT_URL: p.sim.url,
-    ALLOW_INSECURE_AWS_ENDPOINT: 'true',
-    AWS_ACCESS_KEY_ID: 'AKIACOSTWATCHTEST',
-    AWS_SECRET_ACCESS_KEY: 'costwatch-test-secret',
-    METRICS_PORT: '0',
-    LOG_LEVEL: 'info',
+  const env = roleProcessEnv(p, {
     JOB_LOCK_SECONDS: '5',
     RETRY_BACKOFF_MS: '50',
     CE_RATE_PER_ORG: '100',
     ...p.clockEnv(),
-  };
+  });
   const worker = await spawnRole(['worker', '--queues', 'fetch-costs'], env, 'worker started');
   try {
     await enqueueFetches(p.queues, 'costs', [{ orgId: org.id, ...WINDOW, trigger: 'backfill' }]);
