@@ -179,6 +179,8 @@ async function runDesign(design: Design, orgCount: number, days: number): Promis
     REDIS_URL: redisUrl(),
     QUEUE_PREFIX: prefix,
     AWS_ENDPOINT_URL: sim.url,
+    // The in-process simulator answers on http://127.0.0.1 (config refuses http:// without this).
+    ALLOW_INSECURE_AWS_ENDPOINT: 'true',
     CE_RATE_PER_ORG: '1000',
     CW_RATE_PER_ORG: '1000',
     AWS_RATE_GLOBAL: '10000',

@@ -207,6 +207,12 @@ export const envSchema = z.object({
    * that reaches it is `capped` and its remaining work runs the next day. 0 turns the cap off.
    */
   CE_DAILY_REQUEST_CAP: int(0, 1_000_000).default(500),
+  /**
+   * Seconds a GetCostAndUsage page a cost job got stays reusable by a retry of the same job (a
+   * window that failed part-way re-sends only the pages it lacks); older pages are read again, so
+   * no restatement hides behind a checkpoint for longer. 0 turns checkpoints off.
+   */
+  CE_PAGE_CHECKPOINT_SECONDS: int(0, 86_400).default(3600),
   /** CloudWatch requests per second per organization, across every worker replica. */
   CW_RATE_PER_ORG: decimal(0.1, 1000).default(20),
   /** AWS requests per second across all organizations and replicas (global cap). */

@@ -13,7 +13,7 @@ import { createOrganization, recordCostLoad } from '../database/repositories/org
 import { enqueueFetches } from '../producers/enqueue.js';
 import { backfillProgress } from '../database/repositories/fetch-runs.repository.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
-import { startTestPipeline } from './helpers/pipeline.js';
+import { roleProcessEnv, startTestPipeline } from './helpers/pipeline.js';
 import { spawnRole } from './helpers/processes.js';
 
 const clock = manualClock('2026-06-17T12:00:00Z');
@@ -144,21 +144,12 @@ test('a backfill on two worker processes, windows committing in random order, ke
   const workers: Awaited<ReturnType<typeof spawnRole>>[] = [];
   try {
     const org = await p.createOrg('334455667788');
-    const env = {
-      DATABASE_URL: p.config.DATABASE_URL,
-      REDIS_URL: p.config.REDIS_URL,
-      QUEUE_PREFIX: p.config.QUEUE_PREFIX,
-      AWS_ENDPOINT_URL: p.sim.url,
-      ALLOW_INSECURE_AWS_ENDPOINT: 'true',
-      AWS_ACCESS_KEY_ID: 'AKIACOSTWATCHTEST',
-      AWS_SECRET_ACCESS_KEY: 'costwatch-test-secret',
-      METRICS_PORT: '0',
-      LOG_LEVEL: 'info',
+    const env = roleProcessEnv(p, {
       RETRY_BACKOFF_MS: '50',
       WORKER_CONCURRENCY: '4',
       CE_RATE_PER_ORG: '100',
       CW_RATE_PER_ORG: '200',
-    };
+    });
     workers.push(await spawnRole(['worker', '--queues', 'fetch-costs,rollups'], env, 'worker started'));
     workers.push(await spawnRole(['worker', '--queues', 'fetch-costs,rollups'], env, 'worker started'));
     // Windows of 2 days through today: the simulator flags today and the 2 days before it Estimated,

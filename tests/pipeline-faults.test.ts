@@ -12,7 +12,7 @@ import { addDays, eachDay, todayUtc } from '../lib/dates.js';
 import { createLogger } from '../lib/logger.js';
 import { enqueueBackfill } from '../producers/enqueue.js';
 import { enqueueDueFetches } from '../producers/refresh-tick.js';
-import { startTestPipeline, type TestPipeline } from './helpers/pipeline.js';
+import { roleProcessEnv, startTestPipeline, type TestPipeline } from './helpers/pipeline.js';
 import { spawnRole } from './helpers/processes.js';
 import { normDecimal } from './helpers/decimal.js';
 import { TEST_NOW } from './helpers/clock.js';
@@ -234,23 +234,14 @@ test('kill -9 of a worker in the middle of loads, two worker processes: every wi
   const p = await startTestPipeline({ workers: false, sim: { latencyMs: 40 } });
   try {
     const org = await p.createOrg(account);
-    const env = {
-      DATABASE_URL: p.config.DATABASE_URL,
-      REDIS_URL: p.config.REDIS_URL,
-      QUEUE_PREFIX: p.config.QUEUE_PREFIX,
-      AWS_ENDPOINT_URL: p.sim.url,
-      ALLOW_INSECURE_AWS_ENDPOINT: 'true',
-      AWS_ACCESS_KEY_ID: 'AKIACOSTWATCHTEST',
-      AWS_SECRET_ACCESS_KEY: 'costwatch-test-secret',
-      METRICS_PORT: '0',
-      LOG_LEVEL: 'info',
+    const env = roleProcessEnv(p, {
       JOB_LOCK_SECONDS: '5',
       RETRY_BACKOFF_MS: '50',
       WORKER_CONCURRENCY: '3',
       CE_RATE_PER_ORG: '100',
       CW_RATE_PER_ORG: '200',
       ...p.clockEnv(),
-    };
+    });
     const first = await spawnRole(['worker'], env, 'worker started');
     const second = await spawnRole(['worker'], env, 'worker started');
     const done = p.backfill([org.id], from, to, 240_000);

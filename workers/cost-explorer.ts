@@ -6,6 +6,7 @@
  * requested while the current one is being written). Amounts stay the decimal strings AWS sent.
  * The LINKED_ACCOUNT query's DimensionValueAttributes carry the account names (no extra request).
  */
+import { createHash } from 'node:crypto';
 import {
   GetCostAndUsageCommand,
   GetCostForecastCommand,
@@ -15,7 +16,7 @@ import {
 } from '@aws-sdk/client-cost-explorer';
 import type { CostRow } from '../database/repositories/cost-data.repository.js';
 import type { MonthForecast } from '../database/repositories/forecast-refreshes.repository.js';
-import { MalformedDataError } from '../lib/aws-errors.js';
+import { MalformedDataError, awsErrorCode } from '../lib/aws-errors.js';
 import { fetchGroupings, groupValue, loadedDimensions, type FetchGrouping } from '../lib/dimensions.js';
 
 export const COST_METRICS = [
@@ -77,27 +78,84 @@ function rowsOfPage(page: GetCostAndUsageCommandOutput, grouping: FetchGrouping)
 }
 
 /**
+ * Where a job keeps the GetCostAndUsage pages it gets and finds those an earlier attempt of it got
+ * (workers/page-checkpoints.ts): a retry of a window that failed part-way sends only the requests
+ * whose answers it does not have.
+ */
+export interface PageCheckpoints {
+  /** The page an earlier attempt got for this query and token ('' for the first page), if kept. */
+  saved(query: string, token: string): GetCostAndUsageCommandOutput | undefined;
+  /** Keeps a page AWS just answered (in the background: the read does not wait for it). */
+  save(query: string, token: string, page: GetCostAndUsageCommandOutput): void;
+  /** AWS refused a token taken from a kept page: forget the kept pages, so the retry reads afresh. */
+  refused(): Promise<void>;
+}
+
+/** A kept page's NextPageToken refused by AWS: the job is retried and reads the window afresh. */
+export class KeptTokenRefusedError extends Error {
+  override readonly name = 'KeptTokenRefusedError';
+}
+
+/** The key of a query's checkpoints: its grouping and a hash of the request without a page token. */
+export function queryKey(grouping: string, input: GetCostAndUsageCommandInput): string {
+  const { NextPageToken: _token, ...request } = input;
+  return `${grouping}:${createHash('sha256').update(JSON.stringify(request)).digest('hex').slice(0, 16)}`;
+}
+
+interface Answer {
+  page: GetCostAndUsageCommandOutput;
+  /** Taken from a checkpoint, not sent. */
+  kept: boolean;
+}
+
+/**
  * Every page of a GetCostAndUsage query. The first request is sent when this is called (not on
  * the first read), so several queries can be in flight at once; each next page is requested while
- * the current one is being written.
+ * the current one is being written. With `checkpoints`, a page kept by an earlier attempt is used
+ * instead of a request, and every page sent is kept.
  */
 function pagesOf(
   ce: CostExplorerClient,
   input: GetCostAndUsageCommandInput,
+  kept?: { checkpoints: PageCheckpoints; query: string },
 ): AsyncGenerator<GetCostAndUsageCommandOutput> {
-  const first = ce.send(new GetCostAndUsageCommand(input));
+  const request = (token: string | undefined, tokenKept: boolean): Promise<Answer> => {
+    const saved = kept?.checkpoints.saved(kept.query, token ?? '');
+    if (saved) return Promise.resolve({ page: saved, kept: true });
+    const sent = ce.send(new GetCostAndUsageCommand(token ? { ...input, NextPageToken: token } : input));
+    if (!kept) return sent.then((page) => ({ page, kept: false }));
+    return sent.then(
+      (page) => {
+        kept.checkpoints.save(kept.query, token ?? '', page);
+        return { page, kept: false };
+      },
+      async (error: unknown) => {
+        // AWS tokens do not live for ever: an old one is refused. The pages written so far cannot
+        // be taken back, so this attempt fails (transient) and the next reads without checkpoints.
+        if (tokenKept && awsErrorCode(error) === 'InvalidNextTokenException') {
+          await kept.checkpoints.refused();
+          throw new KeptTokenRefusedError(
+            'Cost Explorer refused a NextPageToken kept from an earlier attempt; the window is read again',
+          );
+        }
+        throw error;
+      },
+    );
+  };
+  const first = request(undefined, false);
   // If the consumer stops early (an error while loading), a prefetch must not become an unhandled rejection.
   first.catch(() => undefined);
   return (async function* () {
-    let pending: Promise<GetCostAndUsageCommandOutput> | null = first;
+    let pending: Promise<Answer> | null = first;
     const seen = new Set<string>();
     while (pending) {
-      const page: GetCostAndUsageCommandOutput = await pending;
-      const token = page.NextPageToken;
+      const answer: Answer = await pending;
+      const page: GetCostAndUsageCommandOutput = answer.page;
+      const token: string | undefined = page.NextPageToken;
       if (token && seen.has(token))
         throw new MalformedDataError('GetCostAndUsage returned the same NextPageToken twice');
       if (token) seen.add(token);
-      pending = token ? ce.send(new GetCostAndUsageCommand({ ...input, NextPageToken: token })) : null;
+      pending = token ? request(token, answer.kept) : null;
       pending?.catch(() => undefined);
       yield page;
     }
@@ -115,23 +173,26 @@ function collectAccountNames(page: GetCostAndUsageCommandOutput, names: Map<stri
 
 /**
  * Every CostRow of [from, to), one query per grouping (their first pages requested together), as
- * batches. Account names seen on the way are added to `accountNames` when given.
+ * batches. Account names seen on the way are added to `accountNames` when given; with
+ * `checkpoints`, pages an earlier attempt got are reused and every page sent is kept.
  */
 export async function* costRowBatches(
   ce: CostExplorerClient,
   window: { from: string; to: string },
   groupings: readonly FetchGrouping[] = DEFAULT_GROUPINGS,
   accountNames?: Map<string, string>,
+  checkpoints?: PageCheckpoints,
 ): AsyncGenerator<CostRow[]> {
-  const streams = groupings.map((grouping) => ({
-    grouping,
-    pages: pagesOf(ce, {
+  const streams = groupings.map((grouping) => {
+    const input: GetCostAndUsageCommandInput = {
       TimePeriod: { Start: window.from, End: window.to },
       Granularity: 'DAILY',
       Metrics: [...COST_METRICS],
       GroupBy: grouping.groupBy.map((g) => ({ Type: g.Type, Key: g.Key })),
-    }),
-  }));
+    };
+    const kept = checkpoints && { checkpoints, query: queryKey(grouping.grouping, input) };
+    return { grouping, pages: pagesOf(ce, input, kept) };
+  });
   try {
     for (const { grouping, pages } of streams) {
       for await (const page of pages) {

@@ -17,6 +17,7 @@ import type { Queryable } from '../lib/db.js';
 import { costRowBatches } from './cost-explorer.js';
 import { refreshByProbe } from './restatement-probe.js';
 import { runFetchJob, type FetchJobDeps, type FetchResult } from './fetch-job.js';
+import { WindowCheckpoints, type CheckpointStore } from './page-checkpoints.js';
 
 export interface FetchCostsDeps extends FetchJobDeps {
   aws: AwsGateway;
@@ -25,6 +26,11 @@ export interface FetchCostsDeps extends FetchJobDeps {
   restatementProbe?: boolean;
   /** BILL_CLOSE_DAY: the probe re-reads the previous month in full once, on this day. */
   billCloseDay?: number;
+  /**
+   * Page checkpoints (CE_PAGE_CHECKPOINT_SECONDS > 0): a retry of a window that failed part-way
+   * reuses the pages its earlier attempts got. Absent: every attempt reads the whole window.
+   */
+  checkpoints?: CheckpointStore;
 }
 
 export function createFetchCostsProcessor(deps: FetchCostsDeps) {
@@ -45,11 +51,19 @@ export function createFetchCostsProcessor(deps: FetchCostsDeps) {
           closesRun: boolean,
           inTransaction?: (tx: Queryable) => Promise<void>,
         ): Promise<number> => {
+          const checkpoints =
+            deps.checkpoints && run.jobId !== null
+              ? await WindowCheckpoints.open(
+                  deps.checkpoints,
+                  { orgId: org.id, jobId: run.jobId, window },
+                  run.retry,
+                )
+              : undefined;
           const load = await replaceCostWindow(
             deps.db,
             org.id,
             window,
-            costRowBatches(ce, window, groupings, names),
+            costRowBatches(ce, window, groupings, names, checkpoints),
             async (tx, result) => {
               await inTransaction?.(tx);
               await recordCostLoad(tx, org.id, {
@@ -59,6 +73,8 @@ export function createFetchCostsProcessor(deps: FetchCostsDeps) {
                 rows: result.rows,
                 awsRequests: run.awsRequests(),
               });
+              // The window's kept pages go with its commit: nothing can reuse them afterwards.
+              await checkpoints?.commit(tx, run.runId);
             },
             names,
           );

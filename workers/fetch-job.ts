@@ -44,6 +44,10 @@ export interface FetchOutcome {
 /** The attempt's run, for a load that records its success inside its own transaction. */
 export interface FetchRunContext {
   runId: number;
+  /** The BullMQ job id: the same on every attempt of the job, whichever worker runs it. */
+  jobId: string | null;
+  /** An earlier attempt of this job started (it failed, stalled after a kill, or was delayed). */
+  retry: boolean;
   /** AWS requests of this attempt so far, per operation. */
   awsRequests(): Record<string, number>;
 }
@@ -186,7 +190,12 @@ async function runFetchAttempt(
   let committed = false;
   try {
     const outcome = await withRequestTracker(tracker, () =>
-      work(org, data, { runId, awsRequests: () => ({ ...tracker.byOperation }) }),
+      work(org, data, {
+        runId,
+        jobId: job.id ?? null,
+        retry: job.attemptsMade > 0 || job.attemptsStarted > 1,
+        awsRequests: () => ({ ...tracker.byOperation }),
+      }),
     );
     committed = outcome.recorded === true;
     if (!committed)

@@ -67,6 +67,17 @@ export async function startWorkers(
     applicationName: 'costwatch-worker',
     log,
   });
+  // Page checkpoints have their own small pool: a load waits for its checkpoint writes before it
+  // commits, so they must never queue behind the loads of the main pool (workers/page-checkpoints.ts).
+  const checkpointDb =
+    config.CE_PAGE_CHECKPOINT_SECONDS > 0
+      ? createPool({
+          connectionString: config.DATABASE_URL,
+          max: 2,
+          applicationName: 'costwatch-worker-checkpoints',
+          log,
+        })
+      : null;
   const redis = createRedis(config.REDIS_URL, 'worker', log);
   const queues = createQueues(redis, {
     prefix: config.QUEUE_PREFIX,
@@ -106,6 +117,9 @@ export async function startWorkers(
       now,
       restatementProbe: config.RESTATEMENT_PROBE,
       billCloseDay: config.BILL_CLOSE_DAY,
+      ...(checkpointDb && {
+        checkpoints: { db: checkpointDb, maxAgeSeconds: config.CE_PAGE_CHECKPOINT_SECONDS, log },
+      }),
     }),
     'fetch-metrics': createFetchMetricsProcessor({
       ...fetchDeps,
@@ -228,9 +242,10 @@ export async function startWorkers(
       await queues.close();
       aws.destroy();
       // The pool's end waits for checked-out clients, which a handed-back job still holds.
+      const pools = Promise.all([db.end(), checkpointDb?.end()]);
       const poolEnded = timedOut
-        ? Promise.race([db.end(), new Promise((resolve) => setTimeout(resolve, 1_000).unref())])
-        : db.end();
+        ? Promise.race([pools, new Promise((resolve) => setTimeout(resolve, 1_000).unref())])
+        : pools;
       await Promise.all([poolEnded, health.close()]);
       redis.disconnect();
     },

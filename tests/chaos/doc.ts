@@ -62,6 +62,22 @@ ${SCENARIOS.map((s) => `- **${s.id}**: ${s.description}`).join('\n')}
 
 ## Limits and notes
 
+- kill9's request ratio (issue 14's goal: at most 1.5x a clean run). The denominator is the clean
+  reference load's own GetCostAndUsage count (its simulator), not the succeeded runs' ledger, which
+  shrinks when a retry reuses checkpointed pages. Measured 2026-12-02 (machine load 9-13), before page
+  checkpoints (\`CE_PAGE_CHECKPOINT_SECONDS=0\`): full 506 vs 481 (1.05x), quick 48 vs 39 (1.23x); with
+  them: full 494 vs 481 (1.03x: 40 pages reused, 13 lost in flight at the kills), quick 39 vs 39.
+  All the extra requests are those the killed attempts sent: before, their whole windows were read
+  again; now only the pages whose answers were on the way to the dead process (no rate-limit or
+  5xx retries in this scenario; BullMQ's stall handling adds none beyond handing the job over after
+  JOB_LOCK_SECONDS). A killed attempt's run stays 'interrupted' with 0 requests (it cannot record
+  them); the simulator's count is the truth. The scenario's kills mostly land on metrics jobs (cost
+  windows are 1-2 pages per grouping and finish first): at 100 groups per page (tried, not kept: 3x
+  the run time) the ratio was 1.02x before and 1.01x after. The issue's 3.7x (45 days, six kills) was
+  not reproduced on this code: 1 org x 45 days, six kills measured 1.00x before and 1.03x after.
+  tests/page-checkpoints.test.ts shows the mechanism exactly: the retry of a killed window sends
+  only the pages not kept.
+
 - The chaos Postgres runs with \`synchronous_commit = on\`, as production does. The local dev/test
   instances use \`off\` (scripts/local-stack.ts: a crash may lose the last second of commits); under
   \`pg_ctl -m immediate\` that lost a rollup whose job had completed, and the backfill never finished.

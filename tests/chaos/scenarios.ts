@@ -24,7 +24,8 @@ export const SCENARIOS: Scenario[] = [
     description:
       'Backfill (quick: 2 orgs x 28 days; full: 5 orgs x 140 days, 7-day windows also cut at month ends: 115 cost + 115 metrics windows) with 2-3 worker processes; ' +
       'kill -9 a random worker at random moments (2 / 6 times), restarting one each time. Every window must complete; per (org, day, grouping) ' +
-      'cost sums equal the simulator truth, row counts equal a clean reference load, no natural key twice, rollups equal cost_data.',
+      'cost sums equal the simulator truth, row counts equal a clean reference load, no natural key twice, rollups equal cost_data.' +
+      ' The kills may cost at most 1.5x the GetCostAndUsage requests of the clean reference load (counted by its simulator), and the succeeded runs\' sent + checkpoint-reused pages must equal that count.',
     run: workerKills,
   },
   {

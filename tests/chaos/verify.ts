@@ -44,13 +44,15 @@ export async function loadCounts(db: Queryable, from: string, to: string): Promi
   return new Map([...costs.rows, ...metrics.rows].map((r) => [r.key, r]));
 }
 
-const references = new Map<string, Promise<Reference>>();
+interface CleanRun {
+  counts: Reference;
+  /** GetCostAndUsage requests the simulator answered for the clean load: what a run without faults costs. */
+  ceRequests: number;
+}
 
-/**
- * A clean load (one worker process, no faults) of the accounts over [from, to): its row counts
- * are what every faulty run must end with. Cached per process.
- */
-export function referenceLoad(accounts: string[], from: string, to: string, windowDays: number): Promise<Reference> {
+const references = new Map<string, Promise<CleanRun>>();
+
+function cleanRun(accounts: string[], from: string, to: string, windowDays: number): Promise<CleanRun> {
   const cacheKey = `${accounts.join(',')}|${from}|${to}|${windowDays}`;
   let found = references.get(cacheKey);
   if (!found) {
@@ -63,7 +65,8 @@ export function referenceLoad(accounts: string[], from: string, to: string, wind
         const done = await run.waitBackfill(backfillId, jobs, 600_000);
         if (done.failed > 0) throw new Error(`reference load: ${done.failed} windows failed`);
         const counts = await loadCounts(run.db.pool, from, to);
-        return new Map([...counts].map(([k, v]) => [k, v.n]));
+        const ceRequests = Object.values(run.sim.control.requestCounts().byAccount).reduce((a, ops) => a + (ops['ce:GetCostAndUsage'] ?? 0), 0);
+        return { counts: new Map([...counts].map(([k, v]) => [k, v.n])), ceRequests };
       } finally {
         await run.close();
       }
@@ -71,6 +74,19 @@ export function referenceLoad(accounts: string[], from: string, to: string, wind
     references.set(cacheKey, found);
   }
   return found;
+}
+
+/**
+ * A clean load (one worker process, no faults) of the accounts over [from, to): its row counts
+ * are what every faulty run must end with. Cached per process.
+ */
+export async function referenceLoad(accounts: string[], from: string, to: string, windowDays: number): Promise<Reference> {
+  return (await cleanRun(accounts, from, to, windowDays)).counts;
+}
+
+/** The GetCostAndUsage requests of that clean load (the same run, cached): the denominator of what faults cost. */
+export async function referenceCeRequests(accounts: string[], from: string, to: string, windowDays: number): Promise<number> {
+  return (await cleanRun(accounts, from, to, windowDays)).ceRequests;
 }
 
 export interface LoadCheck {

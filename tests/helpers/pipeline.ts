@@ -137,3 +137,22 @@ export async function startTestPipeline(
   if (options.workers !== false) await pipeline.startWorkers();
   return pipeline;
 }
+
+/**
+ * The environment of a `costwatch` process (spawnRole) that works on this pipeline: its database,
+ * Redis, queue prefix and simulator, with `overrides` (e.g. `...p.clockEnv()` to pin its clock).
+ */
+export function roleProcessEnv(p: TestPipeline, overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: p.config.DATABASE_URL,
+    REDIS_URL: p.config.REDIS_URL,
+    QUEUE_PREFIX: p.config.QUEUE_PREFIX,
+    AWS_ENDPOINT_URL: p.sim.url,
+    ALLOW_INSECURE_AWS_ENDPOINT: 'true',
+    AWS_ACCESS_KEY_ID: 'AKIACOSTWATCHTEST',
+    AWS_SECRET_ACCESS_KEY: 'costwatch-test-secret',
+    METRICS_PORT: '0',
+    LOG_LEVEL: 'info',
+    ...overrides,
+  };
+}
