@@ -114,7 +114,7 @@ describe('costwatch doctor', { timeout: 400_000 }, () => {
     }
     assert.match(
       find(report, 'connection headroom').detail,
-      /\(1 api \+ 1 worker\) x DB_POOL_SIZE 2 \+ 1 scheduler x 2 \+ 10 reserve = 16 vs max_connections \d+/,
+      /\(1 api \+ 1 worker\) x DB_POOL_SIZE 2 \+ 1 scheduler x 2 \+ 1 worker x 2 page checkpoints \+ 10 reserve = 18 vs max_connections \d+/,
     );
     assert.match(
       find(report, `aws org ${org.id} (healthy)`).detail,
@@ -133,7 +133,11 @@ describe('costwatch doctor', { timeout: 400_000 }, () => {
     assert.equal(report.aws?.estimatedDollars, 0.02);
     assert.equal(sim.control.requestCounts().total, 6);
     // Every probe was a valid request: its dates are the simulator's today (DOCTOR_NOW), not the calendar's.
-    assert.deepEqual(sim.control.requestCounts().errors, {}, 'no probe was refused (e.g. a forecast of the past)');
+    assert.deepEqual(
+      sim.control.requestCounts().errors,
+      {},
+      'no probe was refused (e.g. a forecast of the past)',
+    );
 
     // The text output: one line per check with its symbol, the summary with the request count.
     const text = await runCli(

@@ -7,6 +7,7 @@
 import { Worker, type Job, type Processor } from 'bullmq';
 import type { ServiceConfig } from '../lib/config.js';
 import { clockFromConfig, type Now } from '../lib/clock.js';
+import { CHECKPOINT_POOL_SIZE } from './page-checkpoints.js';
 import { createPool } from '../lib/db.js';
 import { createRedis } from '../lib/redis.js';
 import { createLogger, type Logger } from '../lib/logger.js';
@@ -73,7 +74,7 @@ export async function startWorkers(
     config.CE_PAGE_CHECKPOINT_SECONDS > 0
       ? createPool({
           connectionString: config.DATABASE_URL,
-          max: 2,
+          max: CHECKPOINT_POOL_SIZE,
           applicationName: 'costwatch-worker-checkpoints',
           log,
         })

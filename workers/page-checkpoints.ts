@@ -27,6 +27,9 @@ import {
 } from '../database/repositories/page-checkpoints.repository.js';
 import type { PageCheckpoints } from './cost-explorer.js';
 
+/** Connections of a worker's checkpoint pool (counted by doctor's connection headroom check). */
+export const CHECKPOINT_POOL_SIZE = 2;
+
 /** Where checkpoints live: the worker's checkpoint pool and how long a page may be reused. */
 export interface CheckpointStore {
   db: Pool;

@@ -169,12 +169,14 @@ export const OPERATOR_RESERVE = 10;
 
 /**
  * Peak connections the deployment may open against what Postgres allows:
- * api x DB_POOL_SIZE + scheduler x min(DB_POOL_SIZE, 4) + worker x DB_POOL_SIZE + reserve.
+ * api x DB_POOL_SIZE + scheduler x min(DB_POOL_SIZE, 4) + worker x (DB_POOL_SIZE + the page
+ * checkpoint pool, when CE_PAGE_CHECKPOINT_SECONDS > 0) + reserve.
  */
 export async function checkConnectionHeadroom(
   client: pg.Client,
   poolSize: number,
   replicas: ReplicaCounts,
+  checkpointPool = 0,
 ): Promise<CheckResult> {
   const { rows } = await client.query<{ max: string; reserved: string; used: string }>(
     `SELECT current_setting('max_connections') AS max,
@@ -188,11 +190,13 @@ export async function checkConnectionHeadroom(
   const needed =
     replicas.api * poolSize +
     replicas.scheduler * schedulerPool +
-    replicas.worker * poolSize +
+    replicas.worker * (poolSize + checkpointPool) +
     OPERATOR_RESERVE;
   const available = max - reserved;
   const arithmetic =
-    `(${replicas.api} api + ${replicas.worker} worker) x DB_POOL_SIZE ${poolSize} + ${replicas.scheduler} scheduler x ${schedulerPool} + ${OPERATOR_RESERVE} reserve = ${needed}` +
+    `(${replicas.api} api + ${replicas.worker} worker) x DB_POOL_SIZE ${poolSize} + ${replicas.scheduler} scheduler x ${schedulerPool}` +
+    (checkpointPool > 0 ? ` + ${replicas.worker} worker x ${checkpointPool} page checkpoints` : '') +
+    ` + ${OPERATOR_RESERVE} reserve = ${needed}` +
     ` vs max_connections ${max} - ${reserved} superuser_reserved = ${available}; ${used} connections open now`;
   const fix = [
     `lower DB_POOL_SIZE (a worker rarely needs more than WORKER_CONCURRENCY): kubectl ${NS} edit configmap ${K8S.configmap}; kubectl ${NS} rollout restart deployment`,

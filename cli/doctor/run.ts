@@ -6,6 +6,7 @@
  */
 import type pg from 'pg';
 import type { Redis } from 'ioredis';
+import { CHECKPOINT_POOL_SIZE } from '../../workers/page-checkpoints.js';
 import { getOrganization, listOrganizations } from '../../database/repositories/organizations.repository.js';
 import { todayUtc } from '../../lib/dates.js';
 import { clockFromConfig, type Now } from '../../lib/clock.js';
@@ -110,11 +111,18 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
       const migrations = await guarded('migrations', stepBudget, () => checkMigrations(db));
       emit(migrations);
       const headroom = await guarded('connection headroom', stepBudget, () =>
-        checkConnectionHeadroom(db, config.DB_POOL_SIZE, options.replicas),
+        checkConnectionHeadroom(
+          db,
+          config.DB_POOL_SIZE,
+          options.replicas,
+          config.CE_PAGE_CHECKPOINT_SECONDS > 0 ? CHECKPOINT_POOL_SIZE : 0,
+        ),
       );
       emit(headroom);
       if (migrations.ok)
-        emit(await guarded('ce daily cap', stepBudget, () => checkCeCap(db, config.CE_DAILY_REQUEST_CAP, now())));
+        emit(
+          await guarded('ce daily cap', stepBudget, () => checkCeCap(db, config.CE_DAILY_REQUEST_CAP, now())),
+        );
       orgsTable = await db
         .query<{ t: string | null }>(`SELECT to_regclass('organizations')::text AS t`)
         .then((r) => r.rows[0]?.t != null)

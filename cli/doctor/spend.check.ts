@@ -3,11 +3,7 @@ import type pg from 'pg';
 import { cappedOrganizationsSince } from '../../database/repositories/restatement.repository.js';
 import { pass, warn, type CheckResult } from './check.js';
 
-export async function checkCeCap(
-  client: pg.Client,
-  cap: number,
-  now: Date,
-): Promise<CheckResult> {
+export async function checkCeCap(client: pg.Client, cap: number, now: Date): Promise<CheckResult> {
   if (cap <= 0) return pass('ce daily cap', 'CE_DAILY_REQUEST_CAP=0: no per-organization daily cap');
   const capped = await cappedOrganizationsSince(client, new Date(now.getTime() - 86_400_000));
   if (capped.length === 0)
