@@ -40,7 +40,10 @@ describe('AwsRateLimiter', () => {
     for (let i = 0; i < 20; i++) await limiter.acquire(i % 2 ? 'ce' : 'cloudwatch', 1 + (i % 3));
     await limiter.acquire('sts', 7);
     // Before: one command per limit, three for a CE or CloudWatch request with a fair share.
-    assert.deepEqual(counter.sent, Array.from({ length: 21 }, () => 'evalsha'));
+    assert.deepEqual(
+      counter.sent,
+      Array.from({ length: 21 }, () => 'evalsha'),
+    );
   });
 
   it('a request refused by one limit takes no point of the others', async () => {
