@@ -8,15 +8,14 @@
  * Nothing else: no AWS, no probe, no run ledger, no jobs, no forecast, budgets or anomalies. The
  * rows are exported (untimed) from what the refresh stored (created_at at or after its start) in
  * COPY text format, one file per window. CPU is psql's (bash `times`) plus its Postgres backend's
- * (/proc, sampled like the pipeline's); the wall time is one psql session doing it all in sequence.
+ * (/proc/<pid>/stat before and after); the wall time is one psql session doing it all in sequence.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { to as copyTo } from 'pg-copy-streams';
-import { samplePostgresCpu } from './harness.js';
 import type { BenchDatabase } from './support.js';
 
 const COST_COLUMNS =
@@ -84,9 +83,31 @@ async function exportWindow(db: BenchDatabase, w: LoadedWindow, since: string, f
   }
 }
 
-/** Runs a psql script on the benchmark database; its CPU from bash's `times`, its backend's sampled. */
-async function runPsql(db: BenchDatabase, script: string, statements: number): Promise<FloorPart> {
-  const pg = samplePostgresCpu(db);
+/** utime + stime in ms of a /proc/<pid>/stat snapshot. */
+function statCpuMs(file: string): number {
+  const stat = readFileSync(file, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+/**
+ * Runs a psql script on the benchmark database. psql's CPU comes from bash's `times`; its
+ * backend's from /proc/<backend pid>/stat, read by psql itself (`\!`) before and after the script.
+ */
+async function runPsql(db: BenchDatabase, dir: string, name: string, body: string[]): Promise<FloorPart> {
+  const script = path.join(dir, `${name}.sql`);
+  const before = path.join(dir, `${name}.before.stat`);
+  const after = path.join(dir, `${name}.after.stat`);
+  writeFileSync(
+    script,
+    [
+      'SELECT pg_backend_pid() AS backend \\gset',
+      `\\! cat /proc/:backend/stat > '${before}'`,
+      ...body,
+      `\\! cat /proc/:backend/stat > '${after}'`,
+      '',
+    ].join('\n'),
+  );
   const started = performance.now();
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn(
@@ -102,11 +123,17 @@ async function runPsql(db: BenchDatabase, script: string, statements: number): P
     );
   });
   const wallMs = performance.now() - started;
-  const postgresCpuMs = await pg.stop();
   // `times`: the shell's user/system, then its children's (psql): "0m0.123s 0m0.045s".
   const children = output.trim().split('\n')[1] ?? '';
   const seconds = [...children.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]));
-  return { wallMs, psqlCpuMs: seconds.reduce((a, b) => a + b, 0) * 1000, postgresCpuMs, statements };
+  return {
+    wallMs,
+    psqlCpuMs: seconds.reduce((a, b) => a + b, 0) * 1000,
+    postgresCpuMs: statCpuMs(after) - statCpuMs(before),
+    statements:
+      body.filter((line) => !line.startsWith('\\')).length +
+      body.filter((l) => l.startsWith('\\copy')).length,
+  };
 }
 
 /** Measures the floor of the refresh whose rows were stored at or after `since`. */
@@ -140,12 +167,8 @@ export async function measureFloor(db: BenchDatabase, since: string): Promise<Fl
       const routine = source === 'costs' ? 'cw_rebuild_cost_rollups' : 'cw_rebuild_metric_rollups';
       rollups.push(`SELECT ${routine}(${org}, '${s.from}', '${s.to}');`);
     }
-    const loadScript = path.join(dir, 'loads.sql');
-    const rollupScript = path.join(dir, 'rollups.sql');
-    writeFileSync(loadScript, `${loads.join('\n')}\n`);
-    writeFileSync(rollupScript, `${rollups.join('\n')}\n`);
-    const loadPart = await runPsql(db, loadScript, loads.length);
-    const rollupPart = await runPsql(db, rollupScript, rollups.length);
+    const loadPart = await runPsql(db, dir, 'loads', loads);
+    const rollupPart = await runPsql(db, dir, 'rollups', rollups);
     const sum = (s: 'costs' | 'metrics') =>
       windows.filter((w) => w.source === s).reduce((a, w) => a + w.rows, 0);
     return {
