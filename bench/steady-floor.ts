@@ -102,9 +102,11 @@ async function runPsql(db: BenchDatabase, dir: string, name: string, body: strin
     script,
     [
       'SELECT pg_backend_pid() AS backend \\gset',
-      `\\! cat /proc/:backend/stat > '${before}'`,
+      // \\! takes its line verbatim (no psql variables): the pid goes through the environment.
+      '\\setenv CW_FLOOR_BACKEND :backend',
+      `\\! cat /proc/$CW_FLOOR_BACKEND/stat > '${before}'`,
       ...body,
-      `\\! cat /proc/:backend/stat > '${after}'`,
+      `\\! cat /proc/$CW_FLOOR_BACKEND/stat > '${after}'`,
       '',
     ].join('\n'),
   );
