@@ -83,7 +83,7 @@ const STEADY_MONTH_START = args.flags.get('steady-month-start') !== 'false';
 const MONTH_START_ORGS = Math.min(STEADY_ORGS, numberFlag(args, 'steady-month-start-orgs', 1000));
 const STEADY_TIMEOUT_MS = Math.max((args.quick ? 3 : 6) * 60_000, STEADY_ORGS * 200);
 // The day before's refresh loads the month so far (up to a month per org on the 1st's day before).
-const STEADY_SEED_TIMEOUT_MS = Math.max((args.quick ? 4 : 8) * 60_000, STEADY_ORGS * 400);
+const STEADY_SEED_TIMEOUT_MS = Math.max((args.quick ? 4 : 8) * 60_000, STEADY_ORGS * 600);
 hardTimeout(
   (args.quick ? 8 : 14) * 60_000 +
     (scenarios.includes('backfill') ? BACKFILL_TIMEOUT_MS * (PROCS.length + (IN_PROCESS ? 1 : 0)) : 0) +
@@ -594,6 +594,18 @@ if (scenarios.includes('steady')) {
       progress(`steady (${label}): the floor (psql \\copy of the same rows + the minimum statements)`);
       const floor = await measureFloor(h.db, mark.since);
       steadyRuns.push({ label, run: { ...run, mode: `${run.mode}: ${label}` }, detail, floor });
+      // Each row as soon as it is measured (a long 10,000-org run keeps what it measured).
+      saveResults('pipeline-steady-partial', steadyRuns);
+      const own = run.cpuMs.workers + run.cpuMs.postgres + run.cpuMs.redis;
+      const floorMs =
+        floor.loads.psqlCpuMs +
+        floor.loads.postgresCpuMs +
+        floor.rollups.psqlCpuMs +
+        floor.rollups.postgresCpuMs;
+      progress(
+        `steady (${label}): ${fmt.s(run.wallMs)} for ${orgs} orgs; CostWatch CPU ${(own / orgs).toFixed(1)} ms/org ` +
+          `(simulator ${(run.cpuMs.simulator / orgs).toFixed(1)} ms apart), floor ${(floorMs / orgs).toFixed(1)} ms/org`,
+      );
     } finally {
       await h.close();
     }
