@@ -35,6 +35,8 @@ export interface SimProcess {
   pid: number;
   stats(): Promise<SimStats>;
   reset(): Promise<void>;
+  /** Changes simulator options (e.g. moves its clock: `{ clockStart, clockFrozen }`). */
+  setOptions(options: Partial<SimOptions>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -68,6 +70,9 @@ export async function startSimProcess(options: Partial<SimOptions>): Promise<Sim
     stats: async () => (await request<{ stats: SimStats }>({ type: 'stats' }, 'stats')).stats,
     reset: async () => {
       await request({ type: 'reset' }, 'reset');
+    },
+    setOptions: async (o) => {
+      await request({ type: 'options', options: o }, 'options');
     },
     close: () =>
       new Promise<void>((resolve) => {
@@ -135,6 +140,10 @@ export interface StatementTime {
 
 const STATEMENT_KINDS: Array<[RegExp, string]> = [
   [/^COPY /i, 'COPY (loads)'],
+  [/cw_detect|anomal/i, 'anomaly detection'],
+  [/budget/i, 'budget evaluation'],
+  [/cost_full_reads|GROUP BY cost_date|sum\(unblended_cost\)/i, 'probe: stored day totals, full reads'],
+  [/forecast_refreshes/, 'forecast runs'],
   [/cw_clear_(cost|metrics)_window/, 'lock + DELETE of the window'],
   [/cw_rebuild_cost_rollups/, 'cost rollups'],
   [/cw_rebuild_metric_rollups/, 'metric rollups'],
@@ -264,11 +273,16 @@ export interface WorkerSet {
 }
 
 /** Workers in this process (`startWorkers`), sharing its event loop with the benchmark driver. */
-export async function inProcessWorkers(harness: Harness, queues?: WorkerQueue[]): Promise<WorkerSet> {
+export async function inProcessWorkers(
+  harness: Harness,
+  queues?: WorkerQueue[],
+  /** The workers' clock (default the run's pinned now), e.g. the day before for a seeding refresh. */
+  now: Now = harness.now,
+): Promise<WorkerSet> {
   const base = process.cpuUsage();
   const running = await startWorkers(harness.config, {
     log: createLogger({ level: 'silent', name: 'worker' }),
-    now: harness.now,
+    now,
     ...(queues ? { queues } : {}),
   });
   return {

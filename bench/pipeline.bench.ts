@@ -8,22 +8,28 @@
  *  latency   200 ms simulated latency, CE_RATE_PER_ORG=2, cost fetches only, WORKER_CONCURRENCY 8
  *            and 32: wall time against the lower bound the per-org rate, the latency and the
  *            worker concurrency allow.
- *  steady    the scheduler's daily refresh (enqueueDueFetches) of N orgs, RESTATEMENT_DAYS=3,
- *            REFETCH_CURRENT_MONTH=false, BILL_CLOSE_DAY=1: costs only, then costs + metrics, on
- *            the pinned mid-month day; then costs + metrics on the 1st of a month (its own row:
- *            the previous month is in the window).
+ *  steady    the scheduler's daily refresh (enqueueDueFetches) of N orgs at the production
+ *            defaults (restatement probe, REFETCH_CURRENT_MONTH, BILL_CLOSE_DAY=5, the daily
+ *            forecast, anomaly detection and budget evaluation after each cost rollup), the day
+ *            before refreshed (untimed) and the simulator restating like AWS; on the pinned
+ *            mid-month day, then on the 1st of a month (its own row). Next to CostWatch's CPU per
+ *            org, the floor of the same run (bench/steady-floor.ts: psql \copy of the same rows +
+ *            the minimum statements).
  *
  * Every run is pinned to BENCH_NOW (bench/support.ts), the steady 1st-of-month row to
  * BENCH_MONTH_START_NOW: nothing here reads the real date.
  *
  *   npm run bench -- pipeline [--quick] [--scenario=backfill,latency,steady] [--orgs=N]
- *     [--in-process=false] [--steady-variants=metrics] [--steady-month-start=false] [--latency-orgs=N]
+ *     [--in-process=false] [--steady-month-start=false] [--steady-month-start-orgs=N] [--latency-orgs=N]
  *     [--latency-concurrency=8,32] [--steady-orgs=N] [--procs=1,2]
  */
 import { addDays, splitWindows, todayUtc } from '../lib/dates.js';
 import { enqueueBackfill, enqueueFetches } from '../producers/enqueue.js';
 import { enqueueDueFetches } from '../producers/refresh-tick.js';
 import { createLogger } from '../lib/logger.js';
+import { createClock, type Now } from '../lib/clock.js';
+import { DEFAULT_RESTATEMENT } from '../sim/restatement.js';
+import { measureFloor, type FloorResult } from './steady-floor.js';
 import type { WorkerQueue } from '../workers/main.js';
 import type { SimOptions } from '../sim/server.js';
 import type { SimStats } from './sim-child.js';
@@ -71,19 +77,22 @@ const BACKFILL_DAYS = 30;
 // runs for tens of minutes: the timeouts grow with the organizations.
 const IN_PROCESS = args.flags.get('in-process') !== 'false';
 const BACKFILL_TIMEOUT_MS = Math.max((args.quick ? 3 : 5) * 60_000, BACKFILL_ORGS * 3_000);
-// `--steady-variants=metrics` runs only costs + metrics (e.g. the real 10,000-org refresh).
-const STEADY_VARIANTS = (['costs', 'costs + metrics'] as const).filter(
-  (v) => args.flags.get('steady-variants') !== 'metrics' || v === 'costs + metrics',
-);
-// The 1st-of-month row (`--steady-month-start=false` skips it) refetches the previous month too:
-// ~8x the rows of a mid-month refresh, so its timeout is 4 of the others'.
+// The 1st-of-month row (`--steady-month-start=false` skips it): its day before stores a whole
+// month per org, so it runs at most --steady-month-start-orgs (default 1,000) orgs; figures are per org.
 const STEADY_MONTH_START = args.flags.get('steady-month-start') !== 'false';
-const STEADY_TIMEOUT_MS = Math.max((args.quick ? 3 : 6) * 60_000, STEADY_ORGS * 200);
+const MONTH_START_ORGS = Math.min(STEADY_ORGS, numberFlag(args, 'steady-month-start-orgs', 1000));
+const STEADY_TIMEOUT_MS = Math.max((args.quick ? 3 : 6) * 60_000, STEADY_ORGS * 400);
+// The day before's refresh loads the month so far (up to a month per org on the 1st's day before).
+// (A loaded 2-core machine seeded 300 orgs' half month in 170 s and not 300 orgs' whole month in 480 s.)
+const seedTimeoutMs = (orgs: number, wholeMonth: boolean) =>
+  Math.max((args.quick ? 4 : 8) * 60_000, orgs * (wholeMonth ? 2_000 : 1_000));
+const STEADY_SEED_TIMEOUT_MS =
+  seedTimeoutMs(STEADY_ORGS, false) + (STEADY_MONTH_START ? seedTimeoutMs(MONTH_START_ORGS, true) : 0);
 hardTimeout(
   (args.quick ? 8 : 14) * 60_000 +
     (scenarios.includes('backfill') ? BACKFILL_TIMEOUT_MS * (PROCS.length + (IN_PROCESS ? 1 : 0)) : 0) +
     (scenarios.includes('steady')
-      ? STEADY_TIMEOUT_MS * (STEADY_VARIANTS.length + (STEADY_MONTH_START ? 4 : 0))
+      ? STEADY_TIMEOUT_MS * 2 * (STEADY_MONTH_START ? 2 : 1) + STEADY_SEED_TIMEOUT_MS
       : 0),
   'pipeline',
 );
@@ -118,6 +127,10 @@ interface RunOptions {
   workers: (h: Harness) => Promise<WorkerSet>;
   enqueue: (h: Harness) => Promise<number>;
   timeoutMs: number;
+  /** Count only the fetch runs after this id (runs of an untimed earlier refresh are older). */
+  sinceRunId?: number;
+  /** Done once the follow-up jobs (forecast, anomalies, budgets, notifications) drained too. */
+  followUps?: boolean;
 }
 
 async function runPipeline(h: Harness, options: RunOptions): Promise<RunResult> {
@@ -139,12 +152,15 @@ async function runPipeline(h: Harness, options: RunOptions): Promise<RunResult> 
       `SELECT count(*) FILTER (WHERE status = 'succeeded')::int AS fetched,
               count(*) FILTER (WHERE status = 'succeeded' AND rolled_up_at IS NOT NULL)::int AS rolled,
               count(*) FILTER (WHERE status = 'failed')::int AS failed
-       FROM fetch_runs WHERE source = ANY($1)`,
-      [options.sources],
+       FROM fetch_runs WHERE source = ANY($1) AND id > $2`,
+      [options.sources, options.sinceRunId ?? 0],
     );
     const p = rows[0] ?? { fetched: 0, rolled: 0, failed: 0 };
     if (!fetchDoneMs && p.fetched + p.failed >= expected) fetchDoneMs = performance.now() - started;
-    if (p.rolled + p.failed >= expected) break;
+    if (p.rolled + p.failed >= expected) {
+      if (options.followUps) await drainQueues(h, Math.max(1_000, deadline - Date.now()));
+      break;
+    }
     if (Date.now() > deadline)
       throw new Error(
         `${options.scenario} (${workers.mode}) not done after ${options.timeoutMs / 1000} s: ${JSON.stringify(p)} of ${expected}`,
@@ -177,7 +193,8 @@ async function runPipeline(h: Harness, options: RunOptions): Promise<RunResult> 
             count(*) FILTER (WHERE status IN ('retrying', 'throttled'))::int AS retried,
             coalesce(sum(rows_loaded) FILTER (WHERE status = 'succeeded'), 0)::bigint AS rows,
             coalesce(avg(duration_ms) FILTER (WHERE status = 'succeeded'), 0)::float8 AS avg_ms
-     FROM fetch_runs GROUP BY source`,
+     FROM fetch_runs WHERE id > $1 GROUP BY source`,
+    [options.sinceRunId ?? 0],
   );
   const by = (s: 'costs' | 'metrics') => rows.find((r) => r.source === s);
   const inProcess = workers.mode.startsWith('in-process');
@@ -212,6 +229,109 @@ async function redisCpuMs(h: Harness): Promise<number> {
   const info = await h.redis.info('cpu');
   const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
   return (field('used_cpu_user') + field('used_cpu_sys')) * 1000;
+}
+
+/** Jobs not yet finished in any queue (waiting, active, delayed, prioritized, children). */
+async function pendingJobs(h: Harness): Promise<number> {
+  let pending = 0;
+  for (const queue of h.queues.all) {
+    // The notifications sweep is a repeatable job: its next run is always delayed.
+    const counts = await queue.getJobCounts('waiting', 'active', 'prioritized', 'waiting-children');
+    pending += Object.values(counts).reduce((a, b) => a + b, 0);
+    if (queue.name !== 'notifications') pending += (await queue.getJobCounts('delayed')).delayed ?? 0;
+  }
+  return pending;
+}
+
+/** Waits until every queue is empty twice in a row 200 ms apart (a rollup enqueues its follow-ups last). */
+async function drainQueues(h: Harness, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let empty = 0;
+  while (empty < 2) {
+    empty = (await pendingJobs(h)) === 0 ? empty + 1 : 0;
+    if (Date.now() > deadline) throw new Error(`queues not drained after ${timeoutMs / 1000} s`);
+    await sleep(200);
+  }
+}
+
+/** Waits for `expected` fetch runs after `sinceRunId` to be rolled up (or failed), then for every queue to drain. */
+async function waitForRefresh(
+  h: Harness,
+  options: { sinceRunId: number; expected: number; timeoutMs: number; what: string },
+): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs;
+  let lastReport = Date.now();
+  for (;;) {
+    const { rows } = await h.db.pool.query<{ rolled: number; failed: number }>(
+      `SELECT count(*) FILTER (WHERE status = 'succeeded' AND rolled_up_at IS NOT NULL)::int AS rolled,
+              count(*) FILTER (WHERE status = 'failed')::int AS failed
+       FROM fetch_runs WHERE id > $1`,
+      [options.sinceRunId],
+    );
+    const p = rows[0] ?? { rolled: 0, failed: 0 };
+    if (p.failed > 0) throw new Error(`${options.what}: ${p.failed} fetch runs failed`);
+    if (p.rolled >= options.expected) break;
+    if (Date.now() > deadline)
+      throw new Error(`${options.what}: not done after ${options.timeoutMs / 1000} s`);
+    if (Date.now() - lastReport > 10_000) {
+      lastReport = Date.now();
+      progress(`${options.what}: rolled up ${p.rolled}/${options.expected}`);
+    }
+    await sleep(250);
+  }
+  await drainQueues(h, Math.max(1_000, deadline - Date.now()));
+}
+
+interface RefreshDetail {
+  /** How the cost fetches went: probed (changed days only), full re-reads, unchanged. */
+  probe: string;
+  /** Jobs that ran per queue (fetch runs, forecast runs, and BullMQ's completed counts). */
+  jobs: Record<string, number>;
+}
+
+/** Completed jobs per queue so far (BullMQ keeps the last 5,000 of each: removeOnComplete). */
+async function completedJobs(h: Harness): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const queue of h.queues.all) out[queue.name] = (await queue.getJobCounts('completed')).completed ?? 0;
+  return out;
+}
+
+async function refreshDetail(
+  h: Harness,
+  sinceRunId: number,
+  completedBefore: Record<string, number>,
+): Promise<RefreshDetail> {
+  const { rows } = await h.db.pool.query<{ n: number; days: number; full: number; none: number }>(
+    `SELECT count(*)::int AS n,
+            coalesce(avg(CASE WHEN rows_loaded > 0 THEN 1 ELSE 0 END), 0)::float8 AS days,
+            count(*) FILTER (WHERE (aws_requests_by_operation->>'GetCostAndUsage')::int <= 1)::int AS none,
+            count(*) FILTER (WHERE (aws_requests_by_operation->>'GetCostAndUsage')::int > 3)::int AS full
+     FROM fetch_runs WHERE id > $1 AND source = 'costs' AND status = 'succeeded'`,
+    [sinceRunId],
+  );
+  const r = rows[0] ?? { n: 0, days: 0, full: 0, none: 0 };
+  const { rows: loaded } = await h.db.pool.query<{ days: number }>(
+    `SELECT coalesce(avg(d), 0)::float8 AS days FROM (
+       SELECT count(DISTINCT cost_date) AS d FROM cost_data
+       WHERE created_at >= (SELECT min(started_at) FROM fetch_runs WHERE id > $1) GROUP BY organization_id) x`,
+    [sinceRunId],
+  );
+  const jobs: Record<string, number> = {};
+  for (const [queue, completed] of Object.entries(await completedJobs(h))) {
+    const n = completed - (completedBefore[queue] ?? 0);
+    if (n > 0) jobs[queue] = n;
+  }
+  return {
+    probe: `${fmt.int(r.n)} cost fetches: ${fmt.int(r.none)} with nothing changed, ${fmt.int(r.full)} with more than 3 CE requests; ${(loaded[0]?.days ?? 0).toFixed(1)} days loaded per org`,
+    jobs,
+  };
+}
+
+interface SteadyRun {
+  label: string;
+  run: RunResult;
+  detail: RefreshDetail;
+  floor: FloorResult;
 }
 
 function describe(r: RunResult): Array<string | number> {
@@ -397,100 +517,184 @@ if (scenarios.includes('latency')) {
 }
 
 if (scenarios.includes('steady')) {
-  const settings = {
-    RESTATEMENT_DAYS: 3,
-    METRICS_REFRESH_DAYS: 1,
-    REFETCH_CURRENT_MONTH: false,
-    BILL_CLOSE_DAY: 1,
-  };
-  // The mid-month day of every run, then the 1st of a month (the previous month is refetched: a
-  // row of its own, never mixed into the mid-month figures and projections).
+  // The mid-month day, then the 1st of a month: rows of their own, never mixed.
   const days = [
-    ...STEADY_VARIANTS.map((variant) => ({ variant, at: BENCH_NOW, label: `mid-month ${today}` })),
+    { at: BENCH_NOW, label: `mid-month ${today}`, orgs: STEADY_ORGS },
     ...(STEADY_MONTH_START
       ? [
           {
-            variant: 'costs + metrics' as const,
             at: BENCH_MONTH_START_NOW,
             label: `1st of the month ${BENCH_MONTH_START_NOW.slice(0, 10)}`,
+            orgs: MONTH_START_ORGS,
           },
         ]
       : []),
   ];
-  const runs: RunResult[] = [];
-  const monthStartRuns: RunResult[] = [];
-  for (const { variant, at, label } of days) {
-    const sources: Array<'costs' | 'metrics'> = variant === 'costs' ? ['costs'] : ['costs', 'metrics'];
-    const queues: WorkerQueue[] =
-      variant === 'costs' ? ['fetch-costs', 'rollups'] : ['fetch-costs', 'fetch-metrics', 'rollups'];
-    const monthStart = at !== BENCH_NOW;
+  const steadyRuns: SteadyRun[] = [];
+  for (const { at, label, orgs } of days) {
     const h = await startHarness({
-      orgs: STEADY_ORGS,
-      sim: { latencyMs: 0 },
-      env: { ...FAST_ENV, RESTATEMENT_DAYS: '3', REFETCH_CURRENT_MONTH: 'false', BILL_CLOSE_DAY: '1' },
+      orgs,
+      // The simulator restates like AWS (sim/restatement.ts): the Estimated days' estimates change
+      // 3 times a day, retroactive credits and the previous month's final adjustments post.
+      sim: { latencyMs: 0, restatement: { ...DEFAULT_RESTATEMENT, enabled: true } },
+      // Production defaults (RESTATEMENT_PROBE, REFETCH_CURRENT_MONTH, RESTATEMENT_DAYS, BILL_CLOSE_DAY,
+      // METRICS_REFRESH_DAYS, CE_DAILY_REQUEST_CAP, AWS_RATE_ORG_SHARE, ...); only the rate limits are
+      // raised out of the way.
+      env: { ...FAST_ENV },
       at,
     });
     try {
-      progress(`steady: daily refresh of ${STEADY_ORGS} orgs (${variant}) on the ${label}`);
-      const run = await runPipeline(h, {
-        scenario: `steady (${variant}, ${label})`,
-        sources,
-        workers: (hh) => workerProcesses(hh, 2, queues),
-        enqueue: async (hh) => {
-          const orgs = await enqueueDueFetches({
-            db: hh.db.pool,
-            queues: hh.queues,
-            log: createLogger({ level: 'silent', name: 'bench' }),
-            settings,
-            now: hh.now,
-          });
-          if (variant === 'costs') await hh.queues.fetchMetrics.obliterate({ force: true });
-          return orgs * sources.length;
-        },
-        timeoutMs: STEADY_TIMEOUT_MS * (monthStart ? 4 : 1),
+      const settings = {
+        RESTATEMENT_DAYS: h.config.RESTATEMENT_DAYS,
+        METRICS_REFRESH_DAYS: h.config.METRICS_REFRESH_DAYS,
+        REFETCH_CURRENT_MONTH: h.config.REFETCH_CURRENT_MONTH,
+        BILL_CLOSE_DAY: h.config.BILL_CLOSE_DAY,
+      };
+      const tick = (now: Now) =>
+        enqueueDueFetches({
+          db: h.db.pool,
+          queues: h.queues,
+          log: createLogger({ level: 'silent', name: 'bench' }),
+          settings,
+          now,
+        });
+      // Untimed: the day before, the same refresh ran (in-process workers, every queue, the
+      // simulator's clock a day earlier), so today's refresh finds what production finds.
+      const dayBefore = new Date(Date.parse(at) - 86_400_000).toISOString();
+      const seedNow = createClock({ startAt: new Date(dayBefore), frozen: true });
+      progress(`steady (${label}): the day before's refresh of ${orgs} orgs (${dayBefore}), untimed`);
+      await h.sim.setOptions({ clockStart: dayBefore, clockFrozen: true });
+      const seedStarted = performance.now();
+      const seedWorkers = await inProcessWorkers(h, undefined, seedNow);
+      const seeded = (await tick(seedNow)) * 2;
+      await waitForRefresh(h, {
+        sinceRunId: 0,
+        expected: seeded,
+        timeoutMs: seedTimeoutMs(orgs, at !== BENCH_NOW),
+        what: 'seed',
       });
-      (monthStart ? monthStartRuns : runs).push({ ...run, mode: `${run.mode}: ${variant}, ${label}` });
+      await seedWorkers.stop();
+      await drainQueues(h, seedTimeoutMs(orgs, at !== BENCH_NOW));
+      progress(`steady (${label}): seeded in ${fmt.s(performance.now() - seedStarted)}`);
+      await h.sim.setOptions({ clockStart: at, clockFrozen: true });
+      const { rows: marks } = await h.db.pool.query<{ id: number; since: string }>(
+        `SELECT coalesce(max(id), 0)::int AS id, now()::text AS since FROM fetch_runs`,
+      );
+      const mark = marks[0] ?? { id: 0, since: '-infinity' };
+      const completedBefore = await completedJobs(h);
+      progress(`steady: daily refresh of ${orgs} orgs on the ${label}`);
+      const run = await runPipeline(h, {
+        scenario: `steady (${label})`,
+        sources: ['costs', 'metrics'],
+        sinceRunId: mark.id,
+        followUps: true,
+        // Every queue a default `costwatch worker` serves: fetches, forecast, rollups, anomalies,
+        // budgets, notifications.
+        workers: (hh) => workerProcesses(hh, 2),
+        enqueue: async () => (await tick(h.now)) * 2,
+        timeoutMs: STEADY_TIMEOUT_MS,
+      });
+      const detail = await refreshDetail(h, mark.id, completedBefore);
+      progress(`steady (${label}): the floor (psql \\copy of the same rows + the minimum statements)`);
+      const floor = await measureFloor(h.db, mark.since);
+      steadyRuns.push({ label, run: { ...run, mode: `${run.mode}: ${label}` }, detail, floor });
+      // Each row as soon as it is measured (a long 10,000-org run keeps what it measured).
+      saveResults('pipeline-steady-partial', steadyRuns);
+      const own = run.cpuMs.workers + run.cpuMs.postgres + run.cpuMs.redis;
+      const floorMs =
+        floor.loads.psqlCpuMs +
+        floor.loads.postgresCpuMs +
+        floor.rollups.psqlCpuMs +
+        floor.rollups.postgresCpuMs;
+      progress(
+        `steady (${label}): ${fmt.s(run.wallMs)} for ${orgs} orgs; CostWatch CPU ${(own / orgs).toFixed(1)} ms/org ` +
+          `(simulator ${(run.cpuMs.simulator / orgs).toFixed(1)} ms apart), floor ${(floorMs / orgs).toFixed(1)} ms/org`,
+      );
     } finally {
       await h.close();
     }
   }
   printTable(
-    `Steady-state daily refresh of ${STEADY_ORGS} orgs (RESTATEMENT_DAYS=3, REFETCH_CURRENT_MONTH=false, BILL_CLOSE_DAY=1), zero latency`,
+    'Steady-state daily refresh (production defaults: RESTATEMENT_PROBE, REFETCH_CURRENT_MONTH, BILL_CLOSE_DAY=5; the day before refreshed; the simulator restating), zero latency',
     HEADER,
-    [...runs, ...monthStartRuns].map(describe),
+    steadyRuns.map((s) => describe(s.run)),
   );
-  const all = runs[runs.length - 1];
-  for (const r of runs) {
-    const projected = (r.wallMs * 10_000) / r.orgs;
-    process.stdout.write(
-      `steady ${r.mode}: ${fmt.s(r.wallMs)} for ${fmt.int(r.orgs)} orgs; projected for 10,000 orgs: ${fmt.s(projected)} ` +
-        `(goal < 180 s: ${fmt.ratio(projected / 180_000)} of the goal)\n`,
-    );
-  }
-  for (const r of runs) {
-    // What CostWatch itself needs, without "AWS": its CPU (workers, Postgres, Redis) per org,
-    // spread over this machine's 2 cores.
-    const own = r.cpuMs.workers + r.cpuMs.postgres + r.cpuMs.redis;
-    const ownProjected = ((own / 2) * 10_000) / r.orgs;
-    process.stdout.write(
-      `steady ${r.mode}: CostWatch's own CPU ${fmt.int(own / r.orgs)} ms per org (simulator ${fmt.int(r.cpuMs.simulator / r.orgs)} ms); ` +
-        `10,000 orgs on 2 cores without the simulator: ${fmt.s(ownProjected)} (${fmt.ratio(ownProjected / 180_000)} of the goal)\n`,
-    );
-    if (r.statements)
+  printTable(
+    'What the refresh did per org',
+    [
+      'day',
+      'orgs',
+      'AWS requests per org',
+      'probe',
+      'cost rows per org',
+      'metric rows per org',
+      'jobs per org',
+    ],
+    steadyRuns.map(({ label, run, detail }) => [
+      label,
+      fmt.int(run.orgs),
+      Object.entries(run.aws.byOperation)
+        .sort()
+        .map(([op, n]) => `${op.replace(/^[a-z]+:/, '')} ${(n / run.orgs).toFixed(2)}`)
+        .join(', '),
+      detail.probe,
+      fmt.int(run.costRows / run.orgs),
+      fmt.int(run.metricRows / run.orgs),
+      Object.entries(detail.jobs)
+        .map(([q, n]) => `${q} ${(n / run.orgs).toFixed(2)}`)
+        .join(', '),
+    ]),
+  );
+  const perOrg = (ms: number, orgs: number) => `${(ms / orgs).toFixed(1)} ms`;
+  printTable(
+    'CostWatch CPU per org against the floor (psql \\copy of the same rows + the minimum statements, same run), and 10,000 orgs on 2 cores',
+    [
+      'day',
+      'CostWatch CPU per org (workers + postgres + redis)',
+      'simulator CPU per org (apart)',
+      'floor CPU per org: loads (psql + backend)',
+      'floor: + rollups',
+      'floor total',
+      'CostWatch / floor',
+      'wall for 10,000 (projected)',
+      'CostWatch CPU for 10,000 on 2 cores',
+      'floor for 10,000 on 2 cores',
+    ],
+    steadyRuns.map(({ label, run, floor }) => {
+      const own = run.cpuMs.workers + run.cpuMs.postgres + run.cpuMs.redis;
+      const floorLoads = floor.loads.psqlCpuMs + floor.loads.postgresCpuMs;
+      const floorRollups = floor.rollups.psqlCpuMs + floor.rollups.postgresCpuMs;
+      const floorTotal = floorLoads + floorRollups;
+      const tenK = (ms: number) => (ms / 2) * (10_000 / run.orgs);
+      return [
+        label,
+        `${perOrg(own, run.orgs)} (${perOrg(run.cpuMs.workers, run.orgs)} + ${perOrg(run.cpuMs.postgres, run.orgs)} + ${perOrg(run.cpuMs.redis, run.orgs)})`,
+        perOrg(run.cpuMs.simulator, run.orgs),
+        `${perOrg(floorLoads, run.orgs)} (${perOrg(floor.loads.psqlCpuMs, run.orgs)} + ${perOrg(floor.loads.postgresCpuMs, run.orgs)})`,
+        perOrg(floorRollups, run.orgs),
+        perOrg(floorTotal, run.orgs),
+        fmt.ratio(own / floorTotal),
+        `${fmt.s((run.wallMs * 10_000) / run.orgs)} (${fmt.ratio((run.wallMs * 10_000) / run.orgs / 180_000)} of 180 s)`,
+        `${fmt.s(tenK(own))} (${fmt.ratio(tenK(own) / 180_000)} of 180 s)`,
+        `${fmt.s(tenK(floorTotal))}; one psql session: ${fmt.s(((floor.loads.wallMs + floor.rollups.wallMs) * 10_000) / run.orgs)} wall`,
+      ];
+    }),
+  );
+  for (const { label, run } of steadyRuns)
+    if (run.statements)
       printTable(
-        `Postgres execution time by statement, steady ${r.mode} (pg_stat_statements, top-level statements)`,
+        `Postgres execution time by statement, steady ${label} (pg_stat_statements, top-level statements)`,
         ['statements', 'calls', 'total', 'per org'],
-        r.statements.map((t) => [
+        run.statements.map((t) => [
           t.kind,
           fmt.int(t.calls),
           `${fmt.int(t.totalMs)} ms`,
-          `${(t.totalMs / r.orgs).toFixed(2)} ms`,
+          `${(t.totalMs / run.orgs).toFixed(2)} ms`,
         ]),
       );
-  }
-  if (all) results.steadyProjected10k = (all.wallMs * 10_000) / all.orgs;
-  results.steady = runs;
-  results.steadyMonthStart = monthStartRuns;
+  const mid = steadyRuns[0];
+  if (mid) results.steadyProjected10k = (mid.run.wallMs * 10_000) / mid.run.orgs;
+  results.steady = steadyRuns;
 }
 
 saveResults(`pipeline${args.quick ? '-quick' : ''}`, results);

@@ -45,6 +45,11 @@ export const rollupJobSchema = z
     source: z.enum(['costs', 'metrics']),
     from: isoDate,
     to: isoDate,
+    /**
+     * The fetch run this rollup publishes when its days are fewer than the run's window (a probed
+     * refresh rebuilds only the days it changed; its other days' rollups are already current).
+     */
+    runId: z.number().int().positive().optional(),
   })
   .refine((d) => d.to > d.from, { message: 'to must be after from', path: ['to'] });
 export type RollupJobData = z.infer<typeof rollupJobSchema>;
@@ -116,8 +121,9 @@ export function fetchDedupeId(source: 'costs' | 'metrics', data: Pick<FetchJobDa
   return `${source}_${data.orgId}_${data.from}_${data.to}`;
 }
 
-export function rollupDedupeId(data: Pick<RollupJobData, 'orgId' | 'source' | 'from' | 'to'>): string {
-  return `rollup_${data.source}_${data.orgId}_${data.from}_${data.to}`;
+export function rollupDedupeId(data: Pick<RollupJobData, 'orgId' | 'source' | 'from' | 'to' | 'runId'>): string {
+  // A rollup that publishes a run by id is never merged with another run's.
+  return `rollup_${data.source}_${data.orgId}_${data.from}_${data.to}${data.runId ? `_r${data.runId}` : ''}`;
 }
 
 export function forecastDedupeId(data: Pick<ForecastJobData, 'orgId' | 'day'>): string {

@@ -180,3 +180,40 @@ test('net amortized cost is compared too: a change in it alone, or a day stored 
 function nextDay(day: string): string {
   return formatDay((parseDay(day) ?? 0) + 1);
 }
+
+test('a probed refresh rolls up only the days it changed and still publishes its run', async () => {
+  // The next estimate slot (8 hours on): the Estimated days change, the month's older days do not.
+  at(new Date(clock.now().getTime() + 8 * 3_600_000).toISOString());
+  await p.queues.rollups.clean(0, 10_000, 'completed');
+  await refresh();
+  const { rows: runs } = await p.db.pool.query<{ from: string; rolled: boolean }>(
+    `SELECT window_start::text AS from, rolled_up_at IS NOT NULL AS rolled FROM fetch_runs
+     WHERE organization_id = $1 AND source = 'costs' ORDER BY id DESC LIMIT 1`,
+    [org.id],
+  );
+  assert.deepEqual(
+    runs,
+    [{ from: '2026-11-01', rolled: true }],
+    "the refresh's run (the month so far) is published",
+  );
+  const rollups = (await p.queues.rollups.getCompleted()).filter((j) => j.data.source === 'costs');
+  assert.equal(rollups.length, 1);
+  // Only the Estimated days (and today) changed: the rollup rebuilt those, not the month so far
+  // (before: the run's whole window, from the 1st).
+  const today = clock.now().toISOString().slice(0, 10);
+  const estimatedFrom = new Date(Date.parse(`${today}T00:00:00Z`) - 4 * 86_400_000)
+    .toISOString()
+    .slice(0, 10);
+  assert.ok(rollups[0]?.data.from >= estimatedFrom, `rollup from ${String(rollups[0]?.data.from)}`);
+  // Every day's service rollup still equals the stored rows.
+  const { rows: differing } = await p.db.pool.query(
+    `SELECT d.cost_date FROM (SELECT cost_date, sum(unblended_cost) AS total FROM cost_data
+       WHERE organization_id = $1 AND grouping = 'account_service' GROUP BY cost_date) d
+     FULL JOIN (SELECT day, sum(unblended_cost) AS total FROM cost_daily_service
+       WHERE organization_id = $1 GROUP BY day) r ON r.day = d.cost_date
+     WHERE r.total IS DISTINCT FROM d.total`,
+    [org.id],
+  );
+  assert.deepEqual(differing, []);
+  await assertExact();
+});

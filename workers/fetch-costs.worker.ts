@@ -7,7 +7,7 @@
 import type { Job } from 'bullmq';
 import type { AwsGateway } from '../lib/aws.js';
 import type { Now } from '../lib/clock.js';
-import { todayUtc } from '../lib/dates.js';
+import { addDays, todayUtc } from '../lib/dates.js';
 import { replaceCostWindow } from '../database/repositories/cost-data.repository.js';
 import { recordCostLoad } from '../database/repositories/organizations.repository.js';
 import { orgDimensions } from '../database/repositories/dimensions.repository.js';
@@ -100,9 +100,13 @@ export function createFetchCostsProcessor(deps: FetchCostsDeps) {
                 awsRequests: run.awsRequests(),
               }).then(() => undefined),
           });
-          // The rollup covers the run's whole window (days the probe found unchanged rebuild to the
-          // same figures): it is what publishes the run (fetch_runs.rolled_up_at), as for a full read.
-          return { rows: result.rows, window, recorded: true };
+          // The rollup rebuilds only the changed days (the others' rollups are current) and publishes
+          // the run by id (fetch_runs.rolled_up_at); nothing changed: its last day, to publish it.
+          return {
+            rows: result.rows,
+            window: result.changed ?? { from: addDays(data.to, -1), to: data.to },
+            recorded: true,
+          };
         }
         return { rows: await loadWindow(window, true), window, recorded: true };
       },

@@ -208,7 +208,13 @@ async function runFetchAttempt(
     rowsLoaded.inc({ source }, outcome.rows);
     // Right after the commit (and the run's success, so the rollup can mark it published), before
     // anything that can fail: a committed load is always rolled up.
-    await enqueueRollup(deps.queues, { orgId: org.id, source, ...outcome.window });
+    const narrower = outcome.window.from > data.from || outcome.window.to < data.to;
+    await enqueueRollup(deps.queues, {
+      orgId: org.id,
+      source,
+      ...outcome.window,
+      ...(narrower ? { runId } : {}),
+    });
     await followUp(deps, org, data, afterCommit);
     // Success ends the org's throttle backoff; an org that was not throttled lately has no strikes
     // to clear, which spares the usual job a Redis command.

@@ -5,6 +5,7 @@ import type { Pool } from '../lib/db.js';
 import { rollupJobSchema } from '../lib/jobs.js';
 import { invalidateOrgCache } from '../lib/cache.js';
 import { rebuildCostRollups, rebuildMetricRollups } from '../database/repositories/rollups.repository.js';
+import { markRunRolledUp } from '../database/repositories/fetch-runs.repository.js';
 import type { Logger } from '../lib/logger.js';
 import { delayWhileDatabaseDown } from './fetch-job.js';
 import { enqueueBudgetEvaluation } from '../producers/notifications.js';
@@ -23,10 +24,12 @@ export function createRollupProcessor(deps: RollupDeps) {
   return async (job: Job, token?: string): Promise<{ rows: number; runs: number }> => {
     const parsed = rollupJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`invalid rollup job data: ${parsed.error.message}`);
-    const { orgId, source, from, to } = parsed.data;
+    const { orgId, source, from, to, runId } = parsed.data;
     try {
       const result =
         source === 'costs' ? await rebuildCostRollups(deps.db, orgId, from, to) : await rebuildMetricRollups(deps.db, orgId, from, to);
+      // After the rebuild committed (a retry rebuilds again, then marks): the run is published.
+      if (runId !== undefined && (await markRunRolledUp(deps.db, runId))) result.runs += 1;
       await invalidateOrgCache(deps.redis, deps.prefix, orgId);
       // Budgets read the rollups just committed, and anomalies are scored on them; the job completes
       // only once both are queued.

@@ -110,6 +110,17 @@ export async function finishFetchRun(db: Queryable, id: number, finish: RunFinis
   );
 }
 
+// markRunRolledUp: publishes one succeeded run whose rollup rebuilt only the days it changed (the
+// window routines mark the runs inside their window). Params: run id. Returns whether it was marked.
+export async function markRunRolledUp(db: Queryable, runId: number): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE fetch_runs SET rolled_up_at = now()
+     WHERE id = $1 AND status = 'succeeded' AND rolled_up_at IS NULL`,
+    [runId],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
 export interface BackfillProgress {
   windowsTotal: number;
   succeeded: number;
