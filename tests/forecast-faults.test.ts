@@ -167,10 +167,14 @@ for (const fault of ['error', 'throttle', 'malformed'] as const) {
       const counts = () => p.sim.control.requestCounts().byAccount[account] ?? {};
       const costReads = counts()['ce:GetCostAndUsage'] ?? 0;
       assert.ok(costReads > 0);
+      // The request count first, then the attempts it is compared with: an attempt recorded after
+      // that status read sent its request after the count was taken, or at worst the one before it
+      // did, so two more attempts always include a new request (the status seen above may be stale).
       const forecastCalls = counts()['ce:GetCostForecast'] ?? 0;
+      const attemptsNow = (await status()).forecast?.attempts ?? 0;
       await until('two more forecast attempts', async () => {
         const s = await status();
-        return (s.forecast?.attempts ?? 0) >= (retrying.forecast?.attempts ?? 0) + 2 ? s : undefined;
+        return (s.forecast?.attempts ?? 0) >= attemptsNow + 2 ? s : undefined;
       });
       assert.ok((counts()['ce:GetCostForecast'] ?? 0) > forecastCalls, 'the forecast keeps asking');
       assert.equal(
