@@ -181,7 +181,7 @@ async function runFetchAttempt(
   }
   if (runId === null) {
     deps.log.debug(
-      { jobId: job.id, orgId: org.id, status: org.status },
+      { jobId: job.id, orgId: org.id, source, status: org.status },
       'organization not active; fetch skipped',
     );
     return { skipped: `organization ${org.id} is ${org.status}` };
