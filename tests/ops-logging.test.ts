@@ -89,17 +89,56 @@ describe('logs', { timeout: 180_000 }, () => {
         31,
         'bf-logs',
       );
-      await waitUntil(
-        'every fetch finished',
-        async () => {
-          const { rows } = await db.pool.query<{ n: number }>(
-            `SELECT count(*)::int AS n FROM fetch_runs WHERE status IN ('succeeded', 'failed')`,
-          );
-          return (rows[0]?.n ?? 0) >= windows * 2;
-        },
-        60_000,
-        200,
+      // Every fetch job finished in BullMQ: completed or failed for good. Runs are not what to count:
+      // once one job of the denied org records the denial, the org is stopped and its other jobs that
+      // start after that are skipped without a run (which of its two jobs runs first is a race).
+      const fetchQueues = [queues.fetchCosts, queues.fetchMetrics];
+      const finishedJobs = async (backfillId: string) => {
+        const jobs = await Promise.all(fetchQueues.map((q) => q.getJobs(['completed', 'failed'])));
+        return jobs.flat().filter((j) => (j.data as { backfillId?: string }).backfillId === backfillId);
+      };
+      const fetchesFinished = (backfillId: string, jobs: number) =>
+        waitUntil(
+          `every fetch job of ${backfillId} finished`,
+          async () => (await finishedJobs(backfillId)).length >= jobs,
+          60_000,
+          200,
+        );
+      await fetchesFinished('bf-logs', windows * 2);
+      // Runs of backfills only (a refresh tick of REFRESH_CRON could fire during the test).
+      const runs = async (orgId: number) =>
+        (
+          await db.pool.query<{ source: string; status: string; job_id: string }>(
+            `SELECT source, status, job_id FROM fetch_runs WHERE organization_id = $1 AND trigger = 'backfill' ORDER BY id`,
+            [orgId],
+          )
+        ).rows;
+      assert.deepEqual((await runs(org.id)).map((r) => `${r.source} ${r.status}`).sort(), [
+        'costs succeeded',
+        'metrics succeeded',
+      ]);
+      const deniedRuns = await runs(denied.id);
+      assert.ok(deniedRuns.length >= 1, 'the denied org recorded its denial');
+      assert.ok(
+        deniedRuns.every((r) => r.status === 'failed'),
+        `denied org runs: ${JSON.stringify(deniedRuns)}`,
       );
+      // A later backfill of the stopped org: every job is skipped (no run, no AWS request) and finishes.
+      const deniedRequests = () => {
+        const seen = sim.control.requestCounts().byAccount['789012345678'] ?? {};
+        return Object.values(seen).reduce((s, n) => s + n, 0);
+      };
+      const requestsBefore = deniedRequests();
+      const later = await enqueueBackfill(
+        queues,
+        [denied.id],
+        { from: addDays(to, -10), to: addDays(to, -5) },
+        31,
+        'bf-logs-stopped',
+      );
+      await fetchesFinished('bf-logs-stopped', later.windows * 2);
+      assert.equal((await runs(denied.id)).length, deniedRuns.length, 'skipped windows record no run');
+      assert.equal(deniedRequests(), requestsBefore, 'a stopped org is not asked again');
       // API: a failed and a successful login, authenticated and forged-token requests.
       const login = (password: string) =>
         fetch(`${base}/api/v1/auth/login`, {
@@ -190,8 +229,21 @@ describe('logs', { timeout: 180_000 }, () => {
       assert.ok(deniedLog, 'the permission error is logged');
       assert.equal(typeof deniedLog.jobId, 'string');
       assert.match(String(deniedLog.remedy), /sts:AssumeRole/);
+      // Each fetch job of the denied org left a run (its denial) or a skip line with its job id.
+      const skipped = entries.filter((e) => e.msg === 'organization not active; fetch skipped');
+      const deniedJobs = [
+        ...(await finishedJobs('bf-logs')),
+        ...(await finishedJobs('bf-logs-stopped')),
+      ].filter((j) => (j.data as { orgId: number }).orgId === denied.id);
+      assert.equal(deniedJobs.length, windows + 2 * later.windows, "the denied org's jobs of both backfills");
+      for (const job of deniedJobs) {
+        const source = job.queueName === queues.fetchCosts.name ? 'costs' : 'metrics';
+        const ran = deniedRuns.some((r) => r.source === source && r.job_id === job.id);
+        const skip = skipped.some((e) => e.source === source && e.jobId === job.id);
+        assert.ok(ran !== skip, `${source} job ${job.id} of the denied org: one run or one skip line`);
+      }
       t.diagnostic(
-        `worker ${worker.lines.length} lines, scheduler ${scheduler.lines.length}, api ${api.lines.length}; ${completed.length} 'job completed' lines with jobId`,
+        `worker ${worker.lines.length} lines, scheduler ${scheduler.lines.length}, api ${api.lines.length}; ${completed.length} 'job completed' lines with jobId; ${skipped.length} fetches of the stopped org skipped`,
       );
     } finally {
       for (const role of roles) role.kill();
