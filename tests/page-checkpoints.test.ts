@@ -1,7 +1,7 @@
 /**
  * A cost window whose job dies part-way does not pay again for what it already got: every
- * GetCostAndUsage page is kept in Postgres as it arrives (ce_page_checkpoints), and the retry of the
- * job, on another worker, sends only the pages it lacks. kill -9 of a real worker process mid-window,
+ * GetCostAndUsage page with a next page is kept in Postgres as it arrives (ce_page_checkpoints; a
+ * query's last page is not), and the retry of the job, on another worker, sends only the pages it lacks. kill -9 of a real worker process mid-window,
  * the stalled job taken over by an in-process worker; real Postgres, Redis, BullMQ and the AWS SDK
  * against the simulator (small pages and latency, so a window spans many pages and seconds).
  * Also: a kept page older than CE_PAGE_CHECKPOINT_SECONDS is never reused, and a kept page token
@@ -197,5 +197,49 @@ test('a kept NextPageToken AWS refuses: that attempt fails (transient), the next
     await assertMatchesTruth(r.p, r.org.id);
   } finally {
     await r.p.close();
+  }
+});
+
+test("only pages with a next page are kept: a query's last page is not, so a one-page window writes no checkpoint", async () => {
+  const p = await startTestPipeline({ sim: { pageSize: 25 } });
+  try {
+    // Every checkpoint written, even those its commit deletes again.
+    await p.db.pool.query(`
+      CREATE TABLE kept_log (query text NOT NULL, page_token text NOT NULL, has_next boolean NOT NULL);
+      CREATE FUNCTION log_kept() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          INSERT INTO kept_log VALUES (NEW.query, NEW.page_token, NEW.page->>'NextPageToken' IS NOT NULL);
+          RETURN NEW;
+        END $$;
+      CREATE TRIGGER log_kept AFTER INSERT ON ce_page_checkpoints FOR EACH ROW EXECUTE FUNCTION log_kept();`);
+    const reads = () => p.sim.control.requestCounts().byAccount[ACCOUNT]?.['ce:GetCostAndUsage'] ?? 0;
+    const kept = async () =>
+      (await p.db.pool.query<{ query: string; has_next: boolean }>('SELECT query, has_next FROM kept_log'))
+        .rows;
+    const org = await p.createOrg(ACCOUNT);
+
+    // Many pages per grouping: every page but each query's last is kept.
+    await enqueueFetches(p.queues, 'costs', [{ orgId: org.id, ...WINDOW, trigger: 'backfill' }]);
+    await p.waitForIdle(60_000);
+    const sent = reads();
+    const groupings = new Set((await kept()).map((r) => r.query.split(':')[0]));
+    assert.equal(groupings.size, 3, 'every grouping paged');
+    assert.ok(sent >= 9, `the window spans several pages per grouping (${sent})`);
+    assert.equal((await kept()).length, sent - groupings.size, 'all pages but one per query');
+    assert.ok(
+      (await kept()).every((r) => r.has_next),
+      'no last page kept',
+    );
+    await assertMatchesTruth(p, org.id);
+
+    // The same window in one page per grouping (AWS's usual page): nothing is written.
+    await p.db.pool.query('TRUNCATE kept_log');
+    p.sim.control.setOptions({ pageSize: 5000 });
+    await enqueueFetches(p.queues, 'costs', [{ orgId: org.id, ...WINDOW, trigger: 'backfill' }]);
+    await p.waitForIdle(60_000);
+    assert.equal(reads() - sent, 3, 'one page per grouping');
+    assert.deepEqual(await kept(), [], 'a one-page query keeps nothing');
+  } finally {
+    await p.close();
   }
 });

@@ -85,7 +85,10 @@ function rowsOfPage(page: GetCostAndUsageCommandOutput, grouping: FetchGrouping)
 export interface PageCheckpoints {
   /** The page an earlier attempt got for this query and token ('' for the first page), if kept. */
   saved(query: string, token: string): GetCostAndUsageCommandOutput | undefined;
-  /** Keeps a page AWS just answered (in the background: the read does not wait for it). */
+  /**
+   * Keeps a page AWS just answered (in the background: the read does not wait for it). Called only
+   * for pages with a NextPageToken: a query's last page is never kept.
+   */
   save(query: string, token: string, page: GetCostAndUsageCommandOutput): void;
   /** AWS refused a token taken from a kept page: forget the kept pages, so the retry reads afresh. */
   refused(): Promise<void>;
@@ -112,7 +115,7 @@ interface Answer {
  * Every page of a GetCostAndUsage query. The first request is sent when this is called (not on
  * the first read), so several queries can be in flight at once; each next page is requested while
  * the current one is being written. With `checkpoints`, a page kept by an earlier attempt is used
- * instead of a request, and every page sent is kept.
+ * instead of a request, and every page sent that has a next page is kept.
  */
 function pagesOf(
   ce: CostExplorerClient,
@@ -126,7 +129,10 @@ function pagesOf(
     if (!kept) return sent.then((page) => ({ page, kept: false }));
     return sent.then(
       (page) => {
-        kept.checkpoints.save(kept.query, token ?? '', page);
+        // Only a page with more to come is kept: a query's last page (a one-page query's only one)
+        // costs a retry one request, the same as reading it back, and keeping it would write every
+        // answer of a steady refresh (one page per grouping) to Postgres for nothing.
+        if (page.NextPageToken) kept.checkpoints.save(kept.query, token ?? '', page);
         return { page, kept: false };
       },
       async (error: unknown) => {
@@ -174,7 +180,7 @@ function collectAccountNames(page: GetCostAndUsageCommandOutput, names: Map<stri
 /**
  * Every CostRow of [from, to), one query per grouping (their first pages requested together), as
  * batches. Account names seen on the way are added to `accountNames` when given; with
- * `checkpoints`, pages an earlier attempt got are reused and every page sent is kept.
+ * `checkpoints`, pages an earlier attempt got are reused and every page sent but a query's last is kept.
  */
 export async function* costRowBatches(
   ce: CostExplorerClient,

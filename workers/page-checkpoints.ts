@@ -1,8 +1,9 @@
 /**
- * Page checkpoints of one cost load (one job, one window): every GetCostAndUsage page is kept in
- * Postgres as it arrives (ce_page_checkpoints, migration 0014), so when the job dies part-way
- * (kill -9, a lost node, an error after some pages) its retry, on whichever worker, sends only the
- * requests whose answers it does not have. The kept pages are deleted in the transaction that
+ * Page checkpoints of one cost load (one job, one window): every GetCostAndUsage page that has a
+ * next page is kept in Postgres as it arrives (ce_page_checkpoints, migration 0014), so when the job
+ * dies part-way (kill -9, a lost node, an error after some pages) its retry, on whichever worker,
+ * sends only the requests whose answers it does not have, and at most one page per query besides
+ * (its last, which is not kept: a one-page query, the usual steady refresh, writes nothing). The kept pages are deleted in the transaction that
  * commits the window, so nothing outlives the load it served.
  *
  * Only the same job reuses them (its BullMQ id, org and window), and only while they are younger
