@@ -29,6 +29,7 @@ import { enqueueDueFetches } from '../producers/refresh-tick.js';
 import { createLogger } from '../lib/logger.js';
 import { createClock, type Now } from '../lib/clock.js';
 import { DEFAULT_RESTATEMENT } from '../sim/restatement.js';
+import { COMPLETED_JOBS_KEPT } from '../lib/jobs.js';
 import { measureFloor, type FloorResult } from './steady-floor.js';
 import type { WorkerQueue } from '../workers/main.js';
 import type { SimOptions } from '../sim/server.js';
@@ -285,8 +286,11 @@ async function waitForRefresh(
 interface RefreshDetail {
   /** How the cost fetches went: probed (changed days only), full re-reads, unchanged. */
   probe: string;
-  /** Jobs that ran per queue (fetch runs, forecast runs, and BullMQ's completed counts). */
-  jobs: Record<string, number>;
+  /**
+   * Jobs that ran per queue (BullMQ's completed counts); null where the queue reached
+   * COMPLETED_JOBS_KEPT, so older completed jobs were removed and the count is only a lower bound.
+   */
+  jobs: Record<string, number | null>;
 }
 
 /** Completed jobs per queue so far (BullMQ keeps the last 5,000 of each: removeOnComplete). */
@@ -316,10 +320,11 @@ async function refreshDetail(
        WHERE created_at >= (SELECT min(started_at) FROM fetch_runs WHERE id > $1) GROUP BY organization_id) x`,
     [sinceRunId],
   );
-  const jobs: Record<string, number> = {};
+  const jobs: Record<string, number | null> = {};
   for (const [queue, completed] of Object.entries(await completedJobs(h))) {
     const n = completed - (completedBefore[queue] ?? 0);
-    if (n > 0) jobs[queue] = n;
+    if (completed >= COMPLETED_JOBS_KEPT) jobs[queue] = null;
+    else if (n > 0) jobs[queue] = n;
   }
   return {
     probe: `${fmt.int(r.n)} cost fetches: ${fmt.int(r.none)} with nothing changed, ${fmt.int(r.full)} with more than 3 CE requests; ${(loaded[0]?.days ?? 0).toFixed(1)} days loaded per org`,
@@ -641,7 +646,11 @@ if (scenarios.includes('steady')) {
       fmt.int(run.costRows / run.orgs),
       fmt.int(run.metricRows / run.orgs),
       Object.entries(detail.jobs)
-        .map(([q, n]) => `${q} ${(n / run.orgs).toFixed(2)}`)
+        .map(([q, n]) =>
+          n === null
+            ? `${q} not counted (BullMQ keeps only the last ${fmt.int(COMPLETED_JOBS_KEPT)} completed jobs)`
+            : `${q} ${(n / run.orgs).toFixed(2)}`,
+        )
         .join(', '),
     ]),
   );

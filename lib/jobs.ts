@@ -134,9 +134,12 @@ export function detectAnomaliesDedupeId(data: Pick<DetectAnomaliesJobData, 'orgI
   return `anomalies_${data.orgId}_${data.from}_${data.to}`;
 }
 
+/** Completed jobs kept per queue (the newest; older ones and those past an hour are removed). */
+export const COMPLETED_JOBS_KEPT = 5000;
+
 /** Completed jobs are removed after an hour (or beyond 5,000); failed ones kept a week for inspection. */
 const retention = {
-  removeOnComplete: { age: 3600, count: 5000 },
+  removeOnComplete: { age: 3600, count: COMPLETED_JOBS_KEPT },
   removeOnFail: { age: 7 * 24 * 3600, count: 50_000 },
 } satisfies Partial<DefaultJobOptions>;
 
