@@ -140,7 +140,8 @@ export interface StatementTime {
 
 const STATEMENT_KINDS: Array<[RegExp, string]> = [
   [/^COPY /i, 'COPY (loads)'],
-  [/cw_detect|anomal/i, 'anomaly detection'],
+  // The contributor breakdown (anomalies.repository.ts) reads cost_data by day without naming anomalies.
+  [/cw_detect|anomal|AS contributor/i, 'anomaly detection'],
   [/budget/i, 'budget evaluation'],
   [/cost_full_reads|GROUP BY cost_date|sum\(unblended_cost\)/i, 'probe: stored day totals, full reads'],
   [/forecast_refreshes/, 'forecast runs'],
