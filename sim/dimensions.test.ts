@@ -17,7 +17,7 @@ import {
 import { expectedDailyTotal, linkedAccounts } from './data.js';
 import { formatFixed, parseFixed } from './money.js';
 import type { RunningSimulator } from './server.js';
-import { allPages, costExplorer, startTestSimulator } from './test-support.js';
+import { allPages, costExplorer, startTestSimulator, sumsByDay } from './test-support.js';
 
 const ACCOUNT = '111122223333';
 const WEEK = { Start: '2026-03-01', End: '2026-03-08' };
@@ -43,18 +43,6 @@ function grouped(
     GroupBy: [{ Type: 'DIMENSION', Key: 'SERVICE' }, second],
     ...(filter ? { Filter: filter } : {}),
   });
-}
-
-function sumsByDay(pages: GetCostAndUsageCommandOutput[]): Map<string, string> {
-  const sums = new Map<string, bigint>();
-  for (const page of pages)
-    for (const r of page.ResultsByTime ?? [])
-      for (const g of r.Groups ?? [])
-        sums.set(
-          r.TimePeriod?.Start ?? '',
-          (sums.get(r.TimePeriod?.Start ?? '') ?? 0n) + parseFixed(g.Metrics?.UnblendedCost?.Amount ?? 'x'),
-        );
-  return new Map([...sums].map(([d, v]) => [d, formatFixed(v)]));
 }
 
 function secondKeys(pages: GetCostAndUsageCommandOutput[]): Set<string> {

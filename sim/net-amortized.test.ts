@@ -6,35 +6,18 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type {
-  CostExplorerClient,
-  GetCostAndUsageCommandOutput,
-  GroupDefinition,
-} from '@aws-sdk/client-cost-explorer';
+import type { CostExplorerClient, GroupDefinition } from '@aws-sdk/client-cost-explorer';
 import { parseDay } from './calendar.js';
 import { expectedDailyTotal, finalCostLines } from './data.js';
 import type { CostLine } from './cost-data.js';
-import { formatFixed, parseFixed, scale } from './money.js';
+import { scale } from './money.js';
 import type { RunningSimulator } from './server.js';
-import { allPages, costExplorer, startTestSimulator } from './test-support.js';
+import { allPages, costExplorer, startTestSimulator, sumsByDay } from './test-support.js';
 
 // An org with an EDP discount and a Savings Plan: the four cost metrics differ.
 const ACCOUNT = '334455667788';
 const FINAL_WEEK = { Start: '2026-03-01', End: '2026-03-08' };
 const METRICS = ['UnblendedCost', 'AmortizedCost', 'NetUnblendedCost', 'UsageQuantity'];
-
-function sumsByDay(pages: GetCostAndUsageCommandOutput[], metric: string): Map<string, string> {
-  const sums = new Map<string, bigint>();
-  for (const page of pages)
-    for (const r of page.ResultsByTime ?? []) {
-      const day = r.TimePeriod?.Start ?? '';
-      const amounts = (r.Groups ?? []).length
-        ? (r.Groups ?? []).map((g) => g.Metrics?.[metric]?.Amount ?? 'x')
-        : [r.Total?.[metric]?.Amount ?? 'x'];
-      for (const a of amounts) sums.set(day, (sums.get(day) ?? 0n) + parseFixed(a));
-    }
-  return new Map([...sums].map(([d, v]) => [d, formatFixed(v)]));
-}
 
 describe('simulated net amortized cost', () => {
   let sim: RunningSimulator;

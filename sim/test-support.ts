@@ -10,6 +10,7 @@ import {
   type GetCostAndUsageCommandOutput,
 } from '@aws-sdk/client-cost-explorer';
 import { STSClient } from '@aws-sdk/client-sts';
+import { formatFixed, parseFixed } from './money.js';
 import type { SimOptions } from './options.js';
 import { startSimulator, type RunningSimulator } from './server.js';
 
@@ -88,4 +89,24 @@ export async function allPages(
     token = page.NextPageToken;
   } while (token);
   return pages;
+}
+
+/**
+ * Per-day sums of `metric` over every page, exact: the groups' amounts, or the day's Total when
+ * the query is not grouped. A missing amount fails the parse (never counts as zero).
+ */
+export function sumsByDay(
+  pages: GetCostAndUsageCommandOutput[],
+  metric = 'UnblendedCost',
+): Map<string, string> {
+  const sums = new Map<string, bigint>();
+  for (const page of pages)
+    for (const r of page.ResultsByTime ?? []) {
+      const day = r.TimePeriod?.Start ?? '';
+      const amounts = (r.Groups ?? []).length
+        ? (r.Groups ?? []).map((g) => g.Metrics?.[metric]?.Amount ?? 'x')
+        : [r.Total?.[metric]?.Amount ?? 'x'];
+      for (const a of amounts) sums.set(day, (sums.get(day) ?? 0n) + parseFixed(a));
+    }
+  return new Map([...sums].map(([d, v]) => [d, formatFixed(v)]));
 }
