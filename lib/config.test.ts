@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { asApiConfig, ConfigError, parseConfig } from './config.js';
-import { REPOSITORY_KEYS } from './secrets.js';
+import { estimatedBits, REPOSITORY_KEYS } from './secrets.js';
 
 const base = {
   DATABASE_URL: 'postgresql://u:p@localhost:5432/db',
@@ -88,6 +88,31 @@ test('the api refuses repository and typed JWT keys, naming the fix, unless ALLO
       [],
     );
   }
+  // Random keys the previous thresholds refused (1 in 5,000 hex keys, 1 in 15,000 base64 keys;
+  // CI failed on one with "hTEStK"), built here so no usable key is committed: a word inside a
+  // random base64 key, 9 different hex digits, a repeated 6-digit chunk, an estimate under 92 bits.
+  const hex = () => randomBytes(16).toString('hex');
+  const b64 = randomBytes(48).toString('base64');
+  const chunked = hex();
+  const until = (ok: (k: string) => boolean) => {
+    for (let i = 0; i < 1_000_000; i++) {
+      const k = hex();
+      if (ok(k)) return k;
+    }
+    throw new Error('no such random key in 1,000,000 draws');
+  };
+  for (const key of [
+    `${b64.slice(0, 20)}TESt${b64.slice(24)}`,
+    until((k) => new Set(k).size === 9),
+    `${chunked.slice(0, 20)}${chunked.slice(4, 10)}${chunked.slice(26)}`,
+    until((k) => estimatedBits(k) < 92 && new Set(k).size >= 10),
+  ])
+    assert.deepEqual(problems('api', { ...base, JWT_SECRET_KEY: key }), [], key);
+  // A word with a typed rest is refused; the same word before a random base64 key is not.
+  const typed = 'my-test-key-for-production-2026!!';
+  const wordThenRandom = `test-${b64}`;
+  assert.match(problems('api', { ...base, JWT_SECRET_KEY: typed })[0] ?? '', /contains the word "test"/);
+  assert.deepEqual(problems('api', { ...base, JWT_SECRET_KEY: wordThenRandom }), []);
   // Random keys pass: 32 hex digits (openssl rand -hex 16) up to 64 base64 characters.
   for (let i = 0; i < 200; i++) {
     for (const key of [

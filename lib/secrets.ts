@@ -4,10 +4,24 @@
  * operator token with it. So is a key a person typed ("my-secret-my-secret-..."). The API refuses
  * both at start unless ALLOW_INSECURE_DEV_SECRETS is set; `costwatch doctor` warns about them.
  *
- * "Low entropy" is a heuristic, tuned so `openssl rand -hex 16` (32 hex digits, 128 bits) and
- * longer random keys always pass: an estimate of at least 96 bits (length x Shannon entropy of the
- * characters), at least 10 different characters, no chunk of 6+ characters repeated, no run of 8
- * consecutive characters ("abcdefgh", "12345678") and none of a few words people put in keys.
+ * "Typed" is a heuristic, tuned so a key from `openssl rand -hex 16` (32 hex digits, 128 bits) or
+ * longer, or `openssl rand -base64 32` (44 characters) or longer, is refused less than once in a
+ * billion keys. (`openssl rand -base64 24`, the shortest base64 key the minimum allows, is refused
+ * about twice in 100,000: a "test" inside it leaves 28 characters, estimated under 128 bits. The
+ * refusal names `openssl rand -base64 48`.) Each rule's
+ * rate for 32 random hex digits (the weakest random key the 32-character minimum allows):
+ * - fewer than 7 different characters: 1.8e-10 (exact, from Stirling numbers of 32 draws from 16);
+ * - a chunk of 10 characters repeated: below 2.3e-10 (253 pairs of windows x 16^-10);
+ * - a run of 10 consecutive characters ("0123456789", "abcdefghij"): below 4.2e-11;
+ * - an entropy estimate (length x Shannon entropy of the characters) under 72 bits: about 2e-11
+ *   (extrapolated from 2e8 random keys: the lowest estimate was 80 bits, 4.5e-8 of them fell in
+ *   80-84 and the tail falls about 12x every 4 bits);
+ * - a word people put in keys ("secret", "test", ...) counts only when the key without its words
+ *   is weak or estimated under 128 bits: a random key that happens to contain "TeSt" is still
+ *   random (rules with a 4-letter word refused 1 base64 key in 15,000 before), while
+ *   "my-test-key-for-production-2026" is refused.
+ * Base64 keys of 43+ characters are far below these rates. The previous thresholds
+ * (10 characters, chunks of 6, runs of 8, 96 bits, any word) refused 1 hex key in 5,000.
  */
 import { createHash } from 'node:crypto';
 
@@ -76,18 +90,37 @@ function hasAlphabetRun(lower: string, length: number): boolean {
   return false;
 }
 
+/** Why a key without a repository value or word must not be used, or null. */
+function patternReason(key: string): string | null {
+  if (new Set(key).size < 7) return 'it has fewer than 7 different characters';
+  if (hasRepeatedChunk(key, 10)) return 'a chunk of 10 or more characters repeats in it';
+  if (hasAlphabetRun(key.toLowerCase(), 10)) return 'it contains a run of consecutive characters';
+  const bits = estimatedBits(key);
+  if (bits < 72) return `its estimated entropy is ${Math.round(bits)} bits (at least 72 needed)`;
+  return null;
+}
+
+/** The key with every occurrence of every word removed (case-insensitive). */
+function withoutWords(key: string): string {
+  let rest = key;
+  for (const w of WORDS) {
+    for (let i = rest.toLowerCase().indexOf(w); i >= 0; i = rest.toLowerCase().indexOf(w))
+      rest = rest.slice(0, i) + rest.slice(i + w.length);
+  }
+  return rest;
+}
+
 /** Why a signing key must not be used, or null when it looks random enough. */
 export function weakKeyReason(key: string): string | null {
   if (REPOSITORY_KEYS.includes(key)) return 'it is a value committed to the CostWatch repository (public)';
   const lower = key.toLowerCase();
   const word = WORDS.find((w) => lower.includes(w));
-  if (word) return `it contains the word "${word}" (a typed key, not a random one)`;
-  if (new Set(key).size < 10) return 'it has fewer than 10 different characters';
-  if (hasRepeatedChunk(key, 6)) return 'a chunk of 6 or more characters repeats in it';
-  if (hasAlphabetRun(lower, 8)) return 'it contains a run of consecutive characters';
-  const bits = estimatedBits(key);
-  if (bits < 96) return `its estimated entropy is ${Math.round(bits)} bits (at least 96 needed)`;
-  return null;
+  if (word) {
+    const rest = withoutWords(key);
+    if (patternReason(rest) !== null || estimatedBits(rest) < 128)
+      return `it contains the word "${word}" (a typed key, not a random one)`;
+  }
+  return patternReason(key);
 }
 
 /** The fix named in every refusal. */
