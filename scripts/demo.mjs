@@ -15,7 +15,7 @@
 // 4566 when free, 0 = any free port), --queue-prefix (default costwatch-demo), --dir (logs, env
 // and pid files; default .costwatch/demo).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setInterval } from 'node:timers';
@@ -126,33 +126,33 @@ const { register } = await import('tsx/esm/api');
 register();
 const { refreshDemoOrganizations } = await import('./demo-refresh.ts');
 
-async function freePort(preferred) {
-  const tryPort = (port) =>
-    new Promise((resolve) => {
-      const server = net.createServer();
-      server.once('error', () => resolve(null));
-      server.listen(port, '127.0.0.1', () => {
-        const bound = server.address()?.port ?? port;
-        server.close(() => resolve(bound));
-      });
-    });
-  return (preferred > 0 && (await tryPort(preferred))) || (await tryPort(0));
+/**
+ * `preferred` when it is free now, else 0. Port 0 is passed on to the role, which binds a free port
+ * itself and names it in its log (see `announced`): a port picked here and bound later could be
+ * taken in between (another process's listener or outgoing connection), as a CI run once showed.
+ */
+async function portOrAny(preferred) {
+  if (preferred <= 0) return 0;
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(0));
+    server.listen(preferred, '127.0.0.1', () => server.close(() => resolve(preferred)));
+  });
 }
 
-const simPort = await freePort(Number(opts['sim-port']));
-const apiPort = await freePort(Number(opts['api-port']));
-const metricsPorts = {
-  scheduler: await freePort(0),
-  'worker-1': await freePort(0),
-  'worker-2': await freePort(0),
-};
+const simPortWanted = await portOrAny(Number(opts['sim-port']));
+const apiPortWanted = await portOrAny(Number(opts['api-port']));
+// The ports the roles bound, read from their start lines.
+let simPort;
+let apiPort;
+const metricsPorts = { scheduler: 0, 'worker-1': 0, 'worker-2': 0 };
 // What the CLI needs to reach the demo (written to <dir>/env); the roles get more below.
 const cliEnv = {
   DATABASE_URL: stack.DATABASE_URL,
   REDIS_URL: stack.REDIS_URL,
   QUEUE_PREFIX: opts['queue-prefix'],
-  // The simulator is the demo's AWS; the SDK signs with these dummy keys, roles are assumed through it.
-  AWS_ENDPOINT_URL: `http://127.0.0.1:${simPort}`,
+  // The simulator is the demo's AWS (AWS_ENDPOINT_URL is added once it has said its port); the SDK
+  // signs with these dummy keys, roles are assumed through it.
   AWS_REGION: 'us-east-1',
   ALLOW_INSECURE_AWS_ENDPOINT: 'true',
   AWS_ACCESS_KEY_ID: 'AKIACOSTWATCHDEMO',
@@ -163,10 +163,10 @@ const cliEnv = {
 const env = {
   ...process.env,
   ...cliEnv,
-  PORT: String(apiPort),
   HOST: '127.0.0.1',
   METRICS_PORT: '0',
-  LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+  // The roles' start lines (their ports) are logged at info: a quieter LOG_LEVEL is raised to info.
+  LOG_LEVEL: ['debug', 'trace'].includes(process.env.LOG_LEVEL ?? '') ? process.env.LOG_LEVEL : 'info',
   CE_RATE_PER_ORG: '50',
   CW_RATE_PER_ORG: '100',
   REFRESH_CRON: '*/15 * * * *',
@@ -174,21 +174,24 @@ const env = {
 };
 const envFile = path.join(demoDir, 'env');
 const quote = (value) => `'${String(value).replaceAll("'", "'\\''")}'`;
-writeFileSync(
-  envFile,
-  [
-    '# The environment of the running `npm run demo`. Use the CLI against it with:',
-    `#   set -a; . ${shown(envFile)}; set +a; node bin/costwatch.mjs org list`,
-    ...Object.entries(cliEnv).map(([k, v]) => `${k}=${quote(v)}`),
-    `COSTWATCH_API_URL=${quote(`http://127.0.0.1:${apiPort}`)}`,
-    '# /health, /ready and /metrics of the other roles (METRICS_PORT of each):',
-    ...Object.entries(metricsPorts).map(
-      ([name, port]) => `DEMO_${name.toUpperCase().replace('-', '_')}_METRICS_PORT=${port}`,
-    ),
-    '',
-  ].join('\n'),
-  { mode: 0o600 },
-);
+/** Writes <dir>/env once the ports are known. */
+function writeEnvFile() {
+  writeFileSync(
+    envFile,
+    [
+      '# The environment of the running `npm run demo`. Use the CLI against it with:',
+      `#   set -a; . ${shown(envFile)}; set +a; node bin/costwatch.mjs org list`,
+      ...Object.entries(cliEnv).map(([k, v]) => `${k}=${quote(v)}`),
+      `COSTWATCH_API_URL=${quote(`http://127.0.0.1:${apiPort}`)}`,
+      '# /health, /ready and /metrics of the other roles (METRICS_PORT of each):',
+      ...Object.entries(metricsPorts).map(
+        ([name, port]) => `DEMO_${name.toUpperCase().replace('-', '_')}_METRICS_PORT=${port}`,
+      ),
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+}
 const cli = path.join(root, 'bin', 'costwatch.mjs');
 
 /** Runs `costwatch <args>` to completion (asynchronously, so a signal is handled at once). */
@@ -218,20 +221,75 @@ function run(args, { input, stdio } = {}) {
   });
 }
 
+/** The last `lines` lines of a role's log file. */
+function logTail(name, lines = 15) {
+  try {
+    return readFileSync(path.join(demoDir, `${name}.log`), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .slice(-lines)
+      .join('\n');
+  } catch {
+    return '';
+  }
+}
+
 function start(name, args, extraEnv = {}) {
-  const out = openSync(path.join(demoDir, `${name}.log`), 'a');
+  const file = path.join(demoDir, `${name}.log`);
+  // Logs are appended across runs: this run's lines start here.
+  const offset = existsSync(file) ? statSync(file).size : 0;
+  const out = openSync(file, 'a');
   const child = spawn(process.execPath, [cli, ...args], {
     env: { ...env, ...extraEnv },
     stdio: ['ignore', out, out],
     detached: true,
   });
-  children.push({ name, child });
+  const role = { name, child, offset };
+  children.push(role);
   writePids();
   child.on('exit', (code, signal) => {
-    if (!stopping) log(`${name} exited (${signal ?? code}); see ${shown(path.join(demoDir, `${name}.log`))}`);
+    if (!stopping)
+      log(
+        `${name} exited (${signal ?? code}); the end of ${shown(file)}:\n${logTail(name).replace(/^/gm, '  | ')}`,
+      );
   });
-  return child;
+  return role;
 }
+
+/**
+ * What the role's first log line since it started says, once `find` recognises it (its port); fails
+ * at once, with the end of its log, when the role exits first.
+ */
+async function announced(role, find, ms) {
+  const file = path.join(demoDir, `${role.name}.log`);
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const text = readFileSync(file).subarray(role.offset).toString('utf8');
+    for (const line of text.split('\n')) {
+      const found = find(line);
+      if (found !== undefined) return found;
+    }
+    const gone = role.child.exitCode ?? role.child.signalCode;
+    if (gone !== null)
+      throw new Error(`${role.name} exited (${gone}) while starting (the end of its log is above)`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `${role.name} did not start within ${ms} ms; the end of ${shown(file)}:\n${logTail(role.name)}`,
+      );
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The field `field` of a JSON log line whose message is `msg` (a port), else undefined. */
+const jsonField = (msg, field) => (line) => {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    const entry = JSON.parse(line);
+    return entry.msg === msg && typeof entry[field] === 'number' ? entry[field] : undefined;
+  } catch {
+    return undefined;
+  }
+};
 
 async function waitFor(url, ms) {
   const deadline = Date.now() + ms;
@@ -260,7 +318,16 @@ const USERS = [
 
 try {
   log((await run(['migrate', 'up'])).split('\n').at(-1));
-  start('sim', ['sim', '--port', String(simPort)]);
+  const sim = start('sim', ['sim', '--port', String(simPortWanted)]);
+  simPort = await announced(
+    sim,
+    (line) => {
+      const port = /AWS endpoint listening on http:\/\/[^\s/]+:(\d+)/.exec(line)?.[1];
+      return port ? Number(port) : undefined;
+    },
+    60_000,
+  );
+  env.AWS_ENDPOINT_URL = cliEnv.AWS_ENDPOINT_URL = `http://127.0.0.1:${simPort}`;
   await waitFor(`http://127.0.0.1:${simPort}/_sim/health`, 60_000);
   await injectDemoAnomaly(`http://127.0.0.1:${simPort}`, DEMO[0].account);
 
@@ -312,12 +379,18 @@ try {
     }
   }
 
-  start('api', ['api']);
-  for (const [name, port] of Object.entries(metricsPorts)) {
-    start(name, [name.startsWith('worker') ? 'worker' : 'scheduler'], { METRICS_PORT: String(port) });
+  const apiRole = start('api', ['api'], { PORT: String(apiPortWanted) });
+  const roles = Object.keys(metricsPorts).map((name) =>
+    start(name, [name.startsWith('worker') ? 'worker' : 'scheduler']),
+  );
+  apiPort = await announced(apiRole, jsonField('api listening', 'port'), 90_000);
+  for (const role of roles) {
+    const started = role.name === 'scheduler' ? 'scheduler started' : 'worker started';
+    metricsPorts[role.name] = await announced(role, jsonField(started, 'metricsPort'), 90_000);
   }
   await waitFor(`http://127.0.0.1:${apiPort}/ready`, 90_000);
   for (const port of Object.values(metricsPorts)) await waitFor(`http://127.0.0.1:${port}/ready`, 90_000);
+  writeEnvFile();
 
   // Every role (simulator included) reads the clock CLOCK_START pins, else the wall clock: ask it.
   const { today } = await (await fetch(`http://127.0.0.1:${simPort}/_sim/health`)).json();

@@ -96,12 +96,14 @@ interface RunningDemo {
   stdout: () => string;
   stderr: () => string;
   exited: Promise<void>;
+  /** npm's exit code (null while it runs). */
+  exitCode: () => number | null;
   /** Every process under npm seen so far (the demo re-parents nothing: all are npm's descendants). */
   pids: Set<number>;
 }
 
-/** `npm run demo -- <flags>` on the test database, resolved once it has printed its banner. */
-async function startDemo(days: number): Promise<RunningDemo> {
+/** `npm run demo -- <flags>` on the test database, with `extraEnv` in its environment. */
+function spawnDemo(days: number, extraEnv: Record<string, string> = {}): RunningDemo {
   const args = [
     '--days',
     String(days),
@@ -116,7 +118,7 @@ async function startDemo(days: number): Promise<RunningDemo> {
   ];
   const npm = spawn('npm', ['run', 'demo', '--', ...args], {
     cwd: PROJECT_ROOT,
-    env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'info' },
+    env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'info', ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -130,19 +132,30 @@ async function startDemo(days: number): Promise<RunningDemo> {
     stdout: () => stdout,
     stderr: () => stderr,
     exited,
+    exitCode: () => npm.exitCode,
     pids: new Set(),
   };
   running.push(demo);
+  return demo;
+}
+
+/** `npm run demo -- <flags>` on the test database, resolved once it has printed its banner. */
+async function startDemo(days: number): Promise<RunningDemo> {
+  const demo = spawnDemo(days);
+  const npmPid = demo.npmPid;
   const deadline = Date.now() + 8 * 60_000;
-  while (!stdout.includes('The CLI against this demo')) {
-    for (const pid of descendants(npm.pid)) demo.pids.add(pid);
-    if (npm.exitCode !== null)
-      assert.fail(`the demo exited (${npm.exitCode}) before it was up:\n${stdout}\n${stderr}`);
-    if (Date.now() > deadline) assert.fail(`the demo was not up within 8 minutes:\n${stdout}\n${stderr}`);
+  while (!demo.stdout().includes('The CLI against this demo')) {
+    for (const pid of descendants(npmPid)) demo.pids.add(pid);
+    if (demo.exitCode() !== null)
+      assert.fail(
+        `the demo exited (${demo.exitCode()}) before it was up:\n${demo.stdout()}\n${demo.stderr()}`,
+      );
+    if (Date.now() > deadline)
+      assert.fail(`the demo was not up within 8 minutes:\n${demo.stdout()}\n${demo.stderr()}`);
     await new Promise((r) => setTimeout(r, 250));
   }
   await new Promise((r) => setTimeout(r, 500)); // the rest of the banner
-  for (const pid of descendants(npm.pid)) demo.pids.add(pid);
+  for (const pid of descendants(npmPid)) demo.pids.add(pid);
   return demo;
 }
 
@@ -294,7 +307,44 @@ test(
     // The same database again: the organizations and users exist and are reused.
     const demo = await startDemo(1);
     const { rows } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM organizations');
-    assert.equal(rows[0]?.n, 3, 'the second run reused the demo organizations (two customers, the platform org)');
+    assert.equal(
+      rows[0]?.n,
+      3,
+      'the second run reused the demo organizations (two customers, the platform org)',
+    );
     await stopThroughNpm(demo, 'SIGHUP');
+  },
+);
+
+test(
+  'a role that cannot start stops the demo at once, with the end of its log; nothing is left running',
+  { timeout: 10 * 60_000 },
+  async () => {
+    // The api's own metrics port is taken: the api exits while starting (EADDRINUSE).
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const taken = (busy.address() as net.AddressInfo).port;
+    try {
+      const demo = spawnDemo(1, { API_METRICS_PORT: String(taken) });
+      const seen = new Set<number>();
+      const watch = setInterval(() => {
+        for (const pid of descendants(demo.npmPid)) seen.add(pid);
+      }, 100);
+      await demo.exited;
+      clearInterval(watch);
+      const stderr = demo.stderr();
+      assert.equal(demo.exitCode(), 1, stderr);
+      assert.match(stderr, /demo: api exited \(1\); the end of \S+api\.log:\n/, stderr);
+      assert.match(stderr, /\| .*EADDRINUSE/, `the api's own error is shown:\n${stderr}`);
+      assert.match(stderr, /api exited \(1\) while starting/, stderr);
+      assert.doesNotMatch(stderr, /did not answer within/, 'no wait for a role that has exited');
+      assert.match(stderr, /demo: stopped/);
+      assert.equal(demo.stdout().includes('CostWatch is running'), false);
+      const live = processTable();
+      const left = [...seen].filter((p) => live.has(p));
+      assert.deepEqual(left, [], 'every process the demo started has exited');
+    } finally {
+      await new Promise((resolve) => busy.close(resolve));
+    }
   },
 );
