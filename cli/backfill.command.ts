@@ -183,7 +183,7 @@ export function registerBackfillCommand(program: Command): void {
     .command('backfill')
     .description('fetch a date range for one or every active organization')
     .option('--org <id>', 'organization id')
-    .option('--all', 'every active organization')
+    .option('--all', 'every active customer organization (the platform organization has no AWS account)')
     .requiredOption('--from <date>', 'first day, YYYY-MM-DD')
     .requiredOption('--to <date>', 'last day, YYYY-MM-DD (inclusive)')
     .option('--wait', 'show progress until every window is loaded and rolled up; exit 1 if any failed')
@@ -223,12 +223,18 @@ export function registerBackfillCommand(program: Command): void {
           backoffMs: config.RETRY_BACKOFF_MS,
         });
         try {
+          // The platform organization (operators) has no AWS account: there is nothing to fetch.
           const orgs = (await listOrganizations(pool)).filter((o) =>
-            options.all ? o.status === 'active' : o.id === Number(options.org),
+            options.all ? o.status === 'active' && o.kind === 'customer' : o.id === Number(options.org),
           );
           if (orgs.length === 0)
             throw new Error(
-              options.all ? 'no active organizations' : `--org: no organization ${options.org}`,
+              options.all ? 'no active customer organizations' : `--org: no organization ${options.org}`,
+            );
+          const platform = orgs.find((o) => o.kind === 'platform');
+          if (platform)
+            throw new Error(
+              `--org: organization ${platform.id} is the platform organization (operators only): it has no AWS account, so there is nothing to backfill; give a customer organization (costwatch org list)`,
             );
           const inactive = orgs.find((o) => o.status !== 'active');
           if (inactive)

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { invalidateOrgCache } from '../lib/cache.js';
 import { apiRoutes } from '../api/app.js';
+import { createPlatformOrganization } from '../database/repositories/organizations.repository.js';
 import { get, login, seedOrg, seedUser, startTestApi, type TestApi } from './helpers/api.js';
 
 const NOW = new Date('2026-03-15T12:00:00Z');
@@ -677,6 +678,25 @@ describe('ingestion', () => {
       headers: { authorization: `Bearer ${operator}` },
     });
     assert.equal(noBody.status, 202);
+
+    // An operator's own organization is the platform one: no AWS account, nothing to refresh (a
+    // refresh of it used to be enqueued and mark it access_denied).
+    const platform = await createPlatformOrganization(api.db.pool, 'CostWatch operators');
+    await seedUser(api.db, platform.id, 'ops@platform.test', 'operator');
+    const ops = await login(api, 'ops@platform.test');
+    const own = await fetch(`${api.baseUrl}/api/v1/ingestion/refresh`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ops}` },
+    });
+    assert.equal(own.status, 409);
+    assert.match(
+      ((await own.json()) as { error: { message: string } }).error.message,
+      /platform organization has no AWS account: there is nothing to refresh/,
+    );
+    for (const queue of [api.queues.fetchCosts, api.queues.fetchMetrics]) {
+      const queued = await queue.getJobs(['waiting', 'delayed', 'prioritized']);
+      assert.ok(!queued.some((j) => j.data.orgId === platform.id), 'nothing queued for the platform org');
+    }
   });
 });
 

@@ -10,7 +10,12 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { addDays } from '../lib/dates.js';
 import { pinnedClockEnv, TEST_NOW } from './helpers/clock.js';
-import { createOrganization } from '../database/repositories/organizations.repository.js';
+import {
+  createOrganization,
+  createPlatformOrganization,
+} from '../database/repositories/organizations.repository.js';
+import { enqueueBackfill } from '../producers/enqueue.js';
+import { createQueues } from '../producers/queues.js';
 import { startSimulator, type RunningSimulator } from '../sim/server.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { baseEnv, runCli, startRole, type RunningRole } from './ops-support.js';
@@ -150,5 +155,59 @@ describe('costwatch backfill --wait', () => {
       ),
     );
     assert.match(second.stderr, /remedy: fix the cause above/);
+  });
+
+  test('the platform organization is never fetched: --all leaves it out, --org is refused, a job is skipped', async () => {
+    const platform = await createPlatformOrganization(db.pool, 'CostWatch operators');
+    const refused = await runCli(
+      ['backfill', '--org', String(platform.id), '--from', DAY, '--to', DAY],
+      env,
+      60_000,
+    );
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(
+      refused.stderr,
+      new RegExp(`organization ${platform.id} is the platform organization .*nothing to backfill`),
+    );
+    const { rows } = await db.pool.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM organizations WHERE status = 'active' AND kind = 'customer'",
+    );
+    const all = await runCli(['backfill', '--all', '--from', DAY, '--to', DAY], env, 60_000);
+    assert.equal(all.code, 0, all.stderr);
+    assert.match(all.stderr, new RegExp(`windows for ${rows[0]?.n} organization\\(s\\)`));
+
+    // A job for it anyway (queued by an older version): skipped, no run, its status untouched.
+    const redis = new Redis(REDIS_URL);
+    const queues = createQueues(redis, { prefix, attempts: 1, backoffMs: 100 });
+    try {
+      await enqueueBackfill(queues, [platform.id], { from: DAY, to: addDays(DAY, 1) }, 1, 'bf-platform');
+      const jobs = [
+        ...(await queues.fetchCosts.getJobs(['waiting', 'delayed', 'prioritized', 'active', 'completed'])),
+        ...(await queues.fetchMetrics.getJobs(['waiting', 'delayed', 'prioritized', 'active', 'completed'])),
+      ].filter((j) => j.data.orgId === platform.id);
+      assert.equal(jobs.length, 2);
+      const deadline = Date.now() + 60_000;
+      for (const job of jobs) {
+        while (!(await job.isCompleted())) {
+          assert.ok(Date.now() < deadline, `job ${job.id} of the platform org not finished`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const done = await (job.queueName === 'fetch-costs' ? queues.fetchCosts : queues.fetchMetrics).getJob(
+          job.id ?? '',
+        );
+        assert.deepEqual(done?.returnvalue, {
+          skipped: `organization ${platform.id} is the platform organization (no AWS account)`,
+        });
+      }
+    } finally {
+      await queues.close();
+      redis.disconnect();
+    }
+    const { rows: after } = await db.pool.query<{ status: string; runs: number }>(
+      `SELECT status, (SELECT count(*)::int FROM fetch_runs WHERE organization_id = $1) AS runs
+         FROM organizations WHERE id = $1`,
+      [platform.id],
+    );
+    assert.deepEqual(after[0], { status: 'active', runs: 0 });
   });
 });

@@ -184,7 +184,12 @@ async function runFetchAttempt(
       { jobId: job.id, orgId: org.id, source, status: org.status },
       'organization not active; fetch skipped',
     );
-    return { skipped: `organization ${org.id} is ${org.status}` };
+    return {
+      skipped:
+        org.kind === 'platform'
+          ? `organization ${org.id} is the platform organization (no AWS account)`
+          : `organization ${org.id} is ${org.status}`,
+    };
   }
   const tracker = new RequestTracker();
   let committed = false;

@@ -184,7 +184,8 @@ export const ingestionRoutes: Route[] = [
     description:
       'Enqueues the refresh windows (restatement days, current month, previous month until its bill closes) with ' +
       'the same dedupe ids as the scheduler, so repeated clicks do not queue duplicates. Answers 202. One refresh per ' +
-      'organization per REFRESH_COOLDOWN_SECONDS (each bills Cost Explorer requests): 429 with Retry-After until then.',
+      'organization per REFRESH_COOLDOWN_SECONDS (each bills Cost Explorer requests): 429 with Retry-After until then. ' +
+      'A disabled organization, and the platform organization (operators; no AWS account), answer 409.',
     status: 202,
     errors: [403, 409, 429],
     roles: ['admin', 'operator'],
@@ -194,6 +195,12 @@ export const ingestionRoutes: Route[] = [
     async handler({ app, orgId, now }) {
       const org = await findOrganizationIngestion(app.db, orgId);
       if (!org) throw notFound('organization');
+      if (org.kind === 'platform') {
+        throw new ApiError(
+          'conflict',
+          'the platform organization has no AWS account: there is nothing to refresh; give a customer organization (org_id)',
+        );
+      }
       if (org.status === 'disabled') {
         throw new ApiError(
           'conflict',

@@ -33,7 +33,8 @@ export interface StartedRun {
   committedRun: { id: number; rows: number } | null;
 }
 
-// startFetchRun: reads the organization and, only if it is active, records the fetch attempt as
+// startFetchRun: reads the organization and, only if it is an active customer organization (the
+// platform organization has no AWS account), records the fetch attempt as
 // running, in one statement (one round trip per job). An earlier attempt of the same job still
 // 'running' was cut off (worker killed, or handed back on SIGTERM): it is marked interrupted.
 // Also says whether the org had a throttled run lately (its started_at index bounds the look), and
@@ -55,7 +56,7 @@ export async function startFetchRun(db: Queryable, run: RunStart): Promise<Start
        WHERE $6::text IS NOT NULL AND job_id = $6 AND organization_id = $1 AND source = $2 AND status = 'succeeded'
          AND window_start = $3::date AND window_end = $4::date AND started_at > now() - interval '1 day'
        ORDER BY id DESC LIMIT 1),
-     active AS (SELECT id FROM org WHERE status = 'active' AND NOT EXISTS (SELECT FROM committed)),
+     active AS (SELECT id FROM org WHERE status = 'active' AND kind = 'customer' AND NOT EXISTS (SELECT FROM committed)),
      cut_off AS (
        UPDATE fetch_runs SET status = 'interrupted', finished_at = now(),
          duration_ms = (extract(epoch FROM now() - started_at) * 1000)::int,

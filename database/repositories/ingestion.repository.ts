@@ -8,6 +8,8 @@ import type { Queryable } from '../../lib/db.js';
 export interface OrganizationIngestion {
   id: number;
   name: string;
+  /** 'platform' (operators; no AWS account, never fetched) or 'customer'. */
+  kind: string;
   status: string;
   last_success_at: Date | null;
   last_error: string | null;
@@ -60,7 +62,7 @@ export async function findOrganizationIngestion(
   orgId: number,
 ): Promise<OrganizationIngestion | null> {
   const { rows } = await db.query<OrganizationIngestion>(
-    `SELECT id, name, status, last_success_at, last_error, last_error_remedy, last_error_at, estimated_from,
+    `SELECT id, name, kind, status, last_success_at, last_error, last_error_remedy, last_error_at, estimated_from,
             last_error_code, last_error_public, last_error_public_remedy
        FROM organizations
       WHERE id = $1`,
