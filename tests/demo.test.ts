@@ -246,6 +246,11 @@ test(
       "SELECT id FROM organizations WHERE kind <> 'platform' ORDER BY id",
     );
     assert.equal(orgs.length, 2);
+    // Its `backfill --all` leaves the platform organization (operators, no AWS account) alone.
+    const { rows: platform } = await db.pool.query<{ status: string; last_error: string | null }>(
+      "SELECT status, last_error FROM organizations WHERE kind = 'platform'",
+    );
+    assert.deepEqual(platform, [{ status: 'active', last_error: null }]);
     const asOf = /CostWatch is running on local data \(through (\d{4}-\d{2}-\d{2})\)/.exec(stdout)?.[1];
     assert.ok(asOf, stdout);
     const { rows: refreshes } = await db.pool.query<{
