@@ -100,23 +100,14 @@ function patternReason(key: string): string | null {
   return null;
 }
 
-/** The key with every occurrence of every word removed (case-insensitive). */
-function withoutWords(key: string): string {
-  let rest = key;
-  for (const w of WORDS) {
-    for (let i = rest.toLowerCase().indexOf(w); i >= 0; i = rest.toLowerCase().indexOf(w))
-      rest = rest.slice(0, i) + rest.slice(i + w.length);
-  }
-  return rest;
-}
-
 /** Why a signing key must not be used, or null when it looks random enough. */
 export function weakKeyReason(key: string): string | null {
   if (REPOSITORY_KEYS.includes(key)) return 'it is a value committed to the CostWatch repository (public)';
   const lower = key.toLowerCase();
   const word = WORDS.find((w) => lower.includes(w));
   if (word) {
-    const rest = withoutWords(key);
+    // The key without any of its words (case-insensitive).
+    const rest = key.replace(new RegExp(WORDS.join('|'), 'gi'), '');
     if (patternReason(rest) !== null || estimatedBits(rest) < 128)
       return `it contains the word "${word}" (a typed key, not a random one)`;
   }

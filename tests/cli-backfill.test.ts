@@ -18,7 +18,7 @@ import { enqueueBackfill } from '../producers/enqueue.js';
 import { createQueues } from '../producers/queues.js';
 import { startSimulator, type RunningSimulator } from '../sim/server.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
-import { baseEnv, runCli, startRole, type RunningRole } from './ops-support.js';
+import { baseEnv, runCli, startRole, waitUntil, type RunningRole } from './ops-support.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? '';
 // The CLI checks --to against its own today; one day a few days back is always one window per source.
@@ -186,12 +186,8 @@ describe('costwatch backfill --wait', () => {
         ...(await queues.fetchMetrics.getJobs(['waiting', 'delayed', 'prioritized', 'active', 'completed'])),
       ].filter((j) => j.data.orgId === platform.id);
       assert.equal(jobs.length, 2);
-      const deadline = Date.now() + 60_000;
       for (const job of jobs) {
-        while (!(await job.isCompleted())) {
-          assert.ok(Date.now() < deadline, `job ${job.id} of the platform org not finished`);
-          await new Promise((r) => setTimeout(r, 200));
-        }
+        await waitUntil(`job ${job.id} of the platform org finished`, () => job.isCompleted(), 60_000);
         const done = await (job.queueName === 'fetch-costs' ? queues.fetchCosts : queues.fetchMetrics).getJob(
           job.id ?? '',
         );

@@ -4,12 +4,13 @@
  * (started_at desc, id desc).
  */
 import type { Queryable } from '../../lib/db.js';
+import type { OrgKind } from './organizations.repository.js';
 
 export interface OrganizationIngestion {
   id: number;
   name: string;
-  /** 'platform' (operators; no AWS account, never fetched) or 'customer'. */
-  kind: string;
+  /** 'platform': operators only, no AWS account, never fetched. */
+  kind: OrgKind;
   status: string;
   last_success_at: Date | null;
   last_error: string | null;
